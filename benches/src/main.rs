@@ -1,0 +1,2 @@
+//! `make bench`: reseau against std networking.
+fn main() {}

@@ -1,0 +1,33 @@
+//! The reseau reactor.
+//!
+//! `iopoll` is the bottom layer of reseau, in the place Go's runtime
+//! netpoller and `internal/poll` hold: it tells a thread (or a task) when a
+//! nonblocking descriptor is ready, when its deadline has passed, or that it
+//! has been closed. `tcp` and `tls` are built on it.
+//!
+//! - [`Runtime`]: a mio poller plus a hierarchical timing wheel, driven by a
+//!   background thread ([`Runtime::global`], [`Runtime::spawn`]) or by the
+//!   owner's event loop ([`Runtime::new`], [`Runtime::turn`]).
+//! - [`PollFd`]: one descriptor's deadlines and waiters (Go's `pollDesc`).
+//!   Blocking waits park the calling thread directly on the fd; `Waker`-based
+//!   waits go through the reactor.
+//! - [`Timer`]: a callback armed in the wheel.
+//! - [`DeadlineExceeded`] and [`Closed`]: how a wait fails.
+//!
+//! Deadlines are absolute [`std::time::Instant`]s (`CLOCK_MONOTONIC`); see
+//! `docs/architecture.md` for the design and its measured costs.
+
+mod clock;
+mod deadline;
+mod error;
+mod poll_fd;
+mod runtime;
+mod signal;
+mod sys;
+mod timer;
+mod wheel;
+
+pub use error::{Closed, DeadlineExceeded};
+pub use poll_fd::PollFd;
+pub use runtime::Runtime;
+pub use timer::Timer;

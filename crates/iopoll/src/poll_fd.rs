@@ -1,0 +1,420 @@
+//! `PollFd`: the per-descriptor wait state (Go's `pollDesc`).
+//!
+//! Each direction has an absolute deadline in an atomic word and a small
+//! list of waiters. Two kinds of waiter share it:
+//! - a blocking thread sleeps in `ppoll` on the fd and on its own eventfd
+//!   ([`Signal`]); the kernel wakes it on readiness, and a deadline moved
+//!   earlier or a close writes its eventfd. The reactor is not involved, so
+//!   a wake-up costs one context switch, as with a blocking std socket.
+//! - a `Waker` goes through the reactor: the fd is registered (edge-
+//!   triggered) on first use, readiness is latched per direction, and a
+//!   deadline is a timer in the wheel.
+//!
+//! Both follow one rule for deadlines: moving a deadline later or clearing
+//! it touches nobody (a waiter that wakes at the old time re-checks and
+//! sleeps on); moving it earlier wakes the waiters so they re-check now. The
+//! common case, an idle timeout pushed forward after each read, is therefore
+//! one atomic swap.
+
+use std::fmt;
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use mio::Token;
+use parking_lot::Mutex;
+
+use crate::deadline::{self, AtomicDeadline};
+use crate::signal::Signal;
+use crate::sys::{self, Interest, Woken};
+use crate::{Closed, DeadlineExceeded, Runtime, Timer};
+
+/// One nonblocking file descriptor as the reactor sees it: read and write
+/// deadlines, the threads and tasks waiting on it, and its close state.
+///
+/// `PollFd` neither owns nor closes the fd; close the `PollFd` (or drop it)
+/// before closing the fd. `tcp::Conn` and `tcp::Listener` are built on it.
+///
+/// The caller's loop is: try the syscall; on `WouldBlock`, wait; retry.
+///
+/// ```no_run
+/// use std::io::{self, Read};
+/// use std::os::fd::AsRawFd;
+/// # fn demo(mut sock: std::net::TcpStream) -> io::Result<()> {
+/// sock.set_nonblocking(true)?;
+/// let pfd = iopoll::PollFd::new(&iopoll::Runtime::global(), sock.as_raw_fd())?;
+/// pfd.set_read_deadline(Some(std::time::Instant::now() + std::time::Duration::from_secs(5)));
+/// let mut buf = [0u8; 1024];
+/// let n = loop {
+///     pfd.prepare_read()?; // closed or expired: fail before the syscall
+///     match sock.read(&mut buf) {
+///         Err(e) if e.kind() == io::ErrorKind::WouldBlock => pfd.wait_readable()?,
+///         other => break other?,
+///     }
+/// };
+/// # Ok(()) }
+/// ```
+pub struct PollFd {
+    fd: RawFd,
+    rt: Runtime,
+    shared: Arc<Shared>,
+}
+
+/// A direction of I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dir {
+    Read,
+    Write,
+}
+
+/// The state shared between a `PollFd`, the reactor's registration table and
+/// deadline timers.
+pub(crate) struct Shared {
+    closed: AtomicBool,
+    read: Direction,
+    write: Direction,
+    /// The reactor registration, made on the first `Waker`-based wait.
+    token: Mutex<Option<Token>>,
+}
+
+struct Direction {
+    deadline: AtomicDeadline,
+    /// True while a thread or a `Waker` waits. Lets a deadline setter skip
+    /// the lock when nobody is there to wake.
+    watched: AtomicBool,
+    waiters: Mutex<Waiters>,
+}
+
+#[derive(Default)]
+struct Waiters {
+    threads: Vec<Arc<Signal>>,
+    waker: Option<Waker>,
+    /// Edge-triggered readiness seen by the reactor and not yet consumed.
+    ready: bool,
+    /// The wheel timer that wakes `waker` at the deadline, and the deadline
+    /// word it was armed for.
+    timer: Option<(Timer, u64)>,
+}
+
+impl Waiters {
+    fn watched(&self) -> bool {
+        !self.threads.is_empty() || self.waker.is_some()
+    }
+
+    /// Wake everyone; returns how many were woken.
+    fn wake_all(&mut self) -> usize {
+        for t in &self.threads {
+            t.notify();
+        }
+        let mut n = self.threads.len();
+        if let Some(w) = self.waker.take() {
+            w.wake();
+            n += 1;
+        }
+        n
+    }
+}
+
+impl Direction {
+    fn new() -> Direction {
+        Direction { deadline: AtomicDeadline::default(), watched: AtomicBool::new(false), waiters: Mutex::default() }
+    }
+
+    fn set_deadline(&self, d: Option<Instant>) {
+        let new = deadline::encode(d);
+        let old = self.deadline.swap(d);
+        // Pairs with the waiter publishing `watched` before re-reading the
+        // deadline (both SeqCst): one of the two sees the other.
+        if deadline::is_earlier(new, old) && self.watched.load(SeqCst) {
+            let mut w = self.waiters.lock();
+            w.wake_all();
+            self.watched.store(w.watched(), SeqCst);
+        }
+    }
+
+    fn enlist(&self, signal: &Arc<Signal>) {
+        let mut w = self.waiters.lock();
+        w.threads.push(signal.clone());
+        self.watched.store(true, SeqCst);
+    }
+
+    fn delist(&self, signal: &Arc<Signal>) {
+        let mut w = self.waiters.lock();
+        if let Some(i) = w.threads.iter().position(|t| Arc::ptr_eq(t, signal)) {
+            w.threads.swap_remove(i);
+        }
+        self.watched.store(w.watched(), SeqCst);
+    }
+}
+
+impl Dir {
+    fn interest(self) -> Interest {
+        match self {
+            Dir::Read => Interest::Readable,
+            Dir::Write => Interest::Writable,
+        }
+    }
+}
+
+impl Shared {
+    fn dir(&self, dir: Dir) -> &Direction {
+        match dir {
+            Dir::Read => &self.read,
+            Dir::Write => &self.write,
+        }
+    }
+
+    /// Go's `prepare`: closed beats an expired deadline.
+    fn check(&self, dir: Dir) -> io::Result<()> {
+        if self.closed.load(SeqCst) {
+            return Err(Closed.into());
+        }
+        if self.dir(dir).deadline.expired() {
+            return Err(DeadlineExceeded.into());
+        }
+        Ok(())
+    }
+
+    /// The reactor saw readiness: latch it and wake the `Waker`s.
+    pub(crate) fn on_ready(&self, readable: bool, writable: bool) -> usize {
+        let mut woken = 0;
+        for (dir, ready) in [(&self.read, readable), (&self.write, writable)] {
+            if ready {
+                let mut w = dir.waiters.lock();
+                w.ready = true;
+                if let Some(waker) = w.waker.take() {
+                    waker.wake();
+                    woken += 1;
+                }
+                dir.watched.store(w.watched(), SeqCst);
+            }
+        }
+        woken
+    }
+
+    /// Wake every waiter in both directions so it re-checks its state.
+    pub(crate) fn wake_all(&self) {
+        for dir in [&self.read, &self.write] {
+            let mut w = dir.waiters.lock();
+            w.wake_all();
+            if let Some((t, _)) = w.timer.take() {
+                t.cancel();
+            }
+            dir.watched.store(w.watched(), SeqCst);
+        }
+    }
+}
+
+impl PollFd {
+    /// Start tracking `fd`, which must be nonblocking, on runtime `rt`.
+    ///
+    /// Nothing is registered with the poller yet: blocking waits never need
+    /// it, and the first `Waker`-based wait registers the fd.
+    pub fn new(rt: &Runtime, fd: RawFd) -> io::Result<PollFd> {
+        if fd < 0 {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
+        let shared = Arc::new(Shared {
+            closed: AtomicBool::new(false),
+            read: Direction::new(),
+            write: Direction::new(),
+            token: Mutex::new(None),
+        });
+        Ok(PollFd { fd, rt: rt.clone(), shared })
+    }
+
+    /// The runtime this descriptor waits on.
+    pub fn runtime(&self) -> &Runtime {
+        &self.rt
+    }
+
+    /// The descriptor being tracked.
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    /// Park the calling thread until the fd is readable, the read deadline
+    /// passes (`TimedOut`, carrying [`DeadlineExceeded`]) or the `PollFd` is
+    /// closed ([`Closed`]). May return `Ok` spuriously: retry the syscall.
+    pub fn wait_readable(&self) -> io::Result<()> {
+        self.wait(Dir::Read)
+    }
+
+    /// Park the calling thread until the fd is writable, the write deadline
+    /// passes or the `PollFd` is closed.
+    pub fn wait_writable(&self) -> io::Result<()> {
+        self.wait(Dir::Write)
+    }
+
+    /// The `Waker` form of [`wait_readable`](PollFd::wait_readable): `Ready`
+    /// when the fd may be readable (retry the syscall; on `WouldBlock` poll
+    /// again), when the read deadline has passed, or once closed.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_ready(Dir::Read, cx)
+    }
+
+    /// The `Waker` form of [`wait_writable`](PollFd::wait_writable).
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_ready(Dir::Write, cx)
+    }
+
+    /// Fail at once if the fd is closed or its read deadline has passed.
+    /// Call before each read syscall: Go's rule is that an expired deadline
+    /// fails the operation even when data is waiting.
+    pub fn prepare_read(&self) -> io::Result<()> {
+        self.shared.check(Dir::Read)
+    }
+
+    /// Fail at once if the fd is closed or its write deadline has passed.
+    pub fn prepare_write(&self) -> io::Result<()> {
+        self.shared.check(Dir::Write)
+    }
+
+    /// Set both deadlines. `None` clears; an instant at or before now makes
+    /// waits fail at once, including a wait already blocked.
+    pub fn set_deadline(&self, d: Option<Instant>) {
+        self.set_read_deadline(d);
+        self.set_write_deadline(d);
+    }
+
+    /// Set the read deadline; it applies to waits already blocked.
+    pub fn set_read_deadline(&self, d: Option<Instant>) {
+        self.shared.read.set_deadline(d);
+    }
+
+    /// Set the write deadline; it applies to waits already blocked.
+    pub fn set_write_deadline(&self, d: Option<Instant>) {
+        self.shared.write.set_deadline(d);
+    }
+
+    /// The current read deadline.
+    pub fn read_deadline(&self) -> Option<Instant> {
+        self.shared.read.deadline.get()
+    }
+
+    /// The current write deadline.
+    pub fn write_deadline(&self) -> Option<Instant> {
+        self.shared.write.deadline.get()
+    }
+
+    /// Whether [`close`](PollFd::close) has been called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(SeqCst)
+    }
+
+    /// Deregister from the reactor and wake every waiter with [`Closed`].
+    /// Idempotent. The fd itself stays open.
+    pub fn close(&self) {
+        if self.shared.closed.swap(true, SeqCst) {
+            return;
+        }
+        if let Some(token) = self.shared.token.lock().take() {
+            self.rt.driver().deregister(self.fd, token);
+        }
+        self.shared.wake_all();
+    }
+
+    fn wait(&self, dir: Dir) -> io::Result<()> {
+        self.shared.check(dir)?;
+        let d = self.shared.dir(dir);
+        let signal = Signal::current()?;
+        d.enlist(&signal);
+        let result = loop {
+            // Re-checked after enlisting, so a close or deadline change that
+            // missed our entry in the list is seen here.
+            if let Err(e) = self.shared.check(dir) {
+                break Err(e);
+            }
+            match sys::wait(self.fd, dir.interest(), signal.fd(), d.deadline.remaining()) {
+                Ok(Woken::Ready) => break Ok(()),
+                Ok(Woken::Signalled) => signal.clear(),
+                Ok(Woken::Elapsed) => {}
+                Err(e) => break Err(e),
+            }
+        };
+        d.delist(&signal);
+        result
+    }
+
+    fn poll_ready(&self, dir: Dir, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Err(e) = self.shared.check(dir) {
+            return Poll::Ready(Err(e));
+        }
+        if let Err(e) = self.register() {
+            return Poll::Ready(Err(e));
+        }
+        let d = self.shared.dir(dir);
+        {
+            let mut w = d.waiters.lock();
+            if w.ready {
+                w.ready = false;
+                return Poll::Ready(Ok(()));
+            }
+            if !w.waker.as_ref().is_some_and(|old| old.will_wake(cx.waker())) {
+                w.waker = Some(cx.waker().clone());
+            }
+            d.watched.store(true, SeqCst);
+            let word = d.deadline.word();
+            if word != deadline::NONE && w.timer.as_ref().is_none_or(|(_, at)| *at != word) {
+                if let Some((old, _)) = w.timer.take() {
+                    old.cancel();
+                }
+                w.timer = Some((self.deadline_timer(dir, word), word));
+            }
+        }
+        match self.shared.check(dir) {
+            Err(e) => Poll::Ready(Err(e)),
+            Ok(()) if self.rt.driver().is_stopping() => Poll::Ready(Err(io::Error::other("reactor stopped"))),
+            Ok(()) => Poll::Pending,
+        }
+    }
+
+    /// A wheel timer that wakes this direction's `Waker` at deadline `word`.
+    fn deadline_timer(&self, dir: Dir, word: u64) -> Timer {
+        let weak: Weak<Shared> = Arc::downgrade(&self.shared);
+        let at = deadline::decode(word).expect("deadline word is set");
+        self.rt.timer_at(at, move || {
+            let Some(shared) = weak.upgrade() else { return };
+            let d = shared.dir(dir);
+            let mut w = d.waiters.lock();
+            if w.timer.as_ref().is_some_and(|(_, at)| *at == word) {
+                w.timer = None;
+            }
+            if let Some(waker) = w.waker.take() {
+                waker.wake();
+            }
+            d.watched.store(w.watched(), SeqCst);
+        })
+    }
+
+    fn register(&self) -> io::Result<()> {
+        let mut token = self.shared.token.lock();
+        if token.is_none() {
+            if self.shared.closed.load(SeqCst) {
+                return Err(Closed.into());
+            }
+            *token = Some(self.rt.driver().register(self.fd, &self.shared)?);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PollFd {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl fmt::Debug for PollFd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PollFd")
+            .field("fd", &self.fd)
+            .field("closed", &self.is_closed())
+            .field("read_deadline", &self.read_deadline())
+            .field("write_deadline", &self.write_deadline())
+            .finish()
+    }
+}

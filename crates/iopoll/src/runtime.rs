@@ -1,0 +1,400 @@
+//! The reactor: one mio poller, one timing wheel, and whoever drives them.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, OnceLock, Weak};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use parking_lot::Mutex;
+
+use crate::clock;
+use crate::poll_fd::Shared;
+use crate::timer::Timer;
+use crate::wheel::{Key, Wheel};
+
+type Callback = Box<dyn FnOnce() + Send>;
+
+const WAKE: Token = Token(usize::MAX);
+/// `wake_at` while nobody sleeps in the poller: nothing needs waking.
+const AWAKE: u64 = 0;
+const NO_TIMER: u64 = u64::MAX;
+
+/// A handle to one reactor. Cheap to clone; every clone drives and
+/// registers with the same poller and timing wheel.
+///
+/// Three ways to get one:
+/// - [`Runtime::global`]: the process-wide reactor, started on first use and
+///   driven by its own thread. `tcp` and `tls` use it unless told otherwise.
+/// - [`Runtime::spawn`]: a private reactor with its own thread, which stops
+///   when the last handle is dropped.
+/// - [`Runtime::new`]: an embedded reactor that only the owner's calls to
+///   [`turn`](Runtime::turn) drive, for nesting in another event loop.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use std::sync::{Arc, atomic::{AtomicBool, Ordering}};
+///
+/// let rt = iopoll::Runtime::new()?;          // embedded: we drive it
+/// let fired = Arc::new(AtomicBool::new(false));
+/// let f = fired.clone();
+/// rt.timer_at(Instant::now() + Duration::from_millis(5), move || f.store(true, Ordering::SeqCst));
+/// while !fired.load(Ordering::SeqCst) {
+///     rt.turn(None)?;                        // sleeps until the timer is due
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Runtime {
+    handle: Arc<Handle>,
+}
+
+/// Owned by the `Runtime` clones; when the last goes, a background driver
+/// thread is told to stop.
+struct Handle {
+    driver: Arc<Driver>,
+    background: bool,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if self.background {
+            self.driver.stopping.store(true, SeqCst);
+            self.driver.wake();
+        }
+    }
+}
+
+impl Runtime {
+    /// The process-wide reactor, started on first use and driven by a
+    /// background thread named `reseau-reactor`.
+    ///
+    /// # Panics
+    /// If the poller or its thread cannot be created the first time (the
+    /// process is out of file descriptors or threads).
+    pub fn global() -> Runtime {
+        static GLOBAL: OnceLock<Runtime> = OnceLock::new();
+        GLOBAL
+            .get_or_init(|| Runtime::spawn().expect("reseau: cannot start the global reactor"))
+            .clone()
+    }
+
+    /// A new reactor driven by a new background thread. The thread stops
+    /// once every handle to the runtime (including those held by `PollFd`s)
+    /// is gone.
+    pub fn spawn() -> io::Result<Runtime> {
+        let driver = Arc::new(Driver::new()?);
+        let d = driver.clone();
+        thread::Builder::new().name("reseau-reactor".into()).spawn(move || d.run())?;
+        Ok(Runtime { handle: Arc::new(Handle { driver, background: true }) })
+    }
+
+    /// A new embedded reactor: nothing happens unless the owner calls
+    /// [`turn`](Runtime::turn). Its [raw fd](AsRawFd) becomes readable when
+    /// I/O is ready; sleep on it no longer than [`next_timer`](Runtime::next_timer).
+    pub fn new() -> io::Result<Runtime> {
+        Ok(Runtime { handle: Arc::new(Handle { driver: Arc::new(Driver::new()?), background: false }) })
+    }
+
+    /// Run one iteration: wait for readiness or the next timer (never longer
+    /// than `timeout`; `None` waits as long as it takes), wake the tasks
+    /// waiting on ready descriptors and run due timers. Returns how many
+    /// were woken or fired.
+    ///
+    /// Only embedded runtimes ([`Runtime::new`]) may be turned by their
+    /// owner; the others are driven by their own thread and return an error.
+    pub fn turn(&self, timeout: Option<Duration>) -> io::Result<usize> {
+        if self.handle.background {
+            return Err(io::Error::other("this reactor is driven by its own thread"));
+        }
+        self.handle.driver.turn(timeout)
+    }
+
+    /// When the earliest armed timer falls due (never later than it).
+    /// An outer loop that nests this reactor sleeps no longer than this.
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.handle.driver.next_timer()
+    }
+
+    /// Make a blocked (or the next) [`turn`](Runtime::turn) return promptly.
+    pub fn wake(&self) {
+        self.handle.driver.wake();
+    }
+
+    /// Run `f` on the driving thread once `at` has passed (never before).
+    pub fn timer_at(&self, at: Instant, f: impl FnOnce() + Send + 'static) -> Timer {
+        let driver = &self.handle.driver;
+        Timer::new(driver.clone(), driver.arm_timer(at, Box::new(f)))
+    }
+
+    /// How many timers are armed.
+    pub fn timer_count(&self) -> usize {
+        self.handle.driver.timers.lock().wheel.len()
+    }
+
+    pub(crate) fn driver(&self) -> &Arc<Driver> {
+        &self.handle.driver
+    }
+}
+
+impl AsRawFd for Runtime {
+    /// The epoll fd: readable whenever a `turn` would find I/O to dispatch
+    /// or has been [woken](Runtime::wake), so the reactor nests in another
+    /// loop's `poll`/`epoll`.
+    fn as_raw_fd(&self) -> RawFd {
+        self.handle.driver.fd
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("fd", &self.handle.driver.fd)
+            .field("background", &self.handle.background)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The reactor proper. `Timer`s and the driver thread hold it directly; user
+/// code holds it through `Runtime` handles.
+pub(crate) struct Driver {
+    poll: Mutex<Poller>,
+    registry: mio::Registry,
+    waker: mio::Waker,
+    fd: RawFd,
+    timers: Mutex<Timers>,
+    /// The tick a sleeping `turn` will wake at by itself (`NO_TIMER`: never;
+    /// `AWAKE`: nobody sleeps). Arming an earlier timer must wake it.
+    /// Written under the `timers` lock.
+    wake_at: AtomicU64,
+    /// Coalesces wake-ups: set by `wake`, cleared by `turn`.
+    woken: AtomicBool,
+    sources: Mutex<Sources>,
+    stopping: AtomicBool,
+}
+
+struct Poller {
+    poll: Poll,
+    events: Events,
+    expired: Vec<Callback>,
+}
+
+pub(crate) struct Timers {
+    wheel: Wheel<Callback>,
+}
+
+impl Driver {
+    fn new() -> io::Result<Driver> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = mio::Waker::new(poll.registry(), WAKE)?;
+        let fd = poll.as_raw_fd();
+        Ok(Driver {
+            poll: Mutex::new(Poller { poll, events: Events::with_capacity(256), expired: Vec::new() }),
+            registry,
+            waker,
+            fd,
+            timers: Mutex::new(Timers { wheel: Wheel::new(clock::tick_floor(Instant::now())) }),
+            wake_at: AtomicU64::new(AWAKE),
+            woken: AtomicBool::new(false),
+            sources: Mutex::new(Sources::default()),
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    /// The background driver's loop.
+    fn run(&self) {
+        while !self.stopping.load(SeqCst) {
+            if let Err(e) = self.turn(None) {
+                // The poller itself failed: nobody can be woken through it any
+                // more. Stop, and fail every registered waiter rather than
+                // leave it hanging.
+                eprintln!("reseau: reactor stopped: {e}");
+                self.stopping.store(true, SeqCst);
+            }
+        }
+        self.sources.lock().fail_all();
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(SeqCst)
+    }
+
+    fn turn(&self, timeout: Option<Duration>) -> io::Result<usize> {
+        let mut guard = self.poll.lock();
+        let Poller { poll, events, expired } = &mut *guard;
+        let now = Instant::now();
+        let mut wait = timeout;
+        {
+            let timers = self.timers.lock();
+            match timers.wheel.next_expiration() {
+                Some(tick) => {
+                    let until = clock::tick_instant(tick).saturating_duration_since(now);
+                    wait = Some(wait.map_or(until, |w| w.min(until)));
+                    self.wake_at.store(tick.max(AWAKE + 1), SeqCst);
+                }
+                None => self.wake_at.store(NO_TIMER, SeqCst),
+            }
+        }
+        let polled = poll.poll(events, wait);
+        self.wake_at.store(AWAKE, SeqCst);
+        self.woken.store(false, SeqCst);
+        match polled {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => events.clear(),
+            Err(e) => return Err(e),
+        }
+
+        let mut woken = 0;
+        for event in events.iter() {
+            if event.token() == WAKE {
+                continue;
+            }
+            let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+            let writable = event.is_writable() || event.is_write_closed() || event.is_error();
+            let shared = self.sources.lock().get(event.token());
+            if let Some(shared) = shared {
+                woken += shared.on_ready(readable, writable);
+            }
+        }
+
+        {
+            let mut timers = self.timers.lock();
+            timers.wheel.advance(clock::tick_floor(Instant::now()), |cb| expired.push(cb));
+        }
+        woken += expired.len();
+        // Run callbacks outside every lock: they may arm timers or close fds.
+        for cb in expired.drain(..) {
+            cb();
+        }
+        Ok(woken)
+    }
+
+    fn next_timer(&self) -> Option<Instant> {
+        let timers = self.timers.lock();
+        let next = timers.wheel.next_expiration();
+        // An embedded owner is about to sleep until then (or forever): an
+        // earlier timer armed meanwhile must make our fd readable.
+        if self.wake_at.load(SeqCst) == AWAKE || next.is_some_and(|t| t < self.wake_at.load(SeqCst)) {
+            self.wake_at.store(next.unwrap_or(NO_TIMER).max(AWAKE + 1), SeqCst);
+        }
+        next.map(clock::tick_instant)
+    }
+
+    pub(crate) fn wake(&self) {
+        if !self.woken.swap(true, SeqCst) {
+            // A failed eventfd write leaves the poller asleep until its next
+            // event or timer; there is no one to report it to.
+            let _ = self.waker.wake();
+        }
+    }
+
+    pub(crate) fn arm_timer(&self, at: Instant, cb: Callback) -> Key {
+        let tick = clock::tick_ceil(at);
+        let mut timers = self.timers.lock();
+        let key = timers.wheel.insert(tick, cb);
+        self.wake_if_earlier(tick);
+        key
+    }
+
+    pub(crate) fn reset_timer(&self, key: Key, at: Instant) -> bool {
+        let tick = clock::tick_ceil(at);
+        let mut timers = self.timers.lock();
+        let armed = timers.wheel.reset(key, tick);
+        if armed {
+            self.wake_if_earlier(tick);
+        }
+        armed
+    }
+
+    pub(crate) fn cancel_timer(&self, key: Key) -> bool {
+        let cb = self.timers.lock().wheel.remove(key);
+        // Dropped outside the lock: a callback may own things whose drop
+        // arms or cancels timers.
+        cb.is_some()
+    }
+
+    pub(crate) fn timer_armed(&self, key: Key) -> bool {
+        self.timers.lock().wheel.is_armed(key)
+    }
+
+    /// Called with the `timers` lock held, so `wake_at` is current.
+    fn wake_if_earlier(&self, tick: u64) {
+        if tick < self.wake_at.load(SeqCst) {
+            self.wake();
+        }
+    }
+
+    /// Register `fd` edge-triggered for both directions on behalf of `shared`.
+    pub(crate) fn register(&self, fd: RawFd, shared: &Arc<Shared>) -> io::Result<Token> {
+        let token = self.sources.lock().insert(Arc::downgrade(shared));
+        let res = self.registry.register(&mut SourceFd(&fd), token, Interest::READABLE | Interest::WRITABLE);
+        if let Err(e) = res {
+            self.sources.lock().remove(token);
+            return Err(e);
+        }
+        Ok(token)
+    }
+
+    pub(crate) fn deregister(&self, fd: RawFd, token: Token) {
+        // ENOENT/EBADF only mean the fd is already gone from the poller.
+        let _ = self.registry.deregister(&mut SourceFd(&fd));
+        self.sources.lock().remove(token);
+    }
+}
+
+/// Registered descriptors by token. A token carries a generation in its
+/// upper half, so an event for a deregistered (or reused) slot is dropped.
+#[derive(Default)]
+struct Sources {
+    slots: Vec<(u32, Option<Weak<Shared>>)>,
+    free: Vec<u32>,
+}
+
+impl Sources {
+    fn insert(&mut self, shared: Weak<Shared>) -> Token {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push((0, None));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.1 = Some(shared);
+        Token(((slot.0 as usize) << 32) | index as usize)
+    }
+
+    fn split(token: Token) -> (usize, u32) {
+        (token.0 & 0xFFFF_FFFF, (token.0 >> 32) as u32)
+    }
+
+    fn get(&self, token: Token) -> Option<Arc<Shared>> {
+        let (index, generation) = Self::split(token);
+        match self.slots.get(index) {
+            Some((g, Some(w))) if *g == generation => w.upgrade(),
+            _ => None,
+        }
+    }
+
+    fn remove(&mut self, token: Token) {
+        let (index, generation) = Self::split(token);
+        if let Some(slot) = self.slots.get_mut(index) {
+            if slot.0 == generation && slot.1.is_some() {
+                slot.0 = slot.0.wrapping_add(1);
+                slot.1 = None;
+                self.free.push(index as u32);
+            }
+        }
+    }
+
+    fn fail_all(&mut self) {
+        for shared in self.slots.iter().filter_map(|(_, w)| w.as_ref()?.upgrade()) {
+            shared.wake_all();
+        }
+    }
+}

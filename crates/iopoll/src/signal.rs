@@ -1,0 +1,57 @@
+//! The wake-up line of a thread parked on a socket.
+//!
+//! A blocking waiter sleeps in `ppoll` on its socket and on its thread's
+//! eventfd. Readiness needs nobody's help (the kernel watches the socket);
+//! the eventfd is how another thread makes it look again: a deadline moved
+//! earlier, or a close. One per thread, created on first use, closed when
+//! the thread exits.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use crate::sys;
+
+/// One thread's eventfd.
+#[derive(Debug)]
+pub(crate) struct Signal {
+    fd: OwnedFd,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<Signal>>> = const { RefCell::new(None) };
+}
+
+impl Signal {
+    /// The calling thread's signal.
+    pub(crate) fn current() -> io::Result<Arc<Signal>> {
+        let fresh = || Ok(Arc::new(Signal { fd: sys::eventfd()? }));
+        CURRENT
+            .try_with(|slot| {
+                let mut slot = slot.borrow_mut();
+                if let Some(s) = &*slot {
+                    return Ok(s.clone());
+                }
+                let s: Arc<Signal> = fresh()?;
+                *slot = Some(s.clone());
+                Ok(s)
+            })
+            // The thread is exiting and its slot is gone: use a throwaway one.
+            .unwrap_or_else(|_| fresh())
+    }
+
+    /// Make the owner's current or next wait return.
+    pub(crate) fn notify(&self) {
+        sys::eventfd_notify(&self.fd);
+    }
+
+    /// Consume pending notifications.
+    pub(crate) fn clear(&self) {
+        sys::eventfd_clear(&self.fd);
+    }
+
+    pub(crate) fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+}

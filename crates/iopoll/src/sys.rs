@@ -1,0 +1,89 @@
+//! The OS seam: the few syscalls the reactor makes itself. mio covers
+//! epoll/kqueue; what is here is the direct wait of a blocking caller
+//! (`ppoll` on its socket plus its thread's eventfd) and that eventfd.
+//!
+//! Linux only for now; another OS slots in behind these three functions.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+/// Which readiness a blocking caller waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interest {
+    Readable,
+    Writable,
+}
+
+/// Why a direct wait returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Woken {
+    /// The socket is ready (or in error, which its next syscall reports).
+    Ready,
+    /// Another thread wrote the waiter's eventfd.
+    Signalled,
+    /// The timeout passed, or a signal interrupted the wait.
+    Elapsed,
+}
+
+/// A nonblocking, close-on-exec eventfd.
+pub(crate) fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with constant flags; no pointers involved.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by eventfd and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Add one to an eventfd's counter, making it readable.
+pub(crate) fn eventfd_notify(fd: &OwnedFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live u64 to an fd we own. A failure can
+    // only be EAGAIN on counter overflow, when it is readable anyway.
+    unsafe { libc::write(fd.as_raw_fd(), (&raw const one).cast(), 8) };
+}
+
+/// Reset an eventfd's counter to zero.
+pub(crate) fn eventfd_clear(fd: &OwnedFd) {
+    let mut count: u64 = 0;
+    // SAFETY: reads 8 bytes into a live u64 from an fd we own; EAGAIN (already
+    // zero) is the only expected failure and means there is nothing to clear.
+    unsafe { libc::read(fd.as_raw_fd(), (&raw mut count).cast(), 8) };
+}
+
+/// Block until `fd` has `interest`, `signal` is readable, or `timeout`
+/// (`None`: forever) passes. Nanosecond timeouts: `ppoll`, not `poll`.
+pub(crate) fn wait(fd: RawFd, interest: Interest, signal: &OwnedFd, timeout: Option<Duration>) -> io::Result<Woken> {
+    let events = match interest {
+        Interest::Readable => libc::POLLIN | libc::POLLRDHUP,
+        Interest::Writable => libc::POLLOUT,
+    };
+    let mut fds = [
+        libc::pollfd { fd, events, revents: 0 },
+        libc::pollfd { fd: signal.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+    ];
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `fds` and `ts` outlive the call; a null sigmask keeps the
+    // thread's signal mask.
+    let n = unsafe { libc::ppoll(fds.as_mut_ptr(), 2, ts_ptr, std::ptr::null()) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        return if err.kind() == io::ErrorKind::Interrupted { Ok(Woken::Elapsed) } else { Err(err) };
+    }
+    if fds[0].revents & libc::POLLNVAL != 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    Ok(if fds[0].revents != 0 {
+        Woken::Ready
+    } else if fds[1].revents != 0 {
+        Woken::Signalled
+    } else {
+        Woken::Elapsed
+    })
+}

@@ -1,0 +1,10 @@
+//! reseau: a networking runtime with Go's model on top of a hand-rolled
+//! reactor.
+//!
+//! - [`iopoll`]: the reactor (poller, timing wheel, per-fd poll state).
+//! - [`tcp`]: TCP connections and listeners with a blocking facade and
+//!   absolute deadlines.
+//! - [`tls`]: TLS on OpenSSL memory BIOs, driven by the same reactor.
+pub use iopoll;
+pub use tcp;
+pub use tls;

@@ -1,0 +1,2 @@
+//! TCP on the reseau reactor.
+pub use iopoll::{Closed, DeadlineExceeded, Runtime};
