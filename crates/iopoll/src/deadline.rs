@@ -15,7 +15,7 @@ pub(crate) struct AtomicDeadline(AtomicU64);
 pub(crate) const NONE: u64 = 0;
 
 pub(crate) fn encode(d: Option<Instant>) -> u64 {
-    d.map_or(NONE, |at| clock::nanos(at).saturating_add(1).min(u64::MAX))
+    d.map_or(NONE, |at| clock::nanos(at).saturating_add(1))
 }
 
 /// Whether deadline word `new` falls before `old` ("none" is infinitely late).

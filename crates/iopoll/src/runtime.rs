@@ -78,9 +78,7 @@ impl Runtime {
     /// process is out of file descriptors or threads).
     pub fn global() -> Runtime {
         static GLOBAL: OnceLock<Runtime> = OnceLock::new();
-        GLOBAL
-            .get_or_init(|| Runtime::spawn().expect("reseau: cannot start the global reactor"))
-            .clone()
+        GLOBAL.get_or_init(|| Runtime::spawn().expect("reseau: cannot start the global reactor")).clone()
     }
 
     /// A new reactor driven by a new background thread. The thread stops

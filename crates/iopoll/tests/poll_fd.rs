@@ -1,0 +1,296 @@
+//! `PollFd`: parking on readiness, deadlines moved while parked, close, and
+//! `Waker`-based readiness.
+
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use iopoll::{Closed, DeadlineExceeded, PollFd, Runtime};
+
+fn pair() -> (UnixStream, UnixStream) {
+    let (a, b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    b.set_nonblocking(true).unwrap();
+    (a, b)
+}
+
+fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// Block until thread `tid` sits in `ppoll`: parked in a wait, not merely
+/// on its way there. Bounded by a deadline.
+fn until_parked(tid: i32) {
+    let path = format!("/proc/self/task/{tid}/syscall");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = std::fs::read_to_string(&path).unwrap_or_default();
+        if s.split_whitespace().next() == Some(&libc::SYS_ppoll.to_string()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "thread {tid} never parked ({s:?})");
+        thread::yield_now();
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::TimedOut && DeadlineExceeded::is(e)
+}
+
+/// Spawn a thread that waits for readability on `pfd` and reports the result
+/// and when it returned. Returns once the thread is parked.
+fn park_reader(pfd: Arc<PollFd>) -> mpsc::Receiver<(io::Result<()>, Instant)> {
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        tid_tx.send(gettid()).unwrap();
+        let r = pfd.wait_readable();
+        tx.send((r, Instant::now())).unwrap();
+    });
+    until_parked(tid_rx.recv().unwrap());
+    rx
+}
+
+#[test]
+fn wakes_on_readiness() {
+    let (a, mut b) = pair();
+    let pfd = Arc::new(PollFd::new(&Runtime::global(), a.as_raw_fd()).unwrap());
+    let rx = park_reader(pfd.clone());
+    b.write_all(b"x").unwrap();
+    let (r, _) = rx.recv_timeout(Duration::from_secs(5)).expect("woken by data");
+    r.unwrap();
+}
+
+#[test]
+fn deadline_fires_not_early() {
+    let (a, _b) = pair();
+    let pfd = PollFd::new(&Runtime::global(), a.as_raw_fd()).unwrap();
+    for ms in [1u64, 5, 20, 50] {
+        let deadline = Instant::now() + Duration::from_millis(ms);
+        pfd.set_read_deadline(Some(deadline));
+        let err = pfd.wait_readable().unwrap_err();
+        let now = Instant::now();
+        assert!(is_timeout(&err), "{err:?}");
+        assert!(now >= deadline, "{ms} ms deadline returned early");
+        assert!(now - deadline < Duration::from_millis(500), "{ms} ms deadline took {:?} too long", now - deadline);
+        // Sticky until reset.
+        assert!(is_timeout(&pfd.prepare_read().unwrap_err()));
+    }
+    pfd.set_read_deadline(None);
+    pfd.prepare_read().unwrap();
+}
+
+#[test]
+fn past_deadline_fails_before_the_syscall_even_with_data() {
+    let (a, mut b) = pair();
+    b.write_all(b"ready").unwrap();
+    let pfd = PollFd::new(&Runtime::global(), a.as_raw_fd()).unwrap();
+    pfd.set_read_deadline(Some(Instant::now()));
+    assert!(is_timeout(&pfd.prepare_read().unwrap_err()));
+    assert!(is_timeout(&pfd.wait_readable().unwrap_err()));
+    // The write direction is independent.
+    pfd.prepare_write().unwrap();
+    pfd.wait_writable().unwrap();
+}
+
+#[test]
+fn deadline_moved_earlier_wakes_the_parked_thread() {
+    let (a, _b) = pair();
+    let pfd = Arc::new(PollFd::new(&Runtime::global(), a.as_raw_fd()).unwrap());
+    pfd.set_read_deadline(Some(Instant::now() + Duration::from_secs(3600)));
+    let rx = park_reader(pfd.clone());
+    let moved = Instant::now();
+    pfd.set_read_deadline(Some(moved));
+    let (r, at) = rx.recv_timeout(Duration::from_secs(5)).expect("woken by the earlier deadline");
+    assert!(is_timeout(&r.unwrap_err()));
+    assert!(at - moved < Duration::from_secs(1));
+}
+
+#[test]
+fn deadline_moved_later_keeps_the_thread_parked() {
+    let (a, _b) = pair();
+    let pfd = Arc::new(PollFd::new(&Runtime::global(), a.as_raw_fd()).unwrap());
+    pfd.set_read_deadline(Some(Instant::now() + Duration::from_millis(40)));
+    let rx = park_reader(pfd.clone());
+    let later = Instant::now() + Duration::from_millis(300);
+    pfd.set_read_deadline(Some(later));
+    let (r, at) = rx.recv_timeout(Duration::from_secs(5)).expect("times out at the new deadline");
+    assert!(is_timeout(&r.unwrap_err()));
+    assert!(at >= later, "returned {:?} before the extended deadline", later - at);
+}
+
+#[test]
+fn deadline_cleared_lets_the_thread_wait_for_data() {
+    let (a, mut b) = pair();
+    let pfd = Arc::new(PollFd::new(&Runtime::global(), a.as_raw_fd()).unwrap());
+    pfd.set_read_deadline(Some(Instant::now() + Duration::from_millis(30)));
+    let rx = park_reader(pfd.clone());
+    pfd.set_read_deadline(None);
+    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err(), "must still be waiting");
+    b.write_all(b"x").unwrap();
+    let (r, _) = rx.recv_timeout(Duration::from_secs(5)).expect("woken by data");
+    r.unwrap();
+}
+
+#[test]
+fn racing_deadline_changes_never_lose_a_wakeup() {
+    let (a, mut b) = pair();
+    let mut a_read = a.try_clone().unwrap();
+    let pfd = Arc::new(PollFd::new(&Runtime::global(), a.as_raw_fd()).unwrap());
+    let (go_tx, go_rx) = mpsc::channel::<u32>();
+    let (done_tx, done_rx) = mpsc::channel();
+    let barrier = Arc::new(Barrier::new(2));
+    let (p, bar) = (pfd.clone(), barrier.clone());
+    let waiter = thread::spawn(move || {
+        while let Ok(case) = go_rx.recv() {
+            p.set_read_deadline(match case {
+                0 => None,
+                1 => Some(Instant::now() + Duration::from_secs(3600)),
+                _ => Some(Instant::now() + Duration::from_millis(1)),
+            });
+            bar.wait();
+            let r = p.wait_readable();
+            // Drain whatever woke us so the next round starts empty.
+            let mut buf = [0u8; 16];
+            while a_read.read(&mut buf).is_ok() {}
+            done_tx.send((case, r.map_err(|e| is_timeout(&e)))).unwrap();
+        }
+    });
+    for i in 0..1000u32 {
+        let case = i % 3;
+        go_tx.send(case).unwrap();
+        barrier.wait();
+        // Race the waiter on its way into ppoll.
+        match case {
+            0 => pfd.set_read_deadline(Some(Instant::now())),
+            1 => {
+                pfd.set_read_deadline(Some(Instant::now() + Duration::from_secs(7200)));
+                pfd.set_read_deadline(Some(Instant::now() - Duration::from_millis(1)));
+            }
+            _ => {
+                pfd.set_read_deadline(None);
+                b.write_all(b"x").unwrap();
+            }
+        }
+        let (c, r) = done_rx.recv_timeout(Duration::from_secs(5)).unwrap_or_else(|_| panic!("iteration {i} hung"));
+        assert_eq!(c, case);
+        match case {
+            0 | 1 => assert_eq!(r, Err(true), "iteration {i}: expected a timeout"),
+            // Either the 1 ms deadline passed before it was cleared, or data woke it.
+            _ => assert!(r.is_ok() || r == Err(true), "iteration {i}: {r:?}"),
+        }
+    }
+    drop(go_tx);
+    waiter.join().unwrap();
+}
+
+#[test]
+fn close_wakes_parked_reader_and_writer() {
+    let (a, _b) = pair();
+    // Fill the send buffer so a writer has to wait.
+    let mut w = a.try_clone().unwrap();
+    while w.write(&[0u8; 65536]).is_ok() {}
+    let pfd = Arc::new(PollFd::new(&Runtime::global(), a.as_raw_fd()).unwrap());
+    let reader = park_reader(pfd.clone());
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let (tx, writer) = mpsc::channel();
+    let p = pfd.clone();
+    thread::spawn(move || {
+        tid_tx.send(gettid()).unwrap();
+        tx.send(p.wait_writable()).unwrap();
+    });
+    until_parked(tid_rx.recv().unwrap());
+    pfd.close();
+    pfd.close(); // idempotent
+    let (r, _) = reader.recv_timeout(Duration::from_secs(5)).expect("reader woken by close");
+    assert!(Closed::is(&r.unwrap_err()));
+    let w = writer.recv_timeout(Duration::from_secs(5)).expect("writer woken by close");
+    assert!(Closed::is(&w.unwrap_err()));
+    // Later waits fail at once; closed beats an expired deadline.
+    pfd.set_read_deadline(Some(Instant::now()));
+    assert!(Closed::is(&pfd.wait_readable().unwrap_err()));
+}
+
+struct ChannelWaker(mpsc::SyncSender<()>);
+
+impl Wake for ChannelWaker {
+    fn wake(self: Arc<Self>) {
+        let _ = self.0.try_send(());
+    }
+}
+
+fn channel_waker() -> (Waker, mpsc::Receiver<()>) {
+    let (tx, rx) = mpsc::sync_channel(16);
+    (Waker::from(Arc::new(ChannelWaker(tx))), rx)
+}
+
+#[test]
+fn waker_woken_on_readiness() {
+    let rt = Runtime::spawn().unwrap();
+    let (a, mut b) = pair();
+    let pfd = PollFd::new(&rt, a.as_raw_fd()).unwrap();
+    let (waker, woken) = channel_waker();
+    let mut cx = Context::from_waker(&waker);
+    // Not readable yet: any initial readiness event is for writability.
+    let mut first = pfd.poll_read_ready(&mut cx);
+    while first.is_ready() {
+        first = pfd.poll_read_ready(&mut cx);
+    }
+    b.write_all(b"x").unwrap();
+    woken.recv_timeout(Duration::from_secs(5)).expect("waker woken by data");
+    assert!(matches!(pfd.poll_read_ready(&mut cx), Poll::Ready(Ok(()))));
+    // Write readiness was latched at registration.
+    assert!(matches!(pfd.poll_write_ready(&mut cx), Poll::Ready(Ok(()))));
+}
+
+#[test]
+fn waker_woken_at_the_deadline_and_on_close() {
+    let rt = Runtime::spawn().unwrap();
+    let (a, _b) = pair();
+    let pfd = PollFd::new(&rt, a.as_raw_fd()).unwrap();
+    let (waker, woken) = channel_waker();
+    let mut cx = Context::from_waker(&waker);
+    let deadline = Instant::now() + Duration::from_millis(30);
+    pfd.set_read_deadline(Some(deadline));
+    assert!(pfd.poll_read_ready(&mut cx).is_pending());
+    woken.recv_timeout(Duration::from_secs(5)).expect("woken at the deadline");
+    assert!(Instant::now() >= deadline);
+    match pfd.poll_read_ready(&mut cx) {
+        Poll::Ready(Err(e)) => assert!(is_timeout(&e)),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+
+    // Extended while pending: the early timer wakes it spuriously at most,
+    // and the re-poll is still pending until the new deadline.
+    pfd.set_read_deadline(Some(Instant::now() + Duration::from_secs(3600)));
+    assert!(pfd.poll_read_ready(&mut cx).is_pending());
+    pfd.close();
+    woken.recv_timeout(Duration::from_secs(5)).expect("woken by close");
+    match pfd.poll_read_ready(&mut cx) {
+        Poll::Ready(Err(e)) => assert!(Closed::is(&e)),
+        other => panic!("expected Closed, got {other:?}"),
+    }
+}
+
+#[test]
+fn embedded_turn_drives_waker_readiness() {
+    let rt = Runtime::new().unwrap();
+    let (a, mut b) = pair();
+    let pfd = PollFd::new(&rt, a.as_raw_fd()).unwrap();
+    let (waker, woken) = channel_waker();
+    let mut cx = Context::from_waker(&waker);
+    while pfd.poll_read_ready(&mut cx).is_ready() {}
+    b.write_all(b"hello").unwrap();
+    // Nothing happens until the owner turns the reactor.
+    assert!(woken.try_recv().is_err());
+    let n = rt.turn(Some(Duration::from_secs(5))).unwrap();
+    assert!(n >= 1);
+    woken.try_recv().expect("turn woke the waker");
+    assert!(matches!(pfd.poll_read_ready(&mut cx), Poll::Ready(Ok(()))));
+}
