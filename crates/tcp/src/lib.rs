@@ -1,2 +1,78 @@
 //! TCP on the reseau reactor.
+//!
+//! Sockets are nonblocking and owned by the reactor; the API blocks the
+//! calling thread (like `std::net`) with Go's deadline model on top:
+//!
+//! - [`Conn`] reads and writes with `std::io::{Read, Write}`, from one
+//!   reader and one writer thread at once, under absolute read and write
+//!   deadlines that other threads may move while a call is blocked.
+//! - [`Listener`] accepts, under an accept deadline.
+//! - [`connect`], [`listen`], [`Dialer`] and [`ListenConfig`] take
+//!   `"host:port"` strings: names go through a [`resolve::Resolver`], and
+//!   dual-stack names are dialed with happy eyeballs.
+//!
+//! Closing a connection or listener from any thread wakes every call
+//! blocked on it with [`Closed`]; a passed deadline fails calls with
+//! [`std::io::ErrorKind::TimedOut`] carrying [`DeadlineExceeded`].
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use std::time::{Duration, Instant};
+//!
+//! let listener = tcp::listen("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! std::thread::spawn(move || {
+//!     for conn in listener.incoming() {
+//!         let mut conn = conn.unwrap();
+//!         let mut buf = [0; 512];
+//!         // An idle timeout: each read must come within 10 s of the last.
+//!         loop {
+//!             conn.set_read_deadline(Some(Instant::now() + Duration::from_secs(10))).unwrap();
+//!             match conn.read(&mut buf) {
+//!                 Ok(0) | Err(_) => break,
+//!                 Ok(n) => conn.write_all(&buf[..n]).unwrap(),
+//!             }
+//!         }
+//!     }
+//! });
+//! let mut c = tcp::connect_addr(addr)?;
+//! c.write_all(b"hello")?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod addr;
+mod conn;
+mod dial;
+mod error;
+mod fd;
+mod listen;
+mod listener;
+pub mod resolve;
+mod sys;
+
+use std::net::SocketAddr;
+
+pub use addr::{Network, join_host_port, split_host_port};
+pub use conn::Conn;
+pub use dial::{DEFAULT_FALLBACK_DELAY, Dialer};
+pub use error::{AddressError, Error, LookupError, OpError};
 pub use iopoll::{Closed, DeadlineExceeded, Runtime};
+pub use listen::ListenConfig;
+pub use listener::Listener;
+
+/// Resolve `address` (`"host:port"`) and connect with the default
+/// [`Dialer`].
+pub fn connect(address: &str) -> Result<Conn, OpError> {
+    Dialer::new().connect(address)
+}
+
+/// Connect to `addr` with the default [`Dialer`].
+pub fn connect_addr(addr: SocketAddr) -> Result<Conn, OpError> {
+    Dialer::new().connect_addr(addr)
+}
+
+/// Listen on `address` (`"host:port"`; `""` host: every interface, port 0:
+/// any free port) with the default [`ListenConfig`].
+pub fn listen(address: &str) -> Result<Listener, OpError> {
+    ListenConfig::new().listen(address)
+}

@@ -1,0 +1,239 @@
+//! `Conn`: a connected TCP socket with a blocking facade.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use iopoll::Runtime;
+
+use crate::fd::NetFd;
+use crate::sys;
+
+/// Go's default keepalive period for dialed and accepted connections.
+pub(crate) const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// A TCP connection.
+///
+/// Reads and writes block the calling thread until the socket is ready, the
+/// deadline passes, or the connection is closed, and they can run at the
+/// same time: `Read` and `Write` are implemented for `&Conn` too, so one
+/// thread may read while another writes (further readers or writers queue).
+///
+/// Deadlines are absolute: set one, and every read (or write) from then on
+/// fails with [`io::ErrorKind::TimedOut`] once it passes, including a call
+/// already blocked. Push it forward to keep a connection alive.
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// use std::time::{Duration, Instant};
+///
+/// let mut conn = tcp::connect("127.0.0.1:7")?;
+/// conn.write_all(b"ping")?;
+/// conn.set_read_deadline(Some(Instant::now() + Duration::from_secs(5)))?;
+/// let mut buf = [0; 4];
+/// conn.read_exact(&mut buf)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Conn {
+    fd: NetFd,
+    local: Option<SocketAddr>,
+    remote: Option<SocketAddr>,
+}
+
+impl Conn {
+    /// Wrap a connected nonblocking socket, with Go's defaults for dialed
+    /// and accepted connections: `TCP_NODELAY` on and keepalive every 15 s
+    /// (failures to set them are ignored, as Go does).
+    pub(crate) fn established(
+        fd: OwnedFd,
+        rt: &Runtime,
+        remote: Option<SocketAddr>,
+        keepalive: Option<Duration>,
+    ) -> io::Result<Conn> {
+        let raw = fd.as_raw_fd();
+        let _ = sys::set_nodelay(raw, true);
+        let _ = sys::set_keepalive(raw, keepalive);
+        let local = sys::local_addr(raw).ok();
+        let remote = remote.or_else(|| sys::peer_addr(raw).ok());
+        Ok(Conn { fd: NetFd::new(fd, rt)?, local, remote })
+    }
+
+    /// Adopt a connected std socket: it is made nonblocking and waited on
+    /// through the global runtime. Its socket options are left as they are.
+    pub fn from_std(s: std::net::TcpStream) -> io::Result<Conn> {
+        Conn::from_std_in(s, &Runtime::global())
+    }
+
+    /// [`from_std`](Conn::from_std) on a runtime of your choice.
+    pub fn from_std_in(s: std::net::TcpStream, rt: &Runtime) -> io::Result<Conn> {
+        s.set_nonblocking(true)?;
+        let local = s.local_addr().ok();
+        let remote = s.peer_addr().ok();
+        let fd = OwnedFd::from(s);
+        Ok(Conn { fd: NetFd::new(fd, rt)?, local, remote })
+    }
+
+    /// Give the socket back as a blocking std `TcpStream`. Fails with
+    /// [`Closed`](crate::Closed) if the connection was closed.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        // Take a duplicate: the original is released by `close`, which waits
+        // for every other user, so no one can be mid-syscall on either.
+        let dup = self.fd.control(|fd| {
+            // SAFETY: `fd` is open while we hold the reference.
+            let b = unsafe { BorrowedFd::borrow_raw(fd) };
+            b.try_clone_to_owned()
+        })?;
+        self.fd.close();
+        let s = std::net::TcpStream::from(dup);
+        s.set_nonblocking(false)?;
+        Ok(s)
+    }
+
+    /// Set the read and write deadlines. `None` clears them; an instant at
+    /// or before now makes reads and writes fail at once.
+    pub fn set_deadline(&self, d: Option<Instant>) -> io::Result<()> {
+        self.fd.control(|_| {
+            self.fd.poll_fd().set_deadline(d);
+            Ok(())
+        })
+    }
+
+    /// Set the read deadline, for future reads and a read already blocked.
+    pub fn set_read_deadline(&self, d: Option<Instant>) -> io::Result<()> {
+        self.fd.control(|_| {
+            self.fd.poll_fd().set_read_deadline(d);
+            Ok(())
+        })
+    }
+
+    /// Set the write deadline, for future writes and a write already blocked.
+    pub fn set_write_deadline(&self, d: Option<Instant>) -> io::Result<()> {
+        self.fd.control(|_| {
+            self.fd.poll_fd().set_write_deadline(d);
+            Ok(())
+        })
+    }
+
+    /// Shut down the reading side (`shutdown(SHUT_RD)`).
+    pub fn close_read(&self) -> io::Result<()> {
+        self.fd.control(|fd| sys::shutdown(fd, Shutdown::Read))
+    }
+
+    /// Shut down the writing side (`shutdown(SHUT_WR)`): the peer reads EOF
+    /// while this side can still read.
+    pub fn close_write(&self) -> io::Result<()> {
+        self.fd.control(|fd| sys::shutdown(fd, Shutdown::Write))
+    }
+
+    /// Close the connection, waking any blocked reader or writer with
+    /// [`Closed`](crate::Closed). Idempotent; dropping the `Conn` closes it
+    /// too. Returns once the descriptor has been released.
+    pub fn close(&self) -> io::Result<()> {
+        self.fd.close();
+        Ok(())
+    }
+
+    /// Whether [`close`](Conn::close) has not been called.
+    pub fn is_open(&self) -> bool {
+        self.fd.is_open()
+    }
+
+    /// The local address (kept after close).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.local.ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "local address unknown"))
+    }
+
+    /// The peer's address (kept after close).
+    pub fn remote_addr(&self) -> io::Result<SocketAddr> {
+        self.remote.ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "remote address unknown"))
+    }
+
+    /// Turn Nagle's algorithm off (`true`, the default) or on.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.fd.control(|fd| sys::set_nodelay(fd, on))
+    }
+
+    /// Keepalive probes every `period` after `period` of idleness, or none.
+    pub fn set_keepalive(&self, period: Option<Duration>) -> io::Result<()> {
+        self.fd.control(|fd| sys::set_keepalive(fd, period))
+    }
+
+    /// Read for executors: try once, and if nothing is there register the
+    /// task's `Waker` with the reactor. Honours the read deadline.
+    pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.fd.poll_read(cx, buf)
+    }
+
+    /// Write for executors: as many bytes as fit now, or register the
+    /// task's `Waker`. Honours the write deadline.
+    pub fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.fd.poll_write(cx, buf)
+    }
+
+    /// The runtime this connection waits on.
+    pub fn runtime(&self) -> &Runtime {
+        self.fd.poll_fd().runtime()
+    }
+}
+
+impl Read for &Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.fd.read(buf)
+    }
+}
+
+impl Write for &Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.fd.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.fd.read(buf)
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.fd.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl AsRawFd for Conn {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl AsFd for Conn {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the fd stays open while `self` lives, unless the connection
+        // is closed through a shared reference meanwhile; as with Go's
+        // `SyscallConn`, callers must not close a connection they are
+        // using the raw descriptor of.
+        unsafe { BorrowedFd::borrow_raw(self.fd.raw()) }
+    }
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("fd", &self.fd.raw())
+            .field("local", &self.local)
+            .field("remote", &self.remote)
+            .field("open", &self.is_open())
+            .finish()
+    }
+}

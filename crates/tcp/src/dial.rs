@@ -1,0 +1,435 @@
+//! Dialing: resolve, then connect, sharing the time left among addresses as
+//! Go does and racing the two address families (happy eyeballs).
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use iopoll::{Closed, DeadlineExceeded, PollFd, Runtime};
+use parking_lot::Mutex;
+
+use crate::addr::Network;
+use crate::conn::{Conn, DEFAULT_KEEPALIVE};
+use crate::error::{AddressError, Error, OpError};
+use crate::resolve::{self, Purpose, Resolver, ResolverPolicy};
+use crate::sys;
+
+/// The fallback delay when none is set (RFC 8305 suggests 300 ms, as Go).
+pub const DEFAULT_FALLBACK_DELAY: Duration = Duration::from_millis(300);
+/// Each address gets at least this much of a shared deadline (Go's
+/// `partialDeadline`), unless less is left.
+const MIN_ATTEMPT: Duration = Duration::from_secs(2);
+
+/// Options for dialing: network, time limits, local address, resolver and
+/// happy eyeballs. Every setter takes and returns `Self`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let conn = tcp::Dialer::new()
+///     .timeout(Duration::from_secs(5))         // resolution + connect
+///     .fallback_delay(Duration::from_millis(100))
+///     .connect("localhost:8080")?;
+/// # Ok::<(), tcp::OpError>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct Dialer {
+    network: Network,
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    local_addr: Option<SocketAddr>,
+    fallback_delay: Duration,
+    resolver: Option<Arc<dyn Resolver>>,
+    policy: ResolverPolicy,
+    /// `None`: the default (15 s).
+    keepalive: Option<Option<Duration>>,
+    runtime: Option<Runtime>,
+}
+
+impl Dialer {
+    /// A dialer with Go's defaults: network `tcp`, no time limit, happy
+    /// eyeballs after 300 ms, keepalive every 15 s, the default resolver.
+    pub fn new() -> Dialer {
+        Dialer::default()
+    }
+
+    /// Restrict the address families (`Tcp4`, `Tcp6`); `Tcp` uses both.
+    pub fn network(mut self, network: Network) -> Self {
+        self.network = network;
+        self
+    }
+
+    /// Bound the whole dial, name resolution included. `Duration::ZERO`
+    /// means no bound.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = (!timeout.is_zero()).then_some(timeout);
+        self
+    }
+
+    /// An absolute bound on the whole dial; with a timeout too, the earlier
+    /// wins. It bounds only the dial, never the connection it returns.
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Bind the socket to this local address first; remote addresses of
+    /// the other family are skipped.
+    pub fn local_addr(mut self, addr: SocketAddr) -> Self {
+        self.local_addr = Some(addr);
+        self
+    }
+
+    /// How long the first address family gets before the other starts
+    /// racing it. `Duration::ZERO` means the default, 300 ms.
+    pub fn fallback_delay(mut self, delay: Duration) -> Self {
+        self.fallback_delay = delay;
+        self
+    }
+
+    /// Resolve names with `resolver` instead of the default.
+    pub fn resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+
+    /// Filter and order the resolved addresses.
+    pub fn policy(mut self, policy: ResolverPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Keepalive period for the connection; `None` turns keepalive off.
+    pub fn keepalive(mut self, period: Option<Duration>) -> Self {
+        self.keepalive = Some(period);
+        self
+    }
+
+    /// Wait on `rt` instead of the global runtime.
+    pub fn runtime(mut self, rt: Runtime) -> Self {
+        self.runtime = Some(rt);
+        self
+    }
+
+    /// The instant a dial starting at `start` must be done by: the earlier
+    /// of `start + timeout` and the deadline.
+    pub fn deadline_from(&self, start: Instant) -> Option<Instant> {
+        let from_timeout = self.timeout.and_then(|t| start.checked_add(t));
+        match (from_timeout, self.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The network this dialer uses.
+    pub fn get_network(&self) -> Network {
+        self.network
+    }
+
+    /// Resolve `address` (`"host:port"`) and connect to it.
+    pub fn connect(&self, address: &str) -> Result<Conn, OpError> {
+        let deadline = self.deadline_from(Instant::now());
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return Err(self.error(None, Error::Timeout));
+        }
+        let resolver = self.resolver.clone().unwrap_or_else(resolve::default_resolver);
+        let addrs = resolve::resolve(Purpose::Dial, self.network, address, &*resolver, self.policy, deadline)
+            .map_err(|e| self.error(None, e))?;
+        self.dial(addrs, deadline)
+    }
+
+    /// Connect to `addr`; no resolution, no race.
+    pub fn connect_addr(&self, addr: SocketAddr) -> Result<Conn, OpError> {
+        let deadline = self.deadline_from(Instant::now());
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return Err(self.error(Some(addr), Error::Timeout));
+        }
+        if !self.network.allows(&addr.ip()) {
+            let e = AddressError::new("no suitable address found", addr.to_string());
+            return Err(self.error(Some(addr), Error::Address(e)));
+        }
+        self.dial(vec![addr], deadline)
+    }
+
+    fn error(&self, addr: Option<SocketAddr>, err: Error) -> OpError {
+        OpError {
+            op: "dial",
+            net: self.network.as_str().to_string(),
+            local_addr: self.local_addr,
+            addr: addr.map(|a| a.to_string()),
+            err,
+        }
+    }
+
+    fn dial(&self, mut addrs: Vec<SocketAddr>, deadline: Option<Instant>) -> Result<Conn, OpError> {
+        if let Some(local) = self.local_addr {
+            addrs.retain(|a| a.is_ipv4() == local.is_ipv4());
+            if addrs.is_empty() {
+                let e = AddressError::new("no suitable address found", local.to_string());
+                return Err(self.error(None, Error::Address(e)));
+            }
+        }
+        let plan = Plan {
+            local: self.local_addr,
+            deadline,
+            rt: self.runtime.clone().unwrap_or_else(Runtime::global),
+            keepalive: self.keepalive.unwrap_or(Some(DEFAULT_KEEPALIVE)),
+            race: None,
+        };
+        let first_v4 = addrs[0].is_ipv4();
+        let (primaries, fallbacks): (Vec<_>, Vec<_>) = if self.network == Network::Tcp {
+            addrs.into_iter().partition(|a| a.is_ipv4() == first_v4)
+        } else {
+            (addrs, Vec::new())
+        };
+        let delay = if self.fallback_delay.is_zero() { DEFAULT_FALLBACK_DELAY } else { self.fallback_delay };
+        let result = if fallbacks.is_empty() {
+            dial_serial(&primaries, &plan)
+        } else {
+            dial_parallel(primaries, fallbacks, plan, delay)
+        };
+        result.map_err(|(addr, err)| self.error(Some(addr), err))
+    }
+}
+
+impl fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dialer")
+            .field("network", &self.network)
+            .field("timeout", &self.timeout)
+            .field("deadline", &self.deadline)
+            .field("local_addr", &self.local_addr)
+            .field("fallback_delay", &self.fallback_delay)
+            .field("custom_resolver", &self.resolver.is_some())
+            .field("policy", &self.policy)
+            .field("keepalive", &self.keepalive)
+            .finish()
+    }
+}
+
+/// Everything one dial attempt needs, cloneable into a racer thread.
+#[derive(Clone)]
+struct Plan {
+    local: Option<SocketAddr>,
+    deadline: Option<Instant>,
+    rt: Runtime,
+    keepalive: Option<Duration>,
+    race: Option<Arc<Race>>,
+}
+
+type Outcome = Result<Conn, (SocketAddr, Error)>;
+
+/// Happy eyeballs: the primaries in a racer thread, the fallbacks here once
+/// `delay` has passed (or at once if the primaries all fail). The first
+/// connection wins; the other racer's attempt in flight is cancelled and
+/// any late connection it makes is closed.
+fn dial_parallel(primaries: Vec<SocketAddr>, fallbacks: Vec<SocketAddr>, plan: Plan, delay: Duration) -> Outcome {
+    let race = Arc::new(Race::default());
+    let racing = Plan { race: Some(race.clone()), ..plan.clone() };
+    let (tx, rx) = mpsc::channel::<Outcome>();
+    let primary_plan = racing.clone();
+    let primary_addrs = primaries.clone();
+    let spawned = std::thread::Builder::new().name("reseau-dial".into()).spawn(move || {
+        let outcome = dial_serial(&primary_addrs, &primary_plan).and_then(|conn| claim(&primary_plan, conn));
+        let _ = tx.send(outcome);
+    });
+    if spawned.is_err() {
+        // No thread for a racer: try everything in order instead.
+        let all: Vec<_> = primaries.into_iter().chain(fallbacks).collect();
+        return dial_serial(&all, &plan);
+    }
+
+    match rx.recv_timeout(delay) {
+        Ok(Ok(conn)) => return Ok(conn),
+        Ok(Err(primary_err)) => return dial_serial(&fallbacks, &plan).map_err(|_| primary_err),
+        Err(_) => {}
+    }
+    let fallback_err = match dial_serial(&fallbacks, &racing).and_then(|conn| claim(&racing, conn)) {
+        Ok(conn) => return Ok(conn),
+        Err(e) => e,
+    };
+    match rx.recv() {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(primary_err)) => Err(primary_err),
+        Err(_) => Err(fallback_err),
+    }
+}
+
+/// Keep `conn` if it is the race's first; a later one is closed (dropped).
+fn claim(plan: &Plan, conn: Conn) -> Outcome {
+    match &plan.race {
+        Some(race) if !race.try_win() => {
+            let addr = conn.remote_addr().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+            Err((addr, canceled()))
+        }
+        _ => Ok(conn),
+    }
+}
+
+fn canceled() -> Error {
+    Error::Io(io::Error::new(io::ErrorKind::Interrupted, "operation was canceled"))
+}
+
+/// Try each address in turn, each with its share of the time left. The
+/// first success wins; otherwise the first error is reported.
+fn dial_serial(addrs: &[SocketAddr], plan: &Plan) -> Outcome {
+    let mut first_err = None;
+    for (i, &addr) in addrs.iter().enumerate() {
+        if plan.race.as_ref().is_some_and(|r| r.is_won()) {
+            return Err(first_err.unwrap_or((addr, canceled())));
+        }
+        let attempt_deadline = match partial_deadline(Instant::now(), plan.deadline, addrs.len() - i) {
+            Ok(d) => d,
+            Err(e) => return Err(first_err.unwrap_or((addr, e))),
+        };
+        match connect_one(addr, plan, attempt_deadline) {
+            Ok(conn) => return Ok(conn),
+            Err(e) => {
+                first_err.get_or_insert((addr, e));
+            }
+        }
+    }
+    Err(first_err.expect("dial_serial needs at least one address"))
+}
+
+/// Go's `partialDeadline`: the time left split evenly among the addresses
+/// left, but at least 2 s each while that much remains.
+fn partial_deadline(now: Instant, deadline: Option<Instant>, addrs_left: usize) -> Result<Option<Instant>, Error> {
+    let Some(deadline) = deadline else { return Ok(None) };
+    let remaining = deadline.saturating_duration_since(now);
+    if remaining.is_zero() {
+        return Err(Error::Timeout);
+    }
+    let mut share = remaining / addrs_left.max(1) as u32;
+    if share < MIN_ATTEMPT {
+        share = remaining.min(MIN_ATTEMPT);
+    }
+    Ok(Some(now + share))
+}
+
+/// One address: socket, optional bind, nonblocking connect, wait for it.
+/// A connection to itself (possible on loopback when no one listens) is
+/// dropped and retried, as Go does.
+fn connect_one(addr: SocketAddr, plan: &Plan, deadline: Option<Instant>) -> Result<Conn, Error> {
+    for _ in 0..3 {
+        let fd = sys::stream_socket(&addr).map_err(Error::Io)?;
+        if let Some(local) = plan.local {
+            sys::bind(fd.as_raw_fd(), &local).map_err(Error::Io)?;
+        }
+        match sys::connect(fd.as_raw_fd(), &addr) {
+            Ok(()) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EINTR)) => {
+                wait_connected(&fd, plan, deadline)?;
+            }
+            Err(e) => return Err(Error::Io(e)),
+        }
+        if plan.local.is_none() && is_self_connect(&fd) {
+            continue;
+        }
+        return Conn::established(fd, &plan.rt, Some(addr), plan.keepalive).map_err(Error::Io);
+    }
+    Err(Error::Io(io::Error::from_raw_os_error(libc::ECONNREFUSED)))
+}
+
+fn is_self_connect(fd: &OwnedFd) -> bool {
+    let raw = fd.as_raw_fd();
+    matches!((sys::local_addr(raw), sys::peer_addr(raw)), (Ok(l), Ok(p)) if l == p)
+}
+
+/// Wait for a connect in progress: writable, then `SO_ERROR`. The deadline
+/// is the wait's write deadline; a lost race closes the wait.
+fn wait_connected(fd: &OwnedFd, plan: &Plan, deadline: Option<Instant>) -> Result<(), Error> {
+    let pd = Arc::new(PollFd::new(&plan.rt, fd.as_raw_fd()).map_err(Error::Io)?);
+    pd.set_write_deadline(deadline);
+    let _entry = match &plan.race {
+        Some(race) => Some(race.enroll(&pd)?),
+        None => None,
+    };
+    loop {
+        match pd.wait_writable() {
+            Ok(()) => {}
+            Err(e) if DeadlineExceeded::is(&e) => return Err(Error::Timeout),
+            Err(e) if Closed::is(&e) => return Err(canceled()),
+            Err(e) => return Err(Error::Io(e)),
+        }
+        match sys::take_error(fd.as_raw_fd()).map_err(Error::Io)? {
+            None => return Ok(()),
+            Some(e) if matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EALREADY | libc::EINTR)) => {}
+            Some(e) => return Err(Error::Io(e)),
+        }
+    }
+}
+
+/// The shared state of one happy-eyeballs race.
+#[derive(Default)]
+struct Race {
+    state: Mutex<RaceState>,
+}
+
+#[derive(Default)]
+struct RaceState {
+    won: bool,
+    in_flight: Vec<Arc<PollFd>>,
+}
+
+/// An attempt's place in the race, given up when the attempt ends.
+struct Entry<'a> {
+    race: &'a Race,
+    pd: Arc<PollFd>,
+}
+
+impl Race {
+    fn enroll(&self, pd: &Arc<PollFd>) -> Result<Entry<'_>, Error> {
+        let mut st = self.state.lock();
+        if st.won {
+            return Err(canceled());
+        }
+        st.in_flight.push(pd.clone());
+        Ok(Entry { race: self, pd: pd.clone() })
+    }
+
+    fn is_won(&self) -> bool {
+        self.state.lock().won
+    }
+
+    /// Claim the win; true for the first caller only. Every attempt still
+    /// in flight is woken and gives up.
+    fn try_win(&self) -> bool {
+        let mut st = self.state.lock();
+        if st.won {
+            return false;
+        }
+        st.won = true;
+        for pd in st.in_flight.drain(..) {
+            pd.close();
+        }
+        true
+    }
+}
+
+impl Drop for Entry<'_> {
+    fn drop(&mut self) {
+        self.race.state.lock().in_flight.retain(|p| !Arc::ptr_eq(p, &self.pd));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_deadline_like_go() {
+        let now = Instant::now();
+        let s = Duration::from_secs;
+        let share = |d: Duration, n| partial_deadline(now, Some(now + d), n).unwrap().unwrap() - now;
+        assert_eq!(share(s(12), 1), s(12));
+        assert_eq!(share(s(12), 2), s(6));
+        assert_eq!(share(s(12), 3), s(4));
+        assert_eq!(share(s(12), 999), s(2));
+        assert_eq!(share(Duration::from_millis(1900), 999), Duration::from_millis(1900));
+        assert_eq!(partial_deadline(now, None, 3).unwrap(), None);
+        assert!(matches!(partial_deadline(now, Some(now), 1), Err(Error::Timeout)));
+    }
+}

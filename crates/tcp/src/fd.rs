@@ -1,0 +1,248 @@
+//! `NetFd`: an owned socket on the reactor (Go's `internal/poll.FD`).
+//!
+//! It pairs the descriptor with its [`PollFd`] and with Go's `fdMutex`
+//! rules, written as a reference count and two locks:
+//! - every operation holds a reference while it uses the fd number;
+//! - reads (and accepts) hold the read lock, writes the write lock, so one
+//!   reader and one writer run at once and further callers queue;
+//! - `close` marks the fd closed and wakes every waiter, but the fd number
+//!   is released (`close(2)`) only when the last reference is dropped, and
+//!   `close` returns only after that. A concurrent close can therefore never
+//!   make another thread's syscall land on a reused descriptor.
+//!
+//! The I/O loop is Go's: check closed and deadline, try the nonblocking
+//! syscall, and on `WouldBlock` wait and try again.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{AcqRel, Acquire};
+use std::task::{Context, Poll};
+
+use iopoll::{Closed, PollFd, Runtime};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::sys;
+
+const CLOSED: usize = 1;
+const REF: usize = 2;
+
+pub(crate) struct NetFd {
+    fd: RawFd,
+    pd: PollFd,
+    /// `CLOSED` bit plus `REF` per reference. The open descriptor itself
+    /// holds one reference, dropped by `close`.
+    state: AtomicUsize,
+    read_lock: Mutex<()>,
+    write_lock: Mutex<()>,
+    released: Mutex<bool>,
+    released_cv: Condvar,
+}
+
+/// A reference held for the length of one operation.
+pub(crate) struct Ref<'a>(&'a NetFd);
+
+impl Drop for Ref<'_> {
+    fn drop(&mut self) {
+        self.0.decref();
+    }
+}
+
+/// A reference plus the read or write lock.
+pub(crate) struct Locked<'a> {
+    _lock: MutexGuard<'a, ()>,
+    _ref: Ref<'a>,
+}
+
+impl NetFd {
+    /// Take ownership of a nonblocking socket and track it on `rt`.
+    pub(crate) fn new(fd: OwnedFd, rt: &Runtime) -> io::Result<NetFd> {
+        let pd = PollFd::new(rt, std::os::fd::AsRawFd::as_raw_fd(&fd))?;
+        Ok(NetFd {
+            fd: fd.into_raw_fd(),
+            pd,
+            state: AtomicUsize::new(REF),
+            read_lock: Mutex::new(()),
+            write_lock: Mutex::new(()),
+            released: Mutex::new(false),
+            released_cv: Condvar::new(),
+        })
+    }
+
+    pub(crate) fn raw(&self) -> RawFd {
+        self.fd
+    }
+
+    pub(crate) fn poll_fd(&self) -> &PollFd {
+        &self.pd
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.state.load(Acquire) & CLOSED == 0
+    }
+
+    /// Take a reference, failing with `Closed` once closing has begun.
+    pub(crate) fn incref(&self) -> io::Result<Ref<'_>> {
+        let old = self.state.fetch_add(REF, AcqRel);
+        let r = Ref(self);
+        if old & CLOSED != 0 {
+            drop(r);
+            return Err(Closed.into());
+        }
+        Ok(r)
+    }
+
+    fn decref(&self) {
+        let old = self.state.fetch_sub(REF, AcqRel);
+        if old & !CLOSED == REF {
+            // The last reference: only possible once closed, since the open
+            // descriptor holds one until `close` drops it.
+            debug_assert!(old & CLOSED != 0);
+            self.release();
+        }
+    }
+
+    pub(crate) fn lock_read(&self) -> io::Result<Locked<'_>> {
+        let r = self.incref()?;
+        Ok(Locked { _lock: self.read_lock.lock(), _ref: r })
+    }
+
+    pub(crate) fn lock_write(&self) -> io::Result<Locked<'_>> {
+        let r = self.incref()?;
+        Ok(Locked { _lock: self.write_lock.lock(), _ref: r })
+    }
+
+    /// Close: wake every waiter with `Closed`, then wait until the last
+    /// in-flight operation has let go and the descriptor is released.
+    /// Idempotent.
+    pub(crate) fn close(&self) {
+        let old = self.state.fetch_or(CLOSED, AcqRel);
+        if old & CLOSED == 0 {
+            self.pd.close();
+            self.decref();
+        }
+        let mut released = self.released.lock();
+        while !*released {
+            self.released_cv.wait(&mut released);
+        }
+    }
+
+    fn release(&self) {
+        // SAFETY: the last reference is gone, so no syscall can still be
+        // using this fd number; it is closed exactly once, here.
+        unsafe { libc::close(self.fd) };
+        *self.released.lock() = true;
+        self.released_cv.notify_all();
+    }
+
+    /// Read once: at least one byte, or 0 at end of stream.
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let _op = self.lock_read()?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            self.pd.prepare_read()?;
+            match sys::recv(self.fd, buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.pd.wait_readable()?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// Write all of `buf` unless an error or the deadline stops it. Bytes
+    /// already written are reported as a short count (the error comes back
+    /// on the next call), so no caller ever loses track of what was sent.
+    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        let _op = self.lock_write()?;
+        let mut done = 0;
+        loop {
+            if let Err(e) = self.pd.prepare_write() {
+                return if done > 0 { Ok(done) } else { Err(e) };
+            }
+            if done == buf.len() {
+                return Ok(done);
+            }
+            match sys::send(self.fd, &buf[done..]) {
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = self.pd.wait_writable() {
+                        return if done > 0 { Ok(done) } else { Err(e) };
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return if done > 0 { Ok(done) } else { Err(e) },
+            }
+        }
+    }
+
+    /// The `Waker` form of `read`: one attempt, then register interest.
+    pub(crate) fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let _op = match self.incref() {
+            Ok(r) => r,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        loop {
+            if let Err(e) = self.pd.prepare_read() {
+                return Poll::Ready(Err(e));
+            }
+            match sys::recv(self.fd, buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.pd.poll_read_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                },
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    /// The `Waker` form of a single write: as many bytes as fit now.
+    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let _op = match self.incref() {
+            Ok(r) => r,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        loop {
+            if let Err(e) = self.pd.prepare_write() {
+                return Poll::Ready(Err(e));
+            }
+            if buf.is_empty() {
+                return Poll::Ready(Ok(0));
+            }
+            match sys::send(self.fd, buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.pd.poll_write_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                },
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    /// Run a control syscall (setsockopt, shutdown, ...) under a reference.
+    pub(crate) fn control<T>(&self, f: impl FnOnce(RawFd) -> io::Result<T>) -> io::Result<T> {
+        let _r = self.incref()?;
+        f(self.fd)
+    }
+}
+
+impl Drop for NetFd {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl fmt::Debug for NetFd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetFd").field("fd", &self.fd).field("open", &self.is_open()).finish()
+    }
+}

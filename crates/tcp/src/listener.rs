@@ -1,0 +1,200 @@
+//! `Listener`: a listening TCP socket with a blocking `accept`.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use iopoll::{Closed, Runtime};
+
+use crate::conn::{Conn, DEFAULT_KEEPALIVE};
+use crate::fd::NetFd;
+use crate::sys;
+
+/// A listening TCP socket.
+///
+/// `accept` blocks until a connection arrives, the accept deadline passes,
+/// or the listener is closed (from any thread).
+///
+/// ```
+/// use std::io::{Read, Write};
+/// let listener = tcp::Listener::bind("127.0.0.1:0".parse()?)?;
+/// let addr = listener.local_addr()?;
+/// let client = std::thread::spawn(move || -> std::io::Result<()> {
+///     let mut c = tcp::connect_addr(addr)?;
+///     c.write_all(b"hi")?;
+///     Ok(())
+/// });
+/// let mut conn = listener.accept()?;
+/// let mut buf = [0; 2];
+/// conn.read_exact(&mut buf)?;
+/// assert_eq!(&buf, b"hi");
+/// client.join().unwrap()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Listener {
+    fd: NetFd,
+    local: Option<SocketAddr>,
+}
+
+/// How to open a listening socket; `ListenConfig` fills it in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ListenOptions {
+    pub(crate) backlog: u32,
+    pub(crate) reuseaddr: bool,
+    /// `Some(true)` for tcp6 (no v4-mapped peers), `Some(false)` for a
+    /// dual-stack tcp listener, `None` to leave the system default.
+    pub(crate) v6only: Option<bool>,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions { backlog: 128, reuseaddr: true, v6only: Some(false) }
+    }
+}
+
+impl Listener {
+    /// Listen on `addr` (port 0 picks a free port) with a backlog of 128 and
+    /// `SO_REUSEADDR`, waiting on the global runtime.
+    pub fn bind(addr: SocketAddr) -> io::Result<Listener> {
+        Listener::open(addr, ListenOptions::default(), &Runtime::global())
+    }
+
+    pub(crate) fn open(addr: SocketAddr, opts: ListenOptions, rt: &Runtime) -> io::Result<Listener> {
+        let fd = sys::stream_socket(&addr)?;
+        let raw = fd.as_raw_fd();
+        if opts.reuseaddr {
+            sys::set_reuseaddr(raw, true)?;
+        }
+        if let (SocketAddr::V6(_), Some(v6only)) = (addr, opts.v6only) {
+            sys::set_v6only(raw, v6only)?;
+        }
+        sys::bind(raw, &addr)?;
+        sys::listen(raw, opts.backlog)?;
+        Listener::adopt(fd, rt)
+    }
+
+    fn adopt(fd: OwnedFd, rt: &Runtime) -> io::Result<Listener> {
+        let local = sys::local_addr(fd.as_raw_fd()).ok();
+        Ok(Listener { fd: NetFd::new(fd, rt)?, local })
+    }
+
+    /// Adopt a std listener: made nonblocking, waited on through the global
+    /// runtime.
+    pub fn from_std(l: std::net::TcpListener) -> io::Result<Listener> {
+        Listener::from_std_in(l, &Runtime::global())
+    }
+
+    /// [`from_std`](Listener::from_std) on a runtime of your choice.
+    pub fn from_std_in(l: std::net::TcpListener, rt: &Runtime) -> io::Result<Listener> {
+        l.set_nonblocking(true)?;
+        Listener::adopt(OwnedFd::from(l), rt)
+    }
+
+    /// Wait for and accept one connection. Accepted connections have
+    /// `TCP_NODELAY` on and 15 s keepalive, and wait on the listener's
+    /// runtime. Honours the accept deadline ([`set_deadline`](Listener::set_deadline)).
+    ///
+    /// A connection the peer aborted before it was accepted is skipped; any
+    /// other failure (such as running out of file descriptors) is returned,
+    /// never retried in a loop.
+    pub fn accept(&self) -> io::Result<Conn> {
+        let _op = self.fd.lock_read()?;
+        let pd = self.fd.poll_fd();
+        loop {
+            pd.prepare_read()?;
+            match sys::accept(self.fd.raw()) {
+                Ok((fd, peer)) => return Conn::established(fd, pd.runtime(), Some(peer), Some(DEFAULT_KEEPALIVE)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => pd.wait_readable()?,
+                Err(e) if retry_accept(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// `accept` for executors: take a queued connection, or register the
+    /// task's `Waker` with the reactor.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Conn>> {
+        let _op = match self.fd.incref() {
+            Ok(r) => r,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        let pd = self.fd.poll_fd();
+        loop {
+            if let Err(e) = pd.prepare_read() {
+                return Poll::Ready(Err(e));
+            }
+            match sys::accept(self.fd.raw()) {
+                Ok((fd, peer)) => {
+                    return Poll::Ready(Conn::established(fd, pd.runtime(), Some(peer), Some(DEFAULT_KEEPALIVE)));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match pd.poll_read_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                },
+                Err(e) if retry_accept(&e) => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    /// Set the accept deadline. `None` clears it; a past instant makes
+    /// `accept` fail at once, even with connections queued.
+    pub fn set_deadline(&self, d: Option<Instant>) -> io::Result<()> {
+        self.fd.control(|_| {
+            self.fd.poll_fd().set_read_deadline(d);
+            Ok(())
+        })
+    }
+
+    /// The address the listener is bound to (with the real port if it was
+    /// bound to port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.local.ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "local address unknown"))
+    }
+
+    /// Alias of [`local_addr`](Listener::local_addr).
+    pub fn addr(&self) -> io::Result<SocketAddr> {
+        self.local_addr()
+    }
+
+    /// Stop listening and wake a blocked `accept` with
+    /// [`Closed`](crate::Closed). Idempotent; dropping closes too.
+    pub fn close(&self) -> io::Result<()> {
+        self.fd.close();
+        Ok(())
+    }
+
+    /// Whether [`close`](Listener::close) has not been called.
+    pub fn is_open(&self) -> bool {
+        self.fd.is_open()
+    }
+
+    /// Accepted connections, one per `next`. Ends once the listener is
+    /// closed; every other error is yielded and iteration goes on.
+    pub fn incoming(&self) -> impl Iterator<Item = io::Result<Conn>> + '_ {
+        std::iter::from_fn(move || match self.accept() {
+            Err(e) if Closed::is(&e) => None,
+            other => Some(other),
+        })
+    }
+}
+
+fn retry_accept(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ECONNABORTED | libc::EINTR))
+}
+
+impl AsRawFd for Listener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listener").field("fd", &self.fd.raw()).field("addr", &self.local).field("open", &self.is_open()).finish()
+    }
+}
