@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 /// let err = tcp::connect("127.0.0.1").unwrap_err(); // no port
 /// assert_eq!(err.op, "dial");
 /// assert!(matches!(err.err, tcp::Error::Address(_)));
-assert_eq!(err.to_string(), "dial tcp: address 127.0.0.1: missing port in address");
+/// assert_eq!(err.to_string(), "dial tcp: address 127.0.0.1: missing port in address");
 /// ```
 #[derive(Debug)]
 pub struct OpError {
