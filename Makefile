@@ -36,7 +36,7 @@ test: deps fmt clippy
 	$(CARGO) test --workspace
 
 demo: deps
-	$(CARGO) run --release -p reseau-bench --bin reseau-demo
+	$(CARGO) run --release -p reseau --example demo
 
 bench: deps
 	$(CARGO) run --release -p reseau-bench -- --quick

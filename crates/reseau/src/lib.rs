@@ -8,3 +8,8 @@
 pub use iopoll;
 pub use tcp;
 pub use tls;
+
+/// The README's snippets, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
