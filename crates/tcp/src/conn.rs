@@ -117,6 +117,16 @@ impl Conn {
         })
     }
 
+    /// The current read deadline.
+    pub fn read_deadline(&self) -> Option<Instant> {
+        self.fd.poll_fd().read_deadline()
+    }
+
+    /// The current write deadline.
+    pub fn write_deadline(&self) -> Option<Instant> {
+        self.fd.poll_fd().write_deadline()
+    }
+
     /// Shut down the reading side (`shutdown(SHUT_RD)`).
     pub fn close_read(&self) -> io::Result<()> {
         self.fd.control(|fd| sys::shutdown(fd, Shutdown::Read))

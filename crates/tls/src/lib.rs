@@ -1,4 +1,69 @@
-//! TLS for reseau: OpenSSL `SSL` objects on memory BIOs, with all waiting
-//! done by the reactor. The connection types arrive with the TLS work; the
-//! error types every layer shares are here already.
+//! TLS for reseau, on raw OpenSSL `SSL` objects with memory BIOs.
+//!
+//! OpenSSL never touches the socket: it reads ciphertext from one memory
+//! BIO and writes to another, and the connection moves bytes between those
+//! and its [`tcp::Conn`], so every wait (for data, for buffer space, for a
+//! deadline, for a close) is the reactor's, exactly as for plain TCP.
+//!
+//! - [`Config`] / [`ConfigBuilder`]: certificates, CAs, client auth
+//!   ([`ClientAuth`]), ALPN, versions ([`Version`]), handshake timeout.
+//! - [`connect`], [`Dialer`]: resolve, dial and handshake.
+//! - [`client`], [`server`]: wrap an existing `tcp::Conn` (lazy handshake).
+//! - [`listen`], [`Listener`]: accept TLS connections.
+//! - [`Conn`]: `Read` + `Write` (one reader and one writer at once),
+//!   deadlines, `close_write` (close_notify), [`ConnectionState`].
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! let config = tls::Config::builder().alpn_protocols(["http/1.1"]).build()?;
+//! let mut conn = tls::connect("example.com:443", &config)?;
+//! conn.write_all(b"HEAD / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")?;
+//! let mut reply = String::new();
+//! conn.read_to_string(&mut reply)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+mod conn;
+mod dial;
+mod error;
+mod ffi;
+mod listener;
+
+use std::net::SocketAddr;
+
+pub use config::{ClientAuth, Config, ConfigBuilder, Version};
+pub use conn::{Conn, ConnectionState};
+pub use dial::Dialer;
+pub use error::{ConfigError, Error, TlsError};
+pub use ffi::version as openssl_version;
+pub use listener::Listener;
 pub use tcp::{Closed, DeadlineExceeded};
+
+/// Wrap `tcp` as a TLS client. The handshake runs on first use. The server
+/// name to verify comes from `config.server_name`.
+pub fn client(tcp: tcp::Conn, config: &Config) -> Result<Conn, Error> {
+    Conn::new_client(tcp, config, None, None)
+}
+
+/// Wrap `tcp` as a TLS server. The handshake runs on first use.
+pub fn server(tcp: tcp::Conn, config: &Config) -> Result<Conn, Error> {
+    Conn::new_server(tcp, config)
+}
+
+/// Resolve and dial `address` (`"host:port"`) and complete the handshake.
+pub fn connect(address: &str, config: &Config) -> Result<Conn, Error> {
+    Dialer::new(tcp::Dialer::new(), config.clone()).connect(address)
+}
+
+/// Dial `addr` and complete the handshake.
+pub fn connect_addr(addr: SocketAddr, config: &Config) -> Result<Conn, Error> {
+    Dialer::new(tcp::Dialer::new(), config.clone()).connect_addr(addr)
+}
+
+/// Check the server configuration, then listen on `address` (`"host:port"`).
+pub fn listen(address: &str, config: &Config) -> Result<Listener, Error> {
+    config.server_ctx().map_err(Error::Config)?;
+    let l = tcp::listen(address).map_err(Error::Dial)?;
+    Listener::from_tcp(l, config)
+}

@@ -1,0 +1,574 @@
+//! `Conn`: TLS over a `tcp::Conn`, with OpenSSL on memory BIOs.
+//!
+//! ```text
+//!   plaintext ──► SSL_write ──► wbio ──► out queue ──► flusher ──► tcp::Conn ──► peer
+//!   plaintext ◄── SSL_read ◄── rbio ◄── reader ◄──────────────── tcp::Conn ◄── peer
+//! ```
+//!
+//! The `SSL` sits behind the engine lock, which is held only for the short
+//! calls into OpenSSL, never while waiting on the socket: the reader waits
+//! in `tcp::Conn::read` and the flusher in `tcp::Conn::write` with the lock
+//! released, so one reader and one writer run at once. Ciphertext leaves in
+//! the order OpenSSL produced it: every producer appends to one queue under
+//! the engine lock, and a single flusher at a time drains it to the socket.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use tcp::DeadlineExceeded;
+
+use crate::config::{Config, Version};
+use crate::error::{ConfigError, Error, TlsError};
+use crate::ffi::{Outcome, Ssl};
+
+/// Plaintext handed to OpenSSL per `SSL_write`: bounds the ciphertext
+/// queued at once while keeping syscalls large.
+const MAX_WRITE: usize = 256 * 1024;
+/// Ciphertext read from the socket at once.
+const READ_CHUNK: usize = 64 * 1024;
+/// How long `close` may spend sending close_notify to a peer that does not
+/// read.
+const CLOSE_NOTIFY_BOUND: Duration = Duration::from_secs(1);
+
+/// A TLS connection.
+///
+/// `Read` and `Write` work on `Conn` and on `&Conn`, so one thread can read
+/// while another writes. The handshake runs on first use (or explicitly
+/// with [`handshake`](Conn::handshake)); `connect` and `Dialer` run it
+/// before returning.
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// let config = tls::Config::builder().build()?;
+/// let mut conn = tls::connect("example.com:443", &config)?;
+/// conn.write_all(b"GET / HTTP/1.0\r\nHost: example.com\r\n\r\n")?;
+/// let mut page = Vec::new();
+/// conn.read_to_end(&mut page)?;
+/// println!("{:?}", conn.connection_state().version);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Conn {
+    tcp: tcp::Conn,
+    config: Config,
+    server: bool,
+    engine: Mutex<Engine>,
+    /// Signalled when a flusher finishes.
+    flushed: Condvar,
+    handshake: Mutex<Handshake>,
+    handshake_done: AtomicBool,
+    /// Serialises readers.
+    reader: Mutex<()>,
+    /// The buffer ciphertext is read into.
+    inbound: Mutex<Vec<u8>>,
+    /// Serialises writers.
+    writer: Mutex<()>,
+    closed: AtomicBool,
+    /// An outer deadline for the handshake (the dial's), if any.
+    handshake_deadline: Option<Instant>,
+}
+
+struct Engine {
+    ssl: Ssl,
+    /// Ciphertext produced and not yet sent, in order.
+    out: Vec<u8>,
+    /// Someone is sending `out`'s former contents right now.
+    flushing: bool,
+    /// Sending failed: the record stream is broken for good.
+    write_error: Option<(io::ErrorKind, String)>,
+    /// close_notify queued: no more writes.
+    write_closed: bool,
+}
+
+impl Engine {
+    fn collect(&mut self) {
+        if self.ssl.has_output() {
+            self.ssl.take_output(&mut self.out);
+        }
+    }
+}
+
+enum Handshake {
+    Pending,
+    Done,
+    /// It failed; it stays failed (the message is reported again).
+    Failed(String),
+}
+
+/// The state of a connection, as [`Conn::connection_state`] reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionState {
+    /// Whether the handshake has completed.
+    pub handshake_complete: bool,
+    /// The negotiated version.
+    pub version: Option<Version>,
+    /// The negotiated ALPN protocol.
+    pub alpn_protocol: Option<String>,
+    /// The cipher suite, by OpenSSL's name (`TLS_AES_256_GCM_SHA384`).
+    pub cipher_suite: Option<String>,
+    /// SNI sent (client) or received (server).
+    pub server_name: Option<String>,
+    /// The peer's certificates, DER encoded, leaf first.
+    pub peer_certificates: Vec<Vec<u8>>,
+    /// Whether the handshake resumed an earlier session.
+    pub session_resumed: bool,
+}
+
+impl Conn {
+    /// Wrap `tcp` as the client end. `name` is the server name to verify
+    /// (and send as SNI unless it is an IP address).
+    pub(crate) fn new_client(
+        tcp: tcp::Conn,
+        config: &Config,
+        name: Option<&str>,
+        handshake_deadline: Option<Instant>,
+    ) -> Result<Conn, Error> {
+        let ctx = config.client_ctx().map_err(Error::Config)?;
+        let s = config.settings();
+        let name = s.server_name.as_deref().or(name).filter(|n| !n.is_empty());
+        if s.verify_peer && name.is_none() {
+            return Err(Error::Config(ConfigError(
+                "no server name to verify: set server_name, dial a host name, or turn verify_peer off".into(),
+            )));
+        }
+        let mut ssl = Ssl::new(&ctx, false).map_err(|m| Error::Tls(TlsError::new("handshake", m)))?;
+        if let Some(name) = name {
+            let tls_err = |m| Error::Tls(TlsError::new("handshake", m));
+            match name.parse::<IpAddr>() {
+                // An IP literal is never sent as SNI (RFC 6066).
+                Ok(ip) if s.verify_peer => ssl.verify_ip(ip).map_err(tls_err)?,
+                Ok(_) => {}
+                Err(_) => {
+                    ssl.set_sni(name).map_err(tls_err)?;
+                    if s.verify_peer {
+                        ssl.verify_host(name).map_err(tls_err)?;
+                    }
+                }
+            }
+        }
+        let peer = tcp.remote_addr().map(|a| a.to_string()).unwrap_or_default();
+        ssl.use_session_cache(config.sessions(), &format!("{}|{peer}", name.unwrap_or("")));
+        Ok(Conn::assemble(tcp, config, ssl, false, handshake_deadline))
+    }
+
+    /// Wrap `tcp` as the server end.
+    pub(crate) fn new_server(tcp: tcp::Conn, config: &Config) -> Result<Conn, Error> {
+        let ctx = config.server_ctx().map_err(Error::Config)?;
+        let ssl = Ssl::new(&ctx, true).map_err(|m| Error::Tls(TlsError::new("handshake", m)))?;
+        Ok(Conn::assemble(tcp, config, ssl, true, None))
+    }
+
+    fn assemble(tcp: tcp::Conn, config: &Config, ssl: Ssl, server: bool, deadline: Option<Instant>) -> Conn {
+        Conn {
+            tcp,
+            config: config.clone(),
+            server,
+            engine: Mutex::new(Engine { ssl, out: Vec::new(), flushing: false, write_error: None, write_closed: false }),
+            flushed: Condvar::new(),
+            handshake: Mutex::new(Handshake::Pending),
+            handshake_done: AtomicBool::new(false),
+            reader: Mutex::new(()),
+            inbound: Mutex::new(Vec::new()),
+            writer: Mutex::new(()),
+            closed: AtomicBool::new(false),
+            handshake_deadline: deadline,
+        }
+    }
+
+    /// Run the handshake if it has not run. Idempotent; concurrent callers
+    /// wait for the one that drives it; a failed handshake stays failed.
+    pub fn handshake(&self) -> Result<(), Error> {
+        if self.handshake_done.load(Acquire) {
+            return Ok(());
+        }
+        let mut hs = self.handshake.lock();
+        match &*hs {
+            Handshake::Done => return Ok(()),
+            Handshake::Failed(msg) => return Err(Error::Tls(TlsError::new("handshake", msg.clone()))),
+            Handshake::Pending => {}
+        }
+        if self.closed.load(Acquire) {
+            return Err(Error::Tls(TlsError::new("handshake", "connection is closed")));
+        }
+        let result = self.drive_handshake();
+        match &result {
+            Ok(()) => {
+                *hs = Handshake::Done;
+                self.handshake_done.store(true, Release);
+            }
+            Err(e) => *hs = Handshake::Failed(format!("handshake failed earlier: {e}")),
+        }
+        result
+    }
+
+    fn drive_handshake(&self) -> Result<(), Error> {
+        let _overlay = DeadlineOverlay::apply(&self.tcp, self.handshake_cap());
+        loop {
+            let outcome = {
+                let mut e = self.engine.lock();
+                let o = e.ssl.handshake();
+                e.collect();
+                o
+            };
+            // Send what OpenSSL produced first: on failure that is the alert
+            // telling the peer why.
+            self.flush(true).map_err(|err| self.transport_error("handshake", err))?;
+            match outcome {
+                Outcome::Done(()) => return Ok(()),
+                Outcome::WantRead => {
+                    if self.fill().map_err(|err| self.transport_error("handshake", err))? == 0 {
+                        return Err(Error::Eof);
+                    }
+                }
+                Outcome::Closed => return Err(Error::Eof),
+                Outcome::Failed { code, message } => {
+                    return Err(Error::Tls(TlsError { op: "handshake", code, message, cause: None }));
+                }
+            }
+        }
+    }
+
+    /// The earliest of now + handshake timeout and the dial's deadline.
+    fn handshake_cap(&self) -> Option<Instant> {
+        let from_timeout = self.config.settings().handshake_timeout.and_then(|t| Instant::now().checked_add(t));
+        match (from_timeout, self.handshake_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn transport_error(&self, op: &'static str, err: io::Error) -> Error {
+        if DeadlineExceeded::is(&err) {
+            if let Some(t) = self.config.settings().handshake_timeout {
+                return Error::HandshakeTimeout(t);
+            }
+        }
+        Error::Tls(TlsError { op, code: 0, message: String::new(), cause: Some(err) })
+    }
+
+    /// Read ciphertext from the socket into the engine; 0 at end of stream.
+    fn fill(&self) -> io::Result<usize> {
+        let mut buf = self.reader_buf();
+        let n = (&self.tcp).read(&mut buf)?;
+        if n > 0 {
+            self.engine.lock().ssl.feed(&buf[..n]);
+        }
+        Ok(n)
+    }
+
+    fn reader_buf(&self) -> ReadBuf<'_> {
+        // The handshake driver and the reader never run at once (the reader
+        // waits for the handshake first), so this lock is uncontended; it is
+        // not the reader lock, which a reader holds across its whole call.
+        ReadBuf(self.inbound.lock())
+    }
+
+    /// Send queued ciphertext. With `wait`, return only once everything
+    /// queued so far has been sent (waiting for another flusher if need be);
+    /// without, leave it to a flusher already at work.
+    fn flush(&self, wait: bool) -> io::Result<()> {
+        let mut e = self.engine.lock();
+        loop {
+            if let Some((kind, msg)) = &e.write_error {
+                return Err(io::Error::new(*kind, format!("tls: the write side failed earlier: {msg}")));
+            }
+            if e.flushing {
+                if !wait {
+                    return Ok(());
+                }
+                self.flushed.wait(&mut e);
+                continue;
+            }
+            if e.out.is_empty() {
+                return Ok(());
+            }
+            e.flushing = true;
+            let mut chunk = std::mem::take(&mut e.out);
+            let sent = MutexGuard::unlocked(&mut e, || (&self.tcp).write_all(&chunk));
+            e.flushing = false;
+            if e.out.is_empty() {
+                chunk.clear();
+                e.out = chunk; // keep the allocation
+            }
+            self.flushed.notify_all();
+            if let Err(err) = sent {
+                // Part of a record may be on the wire: the stream is broken.
+                e.write_error = Some((err.kind(), err.to_string()));
+                return Err(err);
+            }
+        }
+    }
+
+    fn read_plain(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let _reader = self.reader.lock();
+        self.handshake()?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let (outcome, produced) = {
+                let mut e = self.engine.lock();
+                let o = e.ssl.read(buf);
+                e.collect();
+                (o, !e.out.is_empty())
+            };
+            if produced {
+                // A post-handshake message wanted an answer (KeyUpdate). A
+                // writer already sending will take it along.
+                let _ = self.flush(false);
+            }
+            match outcome {
+                Outcome::Done(n) => return Ok(n),
+                Outcome::Closed => return Ok(0),
+                Outcome::WantRead => {
+                    if self.fill()? == 0 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "tls: peer closed the connection without close_notify",
+                        ));
+                    }
+                }
+                Outcome::Failed { code, message } => {
+                    return Err(Error::Tls(TlsError { op: "read", code, message, cause: None }).into());
+                }
+            }
+        }
+    }
+
+    fn write_plain(&self, buf: &[u8]) -> io::Result<usize> {
+        let _writer = self.writer.lock();
+        self.handshake()?;
+        let outcome = {
+            let mut e = self.engine.lock();
+            if let Some((kind, msg)) = &e.write_error {
+                return Err(io::Error::new(*kind, format!("tls: the write side failed earlier: {msg}")));
+            }
+            if e.write_closed {
+                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "tls: write after close_write"));
+            }
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            let o = e.ssl.write(&buf[..buf.len().min(MAX_WRITE)]);
+            e.collect();
+            o
+        };
+        self.flush(true)?;
+        match outcome {
+            Outcome::Done(n) => Ok(n),
+            Outcome::Closed => Err(io::Error::new(io::ErrorKind::BrokenPipe, "tls: connection closed")),
+            Outcome::WantRead => Err(io::Error::other("tls: write wants to read (renegotiation is disabled)")),
+            Outcome::Failed { code, message } => {
+                Err(Error::Tls(TlsError { op: "write", code, message, cause: None }).into())
+            }
+        }
+    }
+
+    /// Send close_notify: the peer reads end of stream; this side can still
+    /// read. Needs a finished handshake; later writes fail.
+    pub fn close_write(&self) -> Result<(), Error> {
+        if !self.handshake_done.load(Acquire) {
+            return Err(Error::Tls(TlsError::new("close_write", "the handshake has not completed")));
+        }
+        let _writer = self.writer.lock();
+        {
+            let mut e = self.engine.lock();
+            if e.write_closed {
+                return Ok(());
+            }
+            e.write_closed = true;
+            if let Outcome::Failed { code, message } = e.ssl.shutdown() {
+                return Err(Error::Tls(TlsError { op: "close_write", code, message, cause: None }));
+            }
+            e.collect();
+        }
+        self.flush(true).map_err(|err| Error::Tls(TlsError { op: "close_write", code: 0, message: String::new(), cause: Some(err) }))
+    }
+
+    /// Close: send close_notify if the handshake finished (best effort, at
+    /// most about a second against a peer that does not read), then close
+    /// the TCP connection, waking any blocked reader or writer. Idempotent;
+    /// dropping the `Conn` closes it too.
+    pub fn close(&self) -> io::Result<()> {
+        if self.closed.swap(true, Release) {
+            return Ok(());
+        }
+        if self.handshake_done.load(Acquire) {
+            let queued = {
+                let mut e = self.engine.lock();
+                let ok = e.write_error.is_none() && !e.write_closed;
+                if ok {
+                    e.write_closed = true;
+                    let _ = e.ssl.shutdown();
+                    e.collect();
+                }
+                ok
+            };
+            if queued {
+                let bound = Instant::now() + CLOSE_NOTIFY_BOUND;
+                let d = self.tcp.write_deadline().map_or(bound, |d| d.min(bound));
+                let _ = self.tcp.set_write_deadline(Some(d));
+                let _ = self.flush(false);
+            }
+        }
+        self.tcp.close()
+    }
+
+    /// Whether the connection is usable: not closed, the handshake not
+    /// failed, and the TCP connection open.
+    pub fn is_open(&self) -> bool {
+        !self.closed.load(Acquire)
+            && self.tcp.is_open()
+            && !matches!(*self.handshake.lock(), Handshake::Failed(_))
+    }
+
+    /// A snapshot of the connection's TLS state. Never runs the handshake.
+    pub fn connection_state(&self) -> ConnectionState {
+        if !self.handshake_done.load(Acquire) {
+            return ConnectionState::default();
+        }
+        let e = self.engine.lock();
+        ConnectionState {
+            handshake_complete: e.ssl.is_handshake_done(),
+            version: Version::from_raw(e.ssl.version()),
+            alpn_protocol: e.ssl.alpn(),
+            cipher_suite: e.ssl.cipher(),
+            server_name: e.ssl.server_name(),
+            peer_certificates: e.ssl.peer_certificates(),
+            session_resumed: e.ssl.session_reused(),
+        }
+    }
+
+    /// Set the read and write deadlines of the underlying connection.
+    pub fn set_deadline(&self, d: Option<Instant>) -> io::Result<()> {
+        self.tcp.set_deadline(d)
+    }
+
+    /// Set the read deadline. A read that times out can be retried.
+    pub fn set_read_deadline(&self, d: Option<Instant>) -> io::Result<()> {
+        self.tcp.set_read_deadline(d)
+    }
+
+    /// Set the write deadline. A write that times out leaves the write
+    /// side failed for good (a record may be cut in half).
+    pub fn set_write_deadline(&self, d: Option<Instant>) -> io::Result<()> {
+        self.tcp.set_write_deadline(d)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    /// The peer's address.
+    pub fn remote_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.remote_addr()
+    }
+
+    /// The TCP connection underneath.
+    pub fn net_conn(&self) -> &tcp::Conn {
+        &self.tcp
+    }
+
+    /// Whether this is the server end.
+    pub fn is_server(&self) -> bool {
+        self.server
+    }
+}
+
+/// While the handshake runs, each transport deadline becomes the earlier of
+/// its own value and the cap; the originals come back afterwards.
+struct DeadlineOverlay<'a> {
+    tcp: &'a tcp::Conn,
+    saved: Option<(Option<Instant>, Option<Instant>)>,
+}
+
+impl<'a> DeadlineOverlay<'a> {
+    fn apply(tcp: &'a tcp::Conn, cap: Option<Instant>) -> DeadlineOverlay<'a> {
+        let Some(cap) = cap else { return DeadlineOverlay { tcp, saved: None } };
+        let (r, w) = (tcp.read_deadline(), tcp.write_deadline());
+        let capped = |d: Option<Instant>| Some(d.map_or(cap, |d| d.min(cap)));
+        let _ = tcp.set_read_deadline(capped(r));
+        let _ = tcp.set_write_deadline(capped(w));
+        DeadlineOverlay { tcp, saved: Some((r, w)) }
+    }
+}
+
+impl Drop for DeadlineOverlay<'_> {
+    fn drop(&mut self) {
+        if let Some((r, w)) = self.saved {
+            let _ = self.tcp.set_read_deadline(r);
+            let _ = self.tcp.set_write_deadline(w);
+        }
+    }
+}
+
+struct ReadBuf<'a>(MutexGuard<'a, Vec<u8>>);
+
+impl std::ops::Deref for ReadBuf<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ReadBuf<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        if self.0.is_empty() {
+            self.0.resize(READ_CHUNK, 0);
+        }
+        &mut self.0
+    }
+}
+
+impl Read for &Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_plain(buf)
+    }
+}
+
+impl Write for &Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_plain(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_plain(buf)
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_plain(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("tcp", &self.tcp)
+            .field("role", &if self.server { "server" } else { "client" })
+            .field("handshake_complete", &self.handshake_done.load(Acquire))
+            .field("open", &self.is_open())
+            .finish()
+    }
+}

@@ -1,0 +1,310 @@
+//! `SslCtx`: an owned `SSL_CTX` and the Rust data its callbacks read.
+
+use std::ffi::{CString, c_void};
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::ptr::NonNull;
+use std::sync::{Arc, OnceLock};
+
+use openssl_sys as sys;
+use parking_lot::Mutex;
+
+use super::SessionCache;
+use super::err::{clear_errors, drain_errors};
+
+/// How a server treats client certificates (Go's `ClientAuthType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VerifyMode {
+    /// Do not ask for a certificate (clients: do not verify the server).
+    Off,
+    /// Ask, accept any certificate or none, verify nothing.
+    RequestAny,
+    /// Require a certificate, verify nothing.
+    RequireAny,
+    /// Verify a certificate if one is sent (servers), or always (clients).
+    VerifyIfGiven,
+    /// Require a certificate and verify it.
+    RequireAndVerify,
+}
+
+/// What the context's callbacks need, owned by the `SslCtx` and reached from
+/// C through the context's ex-data slot.
+#[derive(Default)]
+struct CallbackData {
+    /// Server ALPN preferences, in wire format.
+    alpn: Vec<u8>,
+    keylog: Option<Mutex<File>>,
+    sessions: Option<Arc<SessionCache>>,
+}
+
+/// An owned `SSL_CTX`, configured once and then shared by every connection
+/// of its `Config` and role.
+pub(crate) struct SslCtx {
+    ptr: NonNull<sys::SSL_CTX>,
+    data: *mut CallbackData,
+}
+
+// SAFETY: an SSL_CTX is safe to share between threads once configured, and
+// every setter here takes `&mut self`, so configuration happens before the
+// context is shared. The callback data is only read after that.
+unsafe impl Send for SslCtx {}
+// SAFETY: as above.
+unsafe impl Sync for SslCtx {}
+
+fn ctx_data_index() -> libc::c_int {
+    static INDEX: OnceLock<libc::c_int> = OnceLock::new();
+    // SAFETY: registers an ex-data index with no callbacks; done once.
+    *INDEX.get_or_init(|| unsafe { sys::SSL_CTX_get_ex_new_index(0, std::ptr::null_mut(), None, None, None) })
+}
+
+fn c_path(path: &Path) -> Result<CString, String> {
+    CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| format!("{}: path contains a NUL byte", path.display()))
+}
+
+/// `Err` with the error queue's text, or `fallback` if it is empty.
+fn check(ok: bool, fallback: impl FnOnce() -> String) -> Result<(), String> {
+    if ok {
+        return Ok(());
+    }
+    let queue = drain_errors();
+    Err(if queue.is_empty() { fallback() } else { format!("{}: {queue}", fallback()) })
+}
+
+impl SslCtx {
+    /// A new client or server context with reseau's fixed security
+    /// settings: no renegotiation, no compression, TLS 1.2 at the least.
+    pub(crate) fn new(server: bool) -> Result<SslCtx, String> {
+        super::init();
+        clear_errors();
+        // SAFETY: the method tables are static.
+        let method = unsafe { if server { sys::TLS_server_method() } else { sys::TLS_client_method() } };
+        // SAFETY: `method` is valid; the result is owned by the SslCtx.
+        let ptr = NonNull::new(unsafe { sys::SSL_CTX_new(method) }).ok_or_else(drain_errors)?;
+        let data = Box::into_raw(Box::<CallbackData>::default());
+        let ctx = SslCtx { ptr, data };
+        // SAFETY: `ctx.ptr` is live; the index is valid; `data` lives as
+        // long as the context (freed in Drop after SSL_CTX_free).
+        unsafe {
+            sys::SSL_CTX_set_ex_data(ctx.ptr.as_ptr(), ctx_data_index(), data.cast());
+            sys::SSL_CTX_set_options(
+                ctx.ptr.as_ptr(),
+                (sys::SSL_OP_NO_RENEGOTIATION | sys::SSL_OP_NO_COMPRESSION | sys::SSL_OP_CIPHER_SERVER_PREFERENCE) as _,
+            );
+            sys::SSL_CTX_set_mode(ctx.ptr.as_ptr(), sys::SSL_MODE_RELEASE_BUFFERS);
+        }
+        Ok(ctx)
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut sys::SSL_CTX {
+        self.ptr.as_ptr()
+    }
+
+    fn data(&mut self) -> &mut CallbackData {
+        // SAFETY: `data` is a live Box owned by self; `&mut self` makes
+        // this the only access.
+        unsafe { &mut *self.data }
+    }
+
+    /// Protocol versions as `TLS1_2_VERSION`-style numbers; `None`: no cap.
+    pub(crate) fn set_versions(&mut self, min: libc::c_int, max: Option<libc::c_int>) -> Result<(), String> {
+        clear_errors();
+        // SAFETY: live context; plain integer arguments.
+        let ok = unsafe {
+            sys::SSL_CTX_set_min_proto_version(self.as_ptr(), min as _) == 1
+                && sys::SSL_CTX_set_max_proto_version(self.as_ptr(), max.unwrap_or(0) as _) == 1
+        };
+        check(ok, || "cannot set protocol versions".into())
+    }
+
+    /// Trust the CA certificates in `path`: a PEM file or a hashed directory.
+    pub(crate) fn load_verify_locations(&mut self, path: &Path) -> Result<(), String> {
+        let c = c_path(path)?;
+        let (file, dir) = if path.is_dir() { (std::ptr::null(), c.as_ptr()) } else { (c.as_ptr(), std::ptr::null()) };
+        clear_errors();
+        // SAFETY: live context; valid C strings or null.
+        let ok = unsafe { sys::SSL_CTX_load_verify_locations(self.as_ptr(), file, dir) } == 1;
+        check(ok, || format!("cannot load CA certificates from {}", path.display()))
+    }
+
+    /// Trust OpenSSL's built-in default locations.
+    pub(crate) fn set_default_verify_paths(&mut self) -> Result<(), String> {
+        clear_errors();
+        // SAFETY: live context.
+        let ok = unsafe { sys::SSL_CTX_set_default_verify_paths(self.as_ptr()) } == 1;
+        check(ok, || "cannot load the system CA certificates".into())
+    }
+
+    /// Use the certificate chain in `cert` (PEM, leaf first) and the private
+    /// key in `key`, and check that they match.
+    pub(crate) fn use_certificate(&mut self, cert: &Path, key: &Path) -> Result<(), String> {
+        let (c_cert, c_key) = (c_path(cert)?, c_path(key)?);
+        clear_errors();
+        // SAFETY: live context; valid C strings.
+        let ok = unsafe { sys::SSL_CTX_use_certificate_chain_file(self.as_ptr(), c_cert.as_ptr()) } == 1;
+        check(ok, || format!("cannot load certificate {}", cert.display()))?;
+        // SAFETY: as above.
+        let ok =
+            unsafe { sys::SSL_CTX_use_PrivateKey_file(self.as_ptr(), c_key.as_ptr(), sys::SSL_FILETYPE_PEM) } == 1;
+        check(ok, || format!("cannot load private key {}", key.display()))?;
+        // SAFETY: live context with a certificate and key loaded.
+        let ok = unsafe { sys::SSL_CTX_check_private_key(self.as_ptr()) } == 1;
+        check(ok, || format!("private key {} does not match certificate {}", key.display(), cert.display()))
+    }
+
+    /// Send the subject names of the certificates in `path` as the
+    /// acceptable client CAs.
+    pub(crate) fn set_client_ca_list(&mut self, path: &Path) -> Result<(), String> {
+        let c = c_path(path)?;
+        clear_errors();
+        // SAFETY: valid C string; the returned stack is handed to the context,
+        // which takes ownership of it.
+        unsafe {
+            let names = sys::SSL_load_client_CA_file(c.as_ptr());
+            check(!names.is_null(), || format!("cannot read client CA names from {}", path.display()))?;
+            sys::SSL_CTX_set_client_CA_list(self.as_ptr(), names);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_verify(&mut self, mode: VerifyMode) {
+        let (flags, accept_any) = match mode {
+            VerifyMode::Off => (sys::SSL_VERIFY_NONE, false),
+            VerifyMode::RequestAny => (sys::SSL_VERIFY_PEER, true),
+            VerifyMode::RequireAny => (sys::SSL_VERIFY_PEER | sys::SSL_VERIFY_FAIL_IF_NO_PEER_CERT, true),
+            VerifyMode::VerifyIfGiven => (sys::SSL_VERIFY_PEER, false),
+            VerifyMode::RequireAndVerify => (sys::SSL_VERIFY_PEER | sys::SSL_VERIFY_FAIL_IF_NO_PEER_CERT, false),
+        };
+        let cb: Option<extern "C" fn(libc::c_int, *mut sys::X509_STORE_CTX) -> libc::c_int> =
+            if accept_any { Some(accept_any_certificate) } else { None };
+        // SAFETY: live context; the callback is a plain function.
+        unsafe { sys::SSL_CTX_set_verify(self.as_ptr(), flags, cb) };
+    }
+
+    /// Offer these protocols (client), in wire format.
+    pub(crate) fn set_alpn_protos(&mut self, wire: &[u8]) -> Result<(), String> {
+        clear_errors();
+        // SAFETY: live context; `wire` is read during the call only.
+        // (This one function returns 0 on success.)
+        let ok = unsafe { sys::SSL_CTX_set_alpn_protos(self.as_ptr(), wire.as_ptr(), wire.len() as _) } == 0;
+        check(ok, || "cannot set ALPN protocols".into())
+    }
+
+    /// Choose among the client's protocols by these preferences (server).
+    pub(crate) fn set_alpn_select(&mut self, wire: Vec<u8>) {
+        self.data().alpn = wire;
+        // SAFETY: live context; the callback reads the preferences through
+        // the context's ex-data, which outlives every connection.
+        unsafe { sys::SSL_CTX_set_alpn_select_cb__fixed_rust(self.as_ptr(), Some(select_alpn), std::ptr::null_mut()) };
+    }
+
+    /// Append NSS key-log lines for every connection to `file`.
+    pub(crate) fn set_keylog(&mut self, file: File) {
+        self.data().keylog = Some(Mutex::new(file));
+        // SAFETY: live context; plain function callback.
+        unsafe { sys::SSL_CTX_set_keylog_callback(self.as_ptr(), Some(write_keylog)) };
+    }
+
+    /// Keep client sessions in `cache` for resumption.
+    pub(crate) fn set_client_session_cache(&mut self, cache: Arc<SessionCache>) {
+        self.data().sessions = Some(cache);
+        // SAFETY: live context; plain function callback.
+        unsafe {
+            sys::SSL_CTX_set_session_cache_mode(
+                self.as_ptr(),
+                sys::SSL_SESS_CACHE_CLIENT | sys::SSL_SESS_CACHE_NO_INTERNAL_STORE,
+            );
+            sys::SSL_CTX_sess_set_new_cb(self.as_ptr(), Some(new_session));
+        }
+    }
+
+    /// Let servers resume sessions (TLS 1.2 session IDs need a context id).
+    pub(crate) fn set_session_id_context(&mut self, id: &[u8]) {
+        // SAFETY: live context; `id` (at most 32 bytes) is copied.
+        unsafe { sys::SSL_CTX_set_session_id_context(self.as_ptr(), id.as_ptr(), id.len().min(32) as _) };
+    }
+}
+
+impl Drop for SslCtx {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference to the context and drop it once; no
+        // SSL outlives us (each holds an Arc to this SslCtx), so the callback
+        // data is unreachable once the context is freed.
+        unsafe {
+            sys::SSL_CTX_free(self.ptr.as_ptr());
+            drop(Box::from_raw(self.data));
+        }
+    }
+}
+
+/// The callback data of the context `ssl` belongs to.
+///
+/// # Safety
+/// `ssl` must be a live SSL created from an `SslCtx`.
+unsafe fn callback_data<'a>(ssl: *const sys::SSL) -> Option<&'a CallbackData> {
+    // SAFETY: per the contract, the context and its ex-data are live.
+    unsafe {
+        let ctx = sys::SSL_get_SSL_CTX(ssl);
+        let data = sys::SSL_CTX_get_ex_data(ctx, ctx_data_index()).cast::<CallbackData>();
+        data.as_ref()
+    }
+}
+
+extern "C" fn accept_any_certificate(_preverify_ok: libc::c_int, _store: *mut sys::X509_STORE_CTX) -> libc::c_int {
+    // RequestClientCert and RequireAnyClientCert take any certificate, as Go
+    // does: the application inspects it in ConnectionState if it cares.
+    1
+}
+
+unsafe extern "C" fn select_alpn(
+    ssl: *mut sys::SSL,
+    out: *mut *const libc::c_uchar,
+    outlen: *mut libc::c_uchar,
+    inbuf: *const libc::c_uchar,
+    inlen: libc::c_uint,
+    _arg: *mut c_void,
+) -> libc::c_int {
+    // SAFETY: OpenSSL calls this with a live SSL from one of our contexts.
+    let Some(data) = (unsafe { callback_data(ssl) }) else { return sys::SSL_TLSEXT_ERR_NOACK };
+    let mut chosen: *mut libc::c_uchar = std::ptr::null_mut();
+    let mut chosen_len: libc::c_uchar = 0;
+    // SAFETY: both lists are valid wire-format buffers for the call; the
+    // result points into one of them, which outlive the handshake.
+    let rc = unsafe {
+        sys::SSL_select_next_proto(
+            &mut chosen,
+            &mut chosen_len,
+            data.alpn.as_ptr(),
+            data.alpn.len() as _,
+            inbuf,
+            inlen,
+        )
+    };
+    if rc != sys::OPENSSL_NPN_NEGOTIATED {
+        // No overlap: continue without ALPN, as Go does.
+        return sys::SSL_TLSEXT_ERR_NOACK;
+    }
+    // SAFETY: `out`/`outlen` are OpenSSL's out-parameters.
+    unsafe {
+        *out = chosen;
+        *outlen = chosen_len;
+    }
+    sys::SSL_TLSEXT_ERR_OK
+}
+
+unsafe extern "C" fn write_keylog(ssl: *const sys::SSL, line: *const libc::c_char) {
+    // SAFETY: OpenSSL calls this with a live SSL and a NUL-terminated line.
+    let (data, line) = unsafe { (callback_data(ssl), std::ffi::CStr::from_ptr(line)) };
+    if let Some(file) = data.and_then(|d| d.keylog.as_ref()) {
+        let mut f = file.lock();
+        // Best effort: a full disk must not break the connection.
+        let _ = f.write_all(line.to_bytes()).and_then(|()| f.write_all(b"\n"));
+    }
+}
+
+unsafe extern "C" fn new_session(ssl: *mut sys::SSL, session: *mut sys::SSL_SESSION) -> libc::c_int {
+    // SAFETY: OpenSSL calls this with a live SSL from one of our contexts.
+    let Some(cache) = (unsafe { callback_data(ssl) }).and_then(|d| d.sessions.as_ref()) else { return 0 };
+    // SAFETY: as above; returning 1 takes over OpenSSL's reference.
+    unsafe { cache.store(ssl, session) }
+}

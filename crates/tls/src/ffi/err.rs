@@ -1,0 +1,54 @@
+//! The thread's OpenSSL error queue: cleared before each call whose failure
+//! we report, drained into the error that reports it, so nothing leaks into
+//! the next call.
+
+use openssl_sys as sys;
+
+/// Empty the calling thread's error queue.
+pub(crate) fn clear_errors() {
+    // SAFETY: no preconditions.
+    unsafe { sys::ERR_clear_error() };
+}
+
+/// Empty the calling thread's error queue into one line, oldest first:
+/// `error:0A000086:SSL routines::certificate verify failed`. Empty if the
+/// queue was.
+pub(crate) fn drain_errors() -> String {
+    let mut lines = Vec::new();
+    loop {
+        // SAFETY: no preconditions; 0 means the queue is empty.
+        let code = unsafe { sys::ERR_get_error() };
+        if code == 0 {
+            break;
+        }
+        let mut buf = [0 as libc::c_char; 256];
+        // SAFETY: writes at most `buf.len()` bytes, NUL-terminated.
+        unsafe { super::ERR_error_string_n(code, buf.as_mut_ptr(), buf.len()) };
+        // SAFETY: ERR_error_string_n always NUL-terminates within `buf`.
+        let line = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+        lines.push(line.to_string_lossy().into_owned());
+    }
+    lines.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drain_empties_the_queue() {
+        super::super::init();
+        // Provoke an error: load a certificate file that does not exist.
+        clear_errors();
+        // SAFETY: a fresh context, a valid C string, freed below.
+        unsafe {
+            let ctx = sys::SSL_CTX_new(sys::TLS_client_method());
+            let rc = sys::SSL_CTX_use_certificate_chain_file(ctx, c"/nonexistent/reseau.pem".as_ptr());
+            assert_eq!(rc, 0);
+            sys::SSL_CTX_free(ctx);
+        }
+        let msg = drain_errors();
+        assert!(!msg.is_empty());
+        assert_eq!(drain_errors(), "", "queue drained");
+    }
+}

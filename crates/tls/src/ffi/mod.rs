@@ -1,0 +1,42 @@
+//! The FFI seam: every call into OpenSSL goes through the safe owners in
+//! this module (`SslCtx`, `Ssl`, `MemBio`), which free what they own exactly
+//! once. Nothing outside `ffi` holds a raw OpenSSL pointer.
+
+mod bio;
+mod ctx;
+mod err;
+mod session;
+mod ssl;
+
+pub(crate) use bio::MemBio;
+pub(crate) use ctx::{SslCtx, VerifyMode};
+pub(crate) use err::drain_errors;
+pub(crate) use session::SessionCache;
+pub(crate) use ssl::{Outcome, Ssl};
+
+use std::ffi::CStr;
+use std::sync::Once;
+
+use openssl_sys as sys;
+
+// Symbols OpenSSL 3 exports that openssl-sys does not bind.
+unsafe extern "C" {
+    fn ERR_error_string_n(e: libc::c_ulong, buf: *mut libc::c_char, len: libc::size_t);
+    fn SSL_SESSION_is_resumable(s: *const sys::SSL_SESSION) -> libc::c_int;
+}
+
+/// Initialise the library once per process (OpenSSL 1.1+ also does this
+/// lazily; doing it up front keeps the first handshake's cost predictable).
+pub(crate) fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        // SAFETY: no preconditions; settings pointer may be null.
+        unsafe { sys::OPENSSL_init_ssl(0, std::ptr::null_mut()) };
+    });
+}
+
+/// The linked OpenSSL's version string, e.g. "OpenSSL 3.0.19 27 Jan 2026".
+pub fn version() -> String {
+    // SAFETY: OpenSSL_version returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(sys::OpenSSL_version(sys::OPENSSL_VERSION)) }.to_string_lossy().into_owned()
+}

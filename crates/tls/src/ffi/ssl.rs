@@ -1,0 +1,329 @@
+//! `Ssl`: an owned `SSL` wired to two memory BIOs. It never touches a
+//! socket: ciphertext goes in with [`Ssl::feed`] and comes out with
+//! [`Ssl::take_output`], and the caller moves it to and from the network.
+
+use std::ffi::{CStr, CString};
+use std::net::IpAddr;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use openssl_sys as sys;
+
+use super::err::{clear_errors, drain_errors};
+use super::{MemBio, SessionCache, SslCtx};
+
+/// What an OpenSSL call came to.
+#[derive(Debug)]
+pub(crate) enum Outcome<T> {
+    /// It completed.
+    Done(T),
+    /// It needs more ciphertext from the peer: feed some and call again.
+    WantRead,
+    /// The peer sent close_notify.
+    Closed,
+    /// It failed; `code` is `SSL_get_error`'s, `message` the error queue.
+    Failed { code: i32, message: String },
+}
+
+/// An owned `SSL` and borrowed handles to the memory BIOs it owns.
+pub(crate) struct Ssl {
+    ptr: NonNull<sys::SSL>,
+    /// Ciphertext from the peer, for OpenSSL to read.
+    rbio: MemBio,
+    /// Ciphertext from OpenSSL, for the peer.
+    wbio: MemBio,
+    /// Keeps the context (and its callback data) alive as long as we are.
+    _ctx: Arc<SslCtx>,
+    /// The session-cache key, pointed at by the SSL's ex-data.
+    session_key: Option<CString>,
+}
+
+// SAFETY: an SSL may move between threads; it is never used by two at once
+// (every `Ssl` lives behind its connection's engine lock).
+unsafe impl Send for Ssl {}
+
+impl Ssl {
+    /// A new client or server `SSL` from `ctx`, with fresh memory BIOs.
+    pub(crate) fn new(ctx: &Arc<SslCtx>, server: bool) -> Result<Ssl, String> {
+        clear_errors();
+        // SAFETY: live context; the new SSL is owned by the returned Ssl.
+        let ptr = NonNull::new(unsafe { sys::SSL_new(ctx.as_ptr()) }).ok_or_else(drain_errors)?;
+        // Build the wrapper before the BIOs so a failure below frees the SSL.
+        let rbio = MemBio::new();
+        let wbio = MemBio::new();
+        let (rbio, wbio) = match (rbio, wbio) {
+            (Ok(r), Ok(w)) => (r, w),
+            (Err(e), _) | (_, Err(e)) => {
+                // SAFETY: nobody else has seen `ptr`; freed once here.
+                unsafe { sys::SSL_free(ptr.as_ptr()) };
+                return Err(e);
+            }
+        };
+        let (rraw, rbio) = rbio.into_raw();
+        let (wraw, wbio) = wbio.into_raw();
+        // SAFETY: the SSL takes ownership of both BIOs and frees them with
+        // itself; we keep only borrowed handles.
+        unsafe {
+            sys::SSL_set_bio(ptr.as_ptr(), rraw, wraw);
+            if server {
+                sys::SSL_set_accept_state(ptr.as_ptr());
+            } else {
+                sys::SSL_set_connect_state(ptr.as_ptr());
+            }
+        }
+        Ok(Ssl { ptr, rbio, wbio, _ctx: ctx.clone(), session_key: None })
+    }
+
+    fn raw(&self) -> *mut sys::SSL {
+        self.ptr.as_ptr()
+    }
+
+    /// Send `host` as SNI.
+    pub(crate) fn set_sni(&mut self, host: &str) -> Result<(), String> {
+        let c = CString::new(host).map_err(|_| "server name contains a NUL byte".to_string())?;
+        clear_errors();
+        // SAFETY: live SSL; the name is copied.
+        let ok = unsafe { sys::SSL_set_tlsext_host_name(self.raw(), c.as_ptr() as *mut _) } == 1;
+        if ok { Ok(()) } else { Err(format!("cannot set SNI {host:?}: {}", drain_errors())) }
+    }
+
+    /// Require the peer certificate to name `host` (DNS names, wildcards).
+    pub(crate) fn verify_host(&mut self, host: &str) -> Result<(), String> {
+        clear_errors();
+        // SAFETY: live SSL; its verify param is owned by it; the name is copied.
+        let ok = unsafe {
+            let param = sys::SSL_get0_param(self.raw());
+            sys::X509_VERIFY_PARAM_set1_host(param, host.as_ptr().cast(), host.len()) == 1
+        };
+        if ok { Ok(()) } else { Err(format!("cannot verify host {host:?}: {}", drain_errors())) }
+    }
+
+    /// Require the peer certificate to carry `ip` as an IP address SAN.
+    pub(crate) fn verify_ip(&mut self, ip: IpAddr) -> Result<(), String> {
+        let bytes: Vec<u8> = match ip {
+            IpAddr::V4(v4) => v4.octets().to_vec(),
+            IpAddr::V6(v6) => v6.octets().to_vec(),
+        };
+        clear_errors();
+        // SAFETY: live SSL; its verify param is owned by it; bytes are copied.
+        let ok = unsafe {
+            let param = sys::SSL_get0_param(self.raw());
+            sys::X509_VERIFY_PARAM_set1_ip(param, bytes.as_ptr(), bytes.len()) == 1
+        };
+        if ok { Ok(()) } else { Err(format!("cannot verify IP {ip}: {}", drain_errors())) }
+    }
+
+    /// File this connection's sessions under `key` in `cache`, and offer the
+    /// session already there (if any) for resumption.
+    pub(crate) fn use_session_cache(&mut self, cache: &SessionCache, key: &str) {
+        let Ok(c) = CString::new(key) else { return };
+        // SAFETY: live SSL; the ex-data points at `c`, which we keep (moving
+        // a CString does not move its heap buffer) until we are dropped.
+        unsafe {
+            sys::SSL_set_ex_data(self.raw(), super::session::key_index(), c.as_ptr() as *mut _);
+            cache.resume(self.raw(), key);
+        }
+        self.session_key = Some(c);
+    }
+
+    fn outcome<T>(&self, ret: libc::c_int, value: T) -> Outcome<T> {
+        if ret > 0 {
+            return Outcome::Done(value);
+        }
+        // SAFETY: live SSL; `ret` is the return of the call just made.
+        let code = unsafe { sys::SSL_get_error(self.raw(), ret) };
+        match code {
+            sys::SSL_ERROR_WANT_READ | sys::SSL_ERROR_WANT_WRITE => {
+                // Nothing failed; nothing should be queued, but never let
+                // a stray entry leak into the next call.
+                clear_errors();
+                Outcome::WantRead
+            }
+            sys::SSL_ERROR_ZERO_RETURN => Outcome::Closed,
+            _ => {
+                let mut message = drain_errors();
+                if let Some(v) = self.verify_error() {
+                    message = if message.is_empty() { v } else { format!("{message} ({v})") };
+                }
+                if message.is_empty() {
+                    message = "TLS failure".into();
+                }
+                Outcome::Failed { code, message }
+            }
+        }
+    }
+
+    /// Advance the handshake as far as the ciphertext fed so far allows.
+    pub(crate) fn handshake(&mut self) -> Outcome<()> {
+        clear_errors();
+        // SAFETY: live SSL with BIOs attached.
+        let ret = unsafe { sys::SSL_do_handshake(self.raw()) };
+        self.outcome(ret, ())
+    }
+
+    /// Decrypt into `buf`.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> Outcome<usize> {
+        let mut n = 0;
+        clear_errors();
+        // SAFETY: `buf` is writable for its length; `n` receives the count.
+        let ret = unsafe { sys::SSL_read_ex(self.raw(), buf.as_mut_ptr().cast(), buf.len(), &mut n) };
+        self.outcome(ret, n)
+    }
+
+    /// Encrypt `buf` into records queued for the peer.
+    pub(crate) fn write(&mut self, buf: &[u8]) -> Outcome<usize> {
+        let mut n = 0;
+        clear_errors();
+        // SAFETY: `buf` is readable for its length; `n` receives the count.
+        let ret = unsafe { sys::SSL_write_ex(self.raw(), buf.as_ptr().cast(), buf.len(), &mut n) };
+        self.outcome(ret, n)
+    }
+
+    /// Queue a close_notify alert for the peer.
+    pub(crate) fn shutdown(&mut self) -> Outcome<()> {
+        clear_errors();
+        // SAFETY: live SSL. 0 means "sent, peer's not yet seen", which is
+        // all a one-way close needs; 1 means both directions are closed.
+        let ret = unsafe { sys::SSL_shutdown(self.raw()) };
+        if ret >= 0 { Outcome::Done(()) } else { self.outcome(ret, ()) }
+    }
+
+    /// Hand ciphertext from the peer to OpenSSL.
+    pub(crate) fn feed(&mut self, data: &[u8]) {
+        self.rbio.write(data);
+    }
+
+    /// Move ciphertext OpenSSL produced (records, alerts) into `out`.
+    pub(crate) fn take_output(&mut self, out: &mut Vec<u8>) {
+        self.wbio.drain_into(out);
+    }
+
+    /// Whether ciphertext is waiting to be sent.
+    pub(crate) fn has_output(&self) -> bool {
+        self.wbio.pending() > 0
+    }
+
+    /// Whether the handshake has finished.
+    pub(crate) fn is_handshake_done(&self) -> bool {
+        // SAFETY: live SSL.
+        unsafe { sys::SSL_is_init_finished(self.raw()) == 1 }
+    }
+
+    /// The negotiated protocol version (`TLS1_2_VERSION`, ...).
+    pub(crate) fn version(&self) -> libc::c_int {
+        // SAFETY: live SSL.
+        unsafe { sys::SSL_version(self.raw()) }
+    }
+
+    /// The negotiated cipher suite's OpenSSL name.
+    pub(crate) fn cipher(&self) -> Option<String> {
+        // SAFETY: live SSL; the cipher and its name are static.
+        unsafe {
+            let c = sys::SSL_get_current_cipher(self.raw());
+            if c.is_null() {
+                return None;
+            }
+            Some(CStr::from_ptr(sys::SSL_CIPHER_get_name(c)).to_string_lossy().into_owned())
+        }
+    }
+
+    /// The protocol ALPN selected, if any.
+    pub(crate) fn alpn(&self) -> Option<String> {
+        let mut data: *const libc::c_uchar = std::ptr::null();
+        let mut len: libc::c_uint = 0;
+        // SAFETY: live SSL; the result points into the SSL's own memory and
+        // is copied before we return.
+        unsafe {
+            sys::SSL_get0_alpn_selected(self.raw(), &mut data, &mut len);
+            if data.is_null() || len == 0 {
+                return None;
+            }
+            let bytes = std::slice::from_raw_parts(data, len as usize);
+            Some(String::from_utf8_lossy(bytes).into_owned())
+        }
+    }
+
+    /// The SNI name: sent (client) or received (server).
+    pub(crate) fn server_name(&self) -> Option<String> {
+        // SAFETY: live SSL; the name is owned by the SSL and copied.
+        unsafe {
+            let p = sys::SSL_get_servername(self.raw(), sys::TLSEXT_NAMETYPE_host_name);
+            (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
+        }
+    }
+
+    /// The peer's certificates, DER encoded, leaf first.
+    pub(crate) fn peer_certificates(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        // SAFETY: live SSL. get1 returns a reference we free; the chain stack
+        // and its entries are owned by the SSL and only read here.
+        unsafe {
+            let leaf = sys::SSL_get1_peer_certificate(self.raw());
+            if leaf.is_null() {
+                return out;
+            }
+            let leaf_der = der(leaf);
+            sys::X509_free(leaf);
+            out.push(leaf_der);
+            let chain = sys::SSL_get_peer_cert_chain(self.raw());
+            if !chain.is_null() {
+                let stack = chain.cast::<sys::OPENSSL_STACK>();
+                for i in 0..sys::OPENSSL_sk_num(stack) {
+                    let cert = sys::OPENSSL_sk_value(stack, i).cast::<sys::X509>();
+                    if !cert.is_null() {
+                        let d = der(cert);
+                        // The client's chain starts with the leaf; the server's does not.
+                        if d != out[0] {
+                            out.push(d);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the handshake resumed an earlier session.
+    pub(crate) fn session_reused(&self) -> bool {
+        // SAFETY: live SSL.
+        unsafe { sys::SSL_session_reused(self.raw()) == 1 }
+    }
+
+    /// Why certificate verification failed, if it did.
+    pub(crate) fn verify_error(&self) -> Option<String> {
+        // SAFETY: live SSL; the error string is static.
+        unsafe {
+            let r = sys::SSL_get_verify_result(self.raw());
+            if r == sys::X509_V_OK as libc::c_long {
+                return None;
+            }
+            Some(CStr::from_ptr(sys::X509_verify_cert_error_string(r)).to_string_lossy().into_owned())
+        }
+    }
+}
+
+/// DER encoding of a certificate.
+///
+/// # Safety
+/// `cert` must be a live X509.
+unsafe fn der(cert: *mut sys::X509) -> Vec<u8> {
+    // SAFETY: per the contract; first call sizes, second call writes into a
+    // buffer of exactly that size (and advances our copy of the pointer).
+    unsafe {
+        let len = sys::i2d_X509(cert, std::ptr::null_mut());
+        if len <= 0 {
+            return Vec::new();
+        }
+        let mut buf = vec![0u8; len as usize];
+        let mut p = buf.as_mut_ptr();
+        sys::i2d_X509(cert, &mut p);
+        buf
+    }
+}
+
+impl Drop for Ssl {
+    fn drop(&mut self) {
+        // SAFETY: we own the SSL (and through it both BIOs); freed once.
+        unsafe { sys::SSL_free(self.ptr.as_ptr()) };
+    }
+}

@@ -1,0 +1,92 @@
+//! `Listener`: accepts TCP connections and wraps them as TLS servers.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::conn::Conn;
+use crate::error::Error;
+
+/// A TLS listener. `accept` returns connections whose handshake runs on
+/// first use (or on [`Conn::handshake`]), so a slow client never holds up
+/// the accept loop.
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// let config = tls::Config::builder().cert_file("cert.pem").key_file("key.pem").build()?;
+/// let listener = tls::listen("127.0.0.1:8443", &config)?;
+/// loop {
+///     let mut conn = listener.accept()?;
+///     std::thread::spawn(move || {
+///         let mut buf = [0; 1024];
+///         while let Ok(n) = conn.read(&mut buf) {
+///             if n == 0 || conn.write_all(&buf[..n]).is_err() { break }
+///         }
+///     });
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Listener {
+    tcp: tcp::Listener,
+    config: Config,
+}
+
+impl Listener {
+    /// Check the server configuration, then listen on `addr`.
+    pub fn bind(addr: SocketAddr, config: &Config) -> Result<Listener, Error> {
+        config.server_ctx().map_err(Error::Config)?;
+        let tcp = tcp::Listener::bind(addr).map_err(Error::Io)?;
+        Ok(Listener { tcp, config: config.clone() })
+    }
+
+    /// Serve TLS on an existing TCP listener.
+    pub fn from_tcp(l: tcp::Listener, config: &Config) -> Result<Listener, Error> {
+        config.server_ctx().map_err(Error::Config)?;
+        Ok(Listener { tcp: l, config: config.clone() })
+    }
+
+    /// Accept one connection (the handshake is left for its first use).
+    /// An accept deadline or a close surfaces as `Error::Io`.
+    pub fn accept(&self) -> Result<Conn, Error> {
+        let tcp = self.tcp.accept().map_err(Error::Io)?;
+        Conn::new_server(tcp, &self.config)
+    }
+
+    /// Set the accept deadline.
+    pub fn set_deadline(&self, d: Option<Instant>) -> io::Result<()> {
+        self.tcp.set_deadline(d)
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    /// Alias of [`local_addr`](Listener::local_addr).
+    pub fn addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    /// Stop listening; a blocked `accept` fails with `Closed`.
+    pub fn close(&self) -> io::Result<()> {
+        self.tcp.close()
+    }
+
+    /// Whether [`close`](Listener::close) has not been called.
+    pub fn is_open(&self) -> bool {
+        self.tcp.is_open()
+    }
+
+    /// The TCP listener underneath.
+    pub fn net_listener(&self) -> &tcp::Listener {
+        &self.tcp
+    }
+}
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listener").field("tcp", &self.tcp).finish_non_exhaustive()
+    }
+}
