@@ -7,6 +7,7 @@
 mod harness;
 mod reactor;
 mod tcp_io;
+mod tls_io;
 
 use harness::{Bench, Mode};
 
@@ -21,7 +22,7 @@ fn main() {
             "--only" => only.extend(args.next()),
             "-h" | "--help" => {
                 println!("usage: reseau-bench [--quick|--full] [--only WORKLOAD]...");
-                println!("workloads: timers park-wake rtt bulk");
+                println!("workloads: timers park-wake rtt bulk tls");
                 return;
             }
             other => {
@@ -37,6 +38,7 @@ fn main() {
     reactor::park_wake(&mut bench);
     tcp_io::rtt(&mut bench);
     tcp_io::bulk(&mut bench);
+    tls_io::run(&mut bench);
     let failed = bench.finish();
     if failed > 0 {
         eprintln!("{failed} target(s) missed");

@@ -107,6 +107,7 @@ pub(crate) struct Settings {
     pub(crate) min_version: Version,
     pub(crate) max_version: Option<Version>,
     pub(crate) keylog_file: Option<PathBuf>,
+    pub(crate) session_resumption: bool,
 }
 
 impl Default for Settings {
@@ -124,6 +125,7 @@ impl Default for Settings {
             min_version: Version::Tls12,
             max_version: None,
             keylog_file: None,
+            session_resumption: true,
         }
     }
 }
@@ -213,6 +215,13 @@ impl ConfigBuilder {
     /// reads it can decrypt the traffic: for debugging only.
     pub fn keylog_file(mut self, path: impl AsRef<Path>) -> Self {
         self.s.keylog_file = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Resume earlier sessions with the same server (clients; default
+    /// `true`). Off, every handshake is a full one.
+    pub fn session_resumption(mut self, on: bool) -> Self {
+        self.s.session_resumption = on;
         self
     }
 
@@ -316,7 +325,9 @@ impl Config {
         if !s.alpn.is_empty() {
             ctx.set_alpn_protos(&alpn_wire(&s.alpn)).map_err(ConfigError)?;
         }
-        ctx.set_client_session_cache(self.inner.sessions.clone());
+        if s.session_resumption {
+            ctx.set_client_session_cache(self.inner.sessions.clone());
+        }
         Ok(ctx)
     }
 

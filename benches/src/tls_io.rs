@@ -1,0 +1,198 @@
+//! TLS over loopback: bulk throughput and full handshakes per second,
+//! reseau against the `openssl` crate's `SslStream` over std's `TcpStream`
+//! (the same OpenSSL underneath, so the difference is the plumbing).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use openssl::asn1::Asn1Time;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::PKey;
+use openssl::ssl::{SslAcceptor, SslConnector, SslMethod, SslVerifyMode};
+use openssl::x509::extension::SubjectAlternativeName;
+use openssl::x509::{X509, X509NameBuilder};
+
+use crate::harness::{Bench, Better, Mode};
+
+const CHUNK: usize = 256 * 1024;
+
+/// A self-signed certificate for localhost and 127.0.0.1, as PEM files.
+struct Identity {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn identity() -> Identity {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("curve");
+    let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
+    let mut name = X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", "localhost").expect("cn");
+    let name = name.build();
+    let mut b = X509::builder().expect("x509");
+    b.set_version(2).expect("version");
+    b.set_subject_name(&name).expect("subject");
+    b.set_issuer_name(&name).expect("issuer");
+    b.set_pubkey(&key).expect("pubkey");
+    b.set_not_before(&Asn1Time::days_from_now(0).expect("time")).expect("nb");
+    b.set_not_after(&Asn1Time::days_from_now(2).expect("time")).expect("na");
+    let san = SubjectAlternativeName::new().dns("localhost").ip("127.0.0.1").build(&b.x509v3_context(None, None));
+    b.append_extension(san.expect("san")).expect("ext");
+    b.sign(&key, MessageDigest::sha256()).expect("sign");
+    let cert = b.build();
+    let dir = std::env::temp_dir().join(format!("reseau-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let id = Identity { cert: dir.join("cert.pem"), key: dir.join("key.pem") };
+    std::fs::write(&id.cert, cert.to_pem().expect("pem")).expect("write cert");
+    std::fs::write(&id.key, key.private_key_to_pem_pkcs8().expect("pem")).expect("write key");
+    id
+}
+
+struct Setup {
+    id: Identity,
+    ours_server: tls::Config,
+    ours_client: tls::Config,
+    theirs_server: SslAcceptor,
+    theirs_client: SslConnector,
+}
+
+fn setup() -> Setup {
+    let id = identity();
+    let ours_server = tls::Config::builder().cert_file(&id.cert).key_file(&id.key).build().expect("server config");
+    let ours_client =
+        tls::Config::builder().ca_file(&id.cert).server_name("localhost").session_resumption(false).build().expect("client config");
+    let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).expect("acceptor");
+    acc.set_certificate_chain_file(&id.cert).expect("cert");
+    acc.set_private_key_file(&id.key, openssl::ssl::SslFiletype::PEM).expect("key");
+    let mut con = SslConnector::builder(SslMethod::tls()).expect("connector");
+    con.set_ca_file(&id.cert).expect("ca");
+    con.set_verify(SslVerifyMode::PEER);
+    Setup { id, ours_server, ours_client, theirs_server: acc.build(), theirs_client: con.build() }
+}
+
+pub fn run(b: &mut Bench) {
+    if !b.wants("tls") {
+        return;
+    }
+    let s = setup();
+    let total: usize = if b.mode == Mode::Full { 2 << 30 } else { 512 << 20 };
+    b.compare("tls bulk one-way (256 KiB writes)", "MB/s", "openssl SslStream", Some((1.0, Better::Higher)), || {
+        bulk_ours(&s, total)
+    }, || bulk_theirs(&s, total));
+    let n = if b.mode == Mode::Full { 2000 } else { 500 };
+    b.compare("tls full handshakes", "hs/s", "openssl SslStream", Some((1.0, Better::Higher)), || {
+        handshakes_ours(&s, n)
+    }, || handshakes_theirs(&s, n));
+    let _ = std::fs::remove_dir_all(s.id.cert.parent().expect("dir"));
+}
+
+fn sink(mut c: impl Read) -> usize {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0;
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => return total,
+            Ok(n) => total += n,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+}
+
+fn pump(mut c: impl Write, total: usize) {
+    let buf = vec![0x5Au8; CHUNK];
+    let mut sent = 0;
+    while sent < total {
+        c.write_all(&buf).expect("write");
+        sent += CHUNK;
+    }
+}
+
+fn bulk_ours(s: &Setup, total: usize) -> f64 {
+    let l = tls::listen("127.0.0.1:0", &s.ours_server).expect("listen");
+    let addr = l.local_addr().expect("addr");
+    let start = Instant::now();
+    let server = thread::spawn(move || sink(l.accept().expect("accept")));
+    let c = tls::connect_addr(addr, &s.ours_client).expect("connect");
+    pump(&c, total);
+    c.close_write().expect("close_notify");
+    assert_eq!(server.join().expect("server"), total);
+    total as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+fn bulk_theirs(s: &Setup, total: usize) -> f64 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let acc = s.theirs_server.clone();
+    let start = Instant::now();
+    let server = thread::spawn(move || {
+        let (t, _) = l.accept().expect("accept");
+        t.set_nodelay(true).expect("nodelay");
+        sink(acc.accept(t).expect("handshake"))
+    });
+    let t = TcpStream::connect(addr).expect("connect");
+    t.set_nodelay(true).expect("nodelay");
+    let mut c = s.theirs_client.connect("localhost", t).expect("handshake");
+    pump(&mut c, total);
+    c.shutdown().expect("close_notify");
+    assert_eq!(server.join().expect("server"), total);
+    total as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+/// `n` sequential full handshakes, each followed by a one-byte exchange so
+/// both ends have really finished.
+fn handshakes_ours(s: &Setup, n: usize) -> f64 {
+    let l = tls::listen("127.0.0.1:0", &s.ours_server).expect("listen");
+    let addr = l.local_addr().expect("addr");
+    let server = thread::spawn(move || {
+        for _ in 0..n {
+            let mut c = l.accept().expect("accept");
+            let mut b = [0u8];
+            c.read_exact(&mut b).expect("read");
+            c.write_all(&b).expect("write");
+        }
+    });
+    let start = Instant::now();
+    for _ in 0..n {
+        // The same work as the peer: connect to an address, verify "localhost".
+        let mut c = tls::connect_addr(addr, &s.ours_client).expect("connect");
+        c.write_all(b"x").expect("write");
+        let mut b = [0u8];
+        c.read_exact(&mut b).expect("read");
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    server.join().expect("server");
+    rate
+}
+
+fn handshakes_theirs(s: &Setup, n: usize) -> f64 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let acc = s.theirs_server.clone();
+    let server = thread::spawn(move || {
+        for _ in 0..n {
+            let (t, _) = l.accept().expect("accept");
+            t.set_nodelay(true).expect("nodelay");
+            let mut c = acc.accept(t).expect("handshake");
+            let mut b = [0u8];
+            c.read_exact(&mut b).expect("read");
+            c.write_all(&b).expect("write");
+        }
+    });
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = TcpStream::connect(addr).expect("connect");
+        t.set_nodelay(true).expect("nodelay");
+        t.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let mut c = s.theirs_client.connect("localhost", t).expect("handshake");
+        c.write_all(b"x").expect("write");
+        let mut b = [0u8];
+        c.read_exact(&mut b).expect("read");
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    server.join().expect("server");
+    rate
+}
