@@ -83,14 +83,23 @@ impl NetFd {
     }
 
     /// Take a reference, failing with `Closed` once closing has begun.
+    ///
+    /// A compare-and-swap, never an add-then-undo: once `CLOSED` is set the
+    /// count must only fall. Bumping it and dropping it again would, after
+    /// the last reference is gone, take it from zero back to zero through
+    /// `decref` and release (`close(2)`) the fd number a second time, closing
+    /// whatever descriptor has reused it since.
     pub(crate) fn incref(&self) -> io::Result<Ref<'_>> {
-        let old = self.state.fetch_add(REF, AcqRel);
-        let r = Ref(self);
-        if old & CLOSED != 0 {
-            drop(r);
-            return Err(Closed.into());
+        let mut cur = self.state.load(Acquire);
+        loop {
+            if cur & CLOSED != 0 {
+                return Err(Closed.into());
+            }
+            match self.state.compare_exchange_weak(cur, cur + REF, AcqRel, Acquire) {
+                Ok(_) => return Ok(Ref(self)),
+                Err(actual) => cur = actual,
+            }
         }
-        Ok(r)
     }
 
     fn decref(&self) {
