@@ -328,7 +328,10 @@ fn connect_one(addr: SocketAddr, plan: &Plan, deadline: Option<Instant>) -> Resu
         if plan.local.is_none() && is_self_connect(&fd) {
             continue;
         }
-        return Conn::established(fd, &plan.rt, Some(addr), plan.keepalive).map_err(Error::Io);
+        // The peer as the kernel has it, as Go reports it: dialing 0.0.0.0
+        // or [::] reaches a loopback address. The dialed one if unknown.
+        let remote = sys::peer_addr(fd.as_raw_fd()).unwrap_or(addr);
+        return Conn::established(fd, &plan.rt, Some(remote), plan.keepalive).map_err(Error::Io);
     }
     Err(Error::Io(io::Error::from_raw_os_error(libc::ECONNREFUSED)))
 }

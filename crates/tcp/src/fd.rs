@@ -16,7 +16,7 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 use std::sync::atomic::Ordering::{AcqRel, Acquire};
 use std::task::{Context, Poll};
 
@@ -36,6 +36,9 @@ pub(crate) struct NetFd {
     state: AtomicUsize,
     read_lock: Mutex<()>,
     write_lock: Mutex<()>,
+    /// Reads since the last one that found data waiting: while nonzero,
+    /// reads wait for readability before `recv` (see `read`).
+    idle_reads: AtomicU32,
     released: Mutex<bool>,
     released_cv: Condvar,
 }
@@ -65,6 +68,7 @@ impl NetFd {
             state: AtomicUsize::new(REF),
             read_lock: Mutex::new(()),
             write_lock: Mutex::new(()),
+            idle_reads: AtomicU32::new(0),
             released: Mutex::new(false),
             released_cv: Condvar::new(),
         })
@@ -146,17 +150,35 @@ impl NetFd {
     }
 
     /// Read once: at least one byte, or 0 at end of stream.
+    ///
+    /// A connection whose reads keep finding nothing (request/response
+    /// traffic) waits for readability first and skips the `recv` that
+    /// would fail: two syscalls per message instead of three. Every 16th
+    /// read still tries `recv` first, and one that finds data switches
+    /// back, so a streaming reader pays nothing.
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let _op = self.lock_read()?;
         if buf.is_empty() {
             return Ok(0);
         }
+        // Readers are serialised by the read lock: Relaxed is enough.
+        let idle = self.idle_reads.load(Relaxed);
+        let mut wait_first = idle % 16 != 0;
         loop {
             self.pd.prepare_read()?;
+            if wait_first {
+                self.pd.wait_readable()?;
+            }
             match sys::recv(self.fd, buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.pd.wait_readable()?,
+                Ok(n) => {
+                    // Data without waiting: back to recv-first. Otherwise
+                    // count another read that had to wait.
+                    self.idle_reads.store(if wait_first { idle.wrapping_add(1) } else { 0 }, Relaxed);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_first = true,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => return other,
+                Err(e) => return Err(e),
             }
         }
     }

@@ -195,6 +195,10 @@ impl AsRawFd for Listener {
 
 impl fmt::Debug for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Listener").field("fd", &self.fd.raw()).field("addr", &self.local).field("open", &self.is_open()).finish()
+        f.debug_struct("Listener")
+            .field("fd", &self.fd.raw())
+            .field("addr", &self.local)
+            .field("open", &self.is_open())
+            .finish()
     }
 }

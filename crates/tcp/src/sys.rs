@@ -105,10 +105,8 @@ pub(crate) fn stream_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
 
 fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: T) -> io::Result<()> {
     // SAFETY: `value` lives across the call and its size is passed with it.
-    cvt(unsafe {
-        libc::setsockopt(fd, level, name, (&raw const value).cast(), mem::size_of::<T>() as libc::socklen_t)
-    })
-    .map(drop)
+    cvt(unsafe { libc::setsockopt(fd, level, name, (&raw const value).cast(), mem::size_of::<T>() as libc::socklen_t) })
+        .map(drop)
 }
 
 pub(crate) fn set_reuseaddr(fd: RawFd, on: bool) -> io::Result<()> {
@@ -169,9 +167,8 @@ pub(crate) fn take_error(fd: RawFd) -> io::Result<Option<io::Error>> {
 pub(crate) fn accept(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
     let mut raw = RawAddr::empty();
     // SAFETY: `raw` is a writable sockaddr_storage and `len` its size.
-    let conn = cvt(unsafe {
-        libc::accept4(fd, raw.as_mut_ptr(), &mut raw.len, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
-    })?;
+    let conn =
+        cvt(unsafe { libc::accept4(fd, raw.as_mut_ptr(), &mut raw.len, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) })?;
     // SAFETY: accept4 returned a new fd that nobody else owns.
     let conn = unsafe { OwnedFd::from_raw_fd(conn) };
     let peer = raw.to_socket_addr()?;
@@ -306,9 +303,8 @@ pub(crate) fn service_port(service: &str) -> Option<u16> {
     let mut result: *mut libc::servent = std::ptr::null_mut();
     // SAFETY: the reentrant variant writes only into `ent` and `buf`, whose
     // sizes are given, and points `result` at `ent` on success.
-    let rc = unsafe {
-        getservbyname_r(name.as_ptr(), proto.as_ptr(), &mut ent, buf.as_mut_ptr(), buf.len(), &mut result)
-    };
+    let rc =
+        unsafe { getservbyname_r(name.as_ptr(), proto.as_ptr(), &mut ent, buf.as_mut_ptr(), buf.len(), &mut result) };
     if rc != 0 || result.is_null() {
         return None;
     }

@@ -120,6 +120,9 @@ impl<R: Resolver> Resolver for CachingResolver<R> {
 
 impl<R> fmt::Debug for CachingResolver<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CachingResolver").field("ttl", &self.ttl).field("capacity", &self.capacity).finish_non_exhaustive()
+        f.debug_struct("CachingResolver")
+            .field("ttl", &self.ttl)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
     }
 }

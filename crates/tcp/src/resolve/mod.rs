@@ -166,7 +166,13 @@ pub(crate) fn resolve(
             Purpose::Resolve => vec![(v4, 0), (v6, 0)],
         }
     } else if let Some(literal) = addr::parse_literal(host, address).map_err(Error::Address)? {
-        vec![literal]
+        if purpose == Purpose::Dial && literal.0 == IpAddr::V6(Ipv6Addr::UNSPECIFIED) {
+            // Like Go (issue 18806): "[::]" also means 0.0.0.0 when dialing,
+            // so a tcp4 dial to a listener's "[::]:port" reaches it.
+            vec![literal, (IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)]
+        } else {
+            vec![literal]
+        }
     } else {
         if deadline.is_some_and(|d| d <= Instant::now()) {
             return Err(Error::Timeout);
@@ -175,15 +181,27 @@ pub(crate) fn resolve(
         if found.is_empty() {
             return Err(Error::Lookup(LookupError::not_found(host)));
         }
-        let mut unique = Vec::with_capacity(found.len());
-        for ip in found {
-            if !unique.contains(&ip) {
-                unique.push(ip);
-            }
-        }
-        unique.into_iter().map(|ip| (ip, 0)).collect()
+        found.into_iter().map(|ip| (ip, 0)).collect()
     };
 
+    // An IPv4-mapped IPv6 address is an IPv4 address, as in Go: tcp6 does
+    // not reach 127.0.0.1 through "[::ffff:127.0.0.1]".
+    for (ip, scope) in &mut ips {
+        if let IpAddr::V6(v6) = *ip {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                (*ip, *scope) = (IpAddr::V4(v4), 0);
+            }
+        }
+    }
+    // Duplicates removed, first occurrence kept.
+    let mut seen = Vec::with_capacity(ips.len());
+    ips.retain(|entry| {
+        let new = !seen.contains(entry);
+        if new {
+            seen.push(*entry);
+        }
+        new
+    });
     ips.retain(|(ip, _)| net.allows(ip) && policy.allows(ip));
     if ips.is_empty() {
         let name = if host.is_empty() { address } else { host };

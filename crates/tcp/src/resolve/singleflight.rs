@@ -82,13 +82,11 @@ impl<R: Resolver> Resolver for SingleflightResolver<R> {
         };
         if leader {
             self.lookups.fetch_add(1, Relaxed);
+            // Finishes the call even if the inner resolver panics, so the
+            // followers and later callers are not left waiting forever.
+            let mut finish = Finish { calls: &self.calls, key, call: &call, host, answer: None };
             let answer = self.inner.lookup_ip(host, deadline);
-            *call.answer.lock() = Some(answer.clone());
-            call.done.notify_all();
-            let mut calls = self.calls.lock();
-            if calls.get(&key).is_some_and(|c| Arc::ptr_eq(c, &call)) {
-                calls.remove(&key);
-            }
+            finish.answer = Some(answer.clone());
             return answer;
         }
         self.shared.fetch_add(1, Relaxed);
@@ -111,6 +109,28 @@ impl<R: Resolver> Resolver for SingleflightResolver<R> {
 
     fn lookup_port(&self, service: &str) -> Result<u16, LookupError> {
         self.inner.lookup_port(service)
+    }
+}
+
+/// The leader's duty, done on drop (on return or unwind): publish the
+/// answer, wake the followers, and retire the call.
+struct Finish<'a> {
+    calls: &'a Mutex<HashMap<String, Arc<Call>>>,
+    key: String,
+    call: &'a Arc<Call>,
+    host: &'a str,
+    answer: Option<Answer>,
+}
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        let answer = self.answer.take().unwrap_or_else(|| Err(LookupError::other(self.host, "lookup panicked")));
+        *self.call.answer.lock() = Some(answer);
+        self.call.done.notify_all();
+        let mut calls = self.calls.lock();
+        if calls.get(&self.key).is_some_and(|c| Arc::ptr_eq(c, self.call)) {
+            calls.remove(&self.key);
+        }
     }
 }
 

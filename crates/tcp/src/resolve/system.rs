@@ -102,7 +102,11 @@ fn pool() -> &'static Pool {
 impl Pool {
     /// Run `f` on a pool thread and wait for its answer until `deadline`.
     /// `None` if the deadline passed first or the queue is full.
-    fn run<T: Send + 'static>(&'static self, deadline: Option<Instant>, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    fn run<T: Send + 'static>(
+        &'static self,
+        deadline: Option<Instant>,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
         let (tx, rx) = mpsc::sync_channel(1);
         {
             let mut st = self.state.lock();
@@ -113,7 +117,10 @@ impl Pool {
                 // The caller may have given up; then the answer is dropped.
                 let _ = tx.send(f());
             }));
-            if st.idle == 0 && st.threads < THREADS {
+            // More jobs queued than idle threads to take them (an idle
+            // thread counts as idle until it wakes): add a thread, so a
+            // slow lookup never holds up one queued behind it.
+            if st.jobs.len() > st.idle && st.threads < THREADS {
                 let spawned = std::thread::Builder::new().name("reseau-resolver".into()).spawn(move || self.work());
                 if spawned.is_ok() {
                     st.threads += 1;

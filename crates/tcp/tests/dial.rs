@@ -1,0 +1,816 @@
+//! Dialing: happy eyeballs, serial fallback under a shared timeout, dial
+//! timeouts and deadlines, refused connects, local addresses, service
+//! names, `localhost`, and listening by address string.
+//!
+//! Everything talks to loopback only (127.0.0.0/8 and ::1); the only real
+//! names looked up are `localhost` and `no-such-host.invalid`.
+
+mod support;
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::{BlackHole, LO4, LO6, Reserved, SLACK, ip, ms, retry, sa, v4, v6};
+use tcp::resolve::StaticResolver;
+use tcp::{Dialer, Error, ListenConfig, Network};
+
+/// Accept one connection within a generous bound.
+fn accept(l: &tcp::Listener) -> tcp::Conn {
+    l.set_deadline(Some(Instant::now() + SLACK)).unwrap();
+    l.accept().expect("accept")
+}
+
+/// The dialed `conn` is connected to a connection `l` accepts: bytes go
+/// through both ways.
+fn assert_connected(conn: &mut tcp::Conn, l: &tcp::Listener) {
+    let mut server = accept(l);
+    // (A dual-stack listener sees an IPv4 peer as IPv4-mapped IPv6.)
+    assert_eq!(canonical(server.remote_addr().unwrap()), canonical(conn.local_addr().unwrap()));
+    conn.set_deadline(Some(Instant::now() + SLACK)).unwrap();
+    server.set_deadline(Some(Instant::now() + SLACK)).unwrap();
+    conn.write_all(b"ping").unwrap();
+    let mut buf = [0; 4];
+    server.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ping");
+    server.write_all(b"pong").unwrap();
+    conn.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"pong");
+}
+
+fn canonical(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(a.ip().to_canonical(), a.port())
+}
+
+fn resolver(name: &str, ips: &[IpAddr]) -> Arc<StaticResolver> {
+    Arc::new(StaticResolver::new().host(name, ips.iter().copied()))
+}
+
+/// A live listener on `live_ip:P` and a black hole on `hole_ip:P`: the same
+/// port, as all addresses of one name share it.
+fn live_and_black_hole(live_ip: IpAddr, hole_ip: IpAddr) -> (tcp::Listener, BlackHole) {
+    retry("live listener and black hole", || {
+        let live = bind_exact(live_ip, 0)?;
+        let port = live.local_addr().unwrap().port();
+        let hole = BlackHole::bind(SocketAddr::new(hole_ip, port))?;
+        Some((live, hole))
+    })
+}
+
+/// A live listener on `live_ip:P` and nothing listening (refused) on
+/// `refused_ip:P`.
+fn live_and_refused(live_ip: IpAddr, refused_ip: IpAddr) -> (tcp::Listener, Reserved) {
+    retry("live listener and refused port", || {
+        let live = bind_exact(live_ip, 0)?;
+        let port = live.local_addr().unwrap().port();
+        let refused = Reserved::bind(SocketAddr::new(refused_ip, port))?;
+        Some((live, refused))
+    })
+}
+
+/// A listener on exactly `ip:port` (IPv6 only for an IPv6 address).
+fn bind_exact(ip: IpAddr, port: u16) -> Option<tcp::Listener> {
+    let net = if ip.is_ipv4() { Network::Tcp4 } else { Network::Tcp6 };
+    ListenConfig::new().network(net).bind(SocketAddr::new(ip, port)).ok()
+}
+
+// ---------------------------------------------------------------- fixtures
+
+#[test]
+fn black_hole_fixture_really_hangs() {
+    let hole = BlackHole::bind(v4(Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let start = Instant::now();
+    let err = Dialer::new().timeout(ms(200)).connect_addr(hole.addr).unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert!(start.elapsed() >= ms(200));
+    if support::ipv6_loopback("black_hole_fixture_really_hangs (v6)") {
+        let hole = BlackHole::bind(v6(Ipv6Addr::LOCALHOST, 0)).unwrap();
+        let err = Dialer::new().timeout(ms(200)).connect_addr(hole.addr).unwrap_err();
+        assert!(err.is_timeout(), "{err}");
+    }
+}
+
+// ---------------------------------------------------------- happy eyeballs
+
+#[test]
+fn happy_eyeballs_falls_back_to_ipv4_after_the_delay() {
+    if !support::ipv6_loopback("happy_eyeballs_falls_back_to_ipv4_after_the_delay") {
+        return;
+    }
+    let (live, hole) = live_and_black_hole(LO4, LO6);
+    let port = hole.addr.port();
+    let dialer = Dialer::new()
+        .resolver(resolver("dual.test", &[LO6, LO4]))
+        .fallback_delay(ms(100))
+        .timeout(Duration::from_secs(20));
+    let start = Instant::now();
+    let mut conn = dialer.connect(&format!("dual.test:{port}")).expect("the IPv4 fallback wins");
+    let elapsed = start.elapsed();
+    assert!(elapsed >= ms(100), "the fallback started before the delay: {elapsed:?}");
+    assert!(elapsed < SLACK, "took {elapsed:?}");
+    assert_eq!(conn.remote_addr().unwrap(), v4(Ipv4Addr::LOCALHOST, port));
+    assert_connected(&mut conn, &live);
+}
+
+#[test]
+fn happy_eyeballs_default_delay_is_300ms() {
+    if !support::ipv6_loopback("happy_eyeballs_default_delay_is_300ms") {
+        return;
+    }
+    let (live, hole) = live_and_black_hole(LO4, LO6);
+    let port = hole.addr.port();
+    assert_eq!(tcp::DEFAULT_FALLBACK_DELAY, ms(300));
+    let dialer = Dialer::new()
+        .resolver(resolver("dual.test", &[LO6, LO4]))
+        .fallback_delay(Duration::ZERO)
+        .timeout(Duration::from_secs(20));
+    let start = Instant::now();
+    let mut conn = dialer.connect(&format!("dual.test:{port}")).expect("the IPv4 fallback wins");
+    let elapsed = start.elapsed();
+    assert!(elapsed >= ms(300), "ZERO must mean 300 ms, the fallback started after {elapsed:?}");
+    assert!(elapsed < SLACK, "took {elapsed:?}");
+    assert_eq!(conn.remote_addr().unwrap(), v4(Ipv4Addr::LOCALHOST, port));
+    assert_connected(&mut conn, &live);
+}
+
+#[test]
+fn happy_eyeballs_with_an_ipv4_primary_falls_back_to_ipv6() {
+    if !support::ipv6_loopback("happy_eyeballs_with_an_ipv4_primary_falls_back_to_ipv6") {
+        return;
+    }
+    let (live, hole) = live_and_black_hole(LO6, LO4);
+    let port = hole.addr.port();
+    let dialer = Dialer::new()
+        .resolver(resolver("dual.test", &[LO4, LO6]))
+        .fallback_delay(ms(100))
+        .timeout(Duration::from_secs(20));
+    let start = Instant::now();
+    let mut conn = dialer.connect(&format!("dual.test:{port}")).expect("the IPv6 fallback wins");
+    let elapsed = start.elapsed();
+    assert!(elapsed >= ms(100), "the fallback started before the delay: {elapsed:?}");
+    assert!(elapsed < SLACK, "took {elapsed:?}");
+    assert_eq!(conn.remote_addr().unwrap(), v6(Ipv6Addr::LOCALHOST, port));
+    assert_connected(&mut conn, &live);
+}
+
+#[test]
+fn happy_eyeballs_primary_that_connects_wins_without_waiting() {
+    if !support::ipv6_loopback("happy_eyeballs_primary_that_connects_wins_without_waiting") {
+        return;
+    }
+    // The primary (IPv6) is live; the fallback would hang.
+    let (live, hole) = live_and_black_hole(LO6, LO4);
+    let port = hole.addr.port();
+    let dialer = Dialer::new()
+        .resolver(resolver("dual.test", &[LO6, LO4]))
+        .fallback_delay(Duration::from_secs(3))
+        .timeout(Duration::from_secs(20));
+    let start = Instant::now();
+    let mut conn = dialer.connect(&format!("dual.test:{port}")).unwrap();
+    let elapsed = start.elapsed();
+    assert!(elapsed < ms(2500), "a primary that connects must not wait for the fallback delay: {elapsed:?}");
+    assert_eq!(conn.remote_addr().unwrap(), v6(Ipv6Addr::LOCALHOST, port));
+    assert_connected(&mut conn, &live);
+}
+
+#[test]
+fn happy_eyeballs_refused_primary_starts_the_fallback_at_once() {
+    if !support::ipv6_loopback("happy_eyeballs_refused_primary_starts_the_fallback_at_once") {
+        return;
+    }
+    let (live, refused) = live_and_refused(LO4, LO6);
+    let port = refused.addr.port();
+    let dialer = Dialer::new()
+        .resolver(resolver("dual.test", &[LO6, LO4]))
+        .fallback_delay(Duration::from_secs(3))
+        .timeout(Duration::from_secs(20));
+    let start = Instant::now();
+    let mut conn = dialer.connect(&format!("dual.test:{port}")).expect("the IPv4 fallback wins");
+    let elapsed = start.elapsed();
+    assert!(elapsed < ms(2500), "a refused primary must start the fallback at once, took {elapsed:?}");
+    assert_eq!(conn.remote_addr().unwrap(), v4(Ipv4Addr::LOCALHOST, port));
+    assert_connected(&mut conn, &live);
+}
+
+#[test]
+fn happy_eyeballs_both_refused_reports_the_primary_error() {
+    if !support::ipv6_loopback("happy_eyeballs_both_refused_reports_the_primary_error") {
+        return;
+    }
+    let (r6, r4) = retry("two refused ports", || {
+        let r6 = Reserved::bind(v6(Ipv6Addr::LOCALHOST, 0))?;
+        let r4 = Reserved::bind(v4(Ipv4Addr::LOCALHOST, r6.addr.port()))?;
+        Some((r6, r4))
+    });
+    let port = r4.addr.port();
+    let start = Instant::now();
+    let err = Dialer::new()
+        .resolver(resolver("dual.test", &[LO6, LO4]))
+        .fallback_delay(Duration::from_secs(3))
+        .connect(&format!("dual.test:{port}"))
+        .unwrap_err();
+    assert!(start.elapsed() < ms(2500), "both refused at once, yet took {:?}", start.elapsed());
+    assert_eq!(err.op, "dial");
+    assert_eq!(err.addr.as_deref(), Some(r6.addr.to_string().as_str()), "the primary's error: {err}");
+    match &err.err {
+        Error::Io(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused),
+        other => panic!("want a refused Io error, got {other:?}"),
+    }
+}
+
+#[test]
+fn happy_eyeballs_late_primary_beats_a_hanging_fallback() {
+    if !support::ipv6_loopback("happy_eyeballs_late_primary_beats_a_hanging_fallback") {
+        return;
+    }
+    // Both families hang; after the fallback delay the fallback is in
+    // flight. Then the IPv6 black hole frees a slot: the primary's
+    // retransmitted SYN connects, the primary wins, and the fallback
+    // attempt is cancelled rather than waited for.
+    let (hole4, hole6) = retry("two black holes", || {
+        let hole6 = BlackHole::bind(v6(Ipv6Addr::LOCALHOST, 0))?;
+        let hole4 = BlackHole::bind(v4(Ipv4Addr::LOCALHOST, hole6.addr.port()))?;
+        Some((hole4, hole6))
+    });
+    let port = hole6.addr.port();
+    let dialer = Dialer::new()
+        .resolver(resolver("dual.test", &[LO6, LO4]))
+        .fallback_delay(ms(100))
+        .timeout(Duration::from_secs(30));
+    let start = Instant::now();
+    let conn = std::thread::scope(|s| {
+        s.spawn(|| {
+            // The behaviour under test needs time to pass: the primary
+            // must still be pending well after the fallback delay.
+            std::thread::sleep(ms(400));
+            hole6.release_one();
+        });
+        dialer.connect(&format!("dual.test:{port}")).map_err(|e| e.to_string())
+    });
+    let elapsed = start.elapsed();
+    let conn = conn.unwrap_or_else(|e| panic!("the primary must win once it connects: {e} after {elapsed:?}"));
+    assert_eq!(conn.remote_addr().unwrap(), v6(Ipv6Addr::LOCALHOST, port));
+    assert!(elapsed >= ms(400), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(15), "{elapsed:?}");
+    drop(hole4);
+}
+
+#[test]
+fn happy_eyeballs_loser_connection_is_closed() {
+    if !support::ipv6_loopback("happy_eyeballs_loser_connection_is_closed") {
+        return;
+    }
+    // Go's TestDialParallelSpuriousConnection: both families are live and
+    // the fallback starts at once, so both may connect. One conn is
+    // returned; a connection the other made is closed, so its server
+    // reads EOF and no data.
+    let (l6, l4) = retry("two live listeners", || {
+        let l6 = bind_exact(LO6, 0)?;
+        let l4 = bind_exact(LO4, l6.local_addr().unwrap().port())?;
+        Some((l6, l4))
+    });
+    let port = l6.local_addr().unwrap().port();
+    // A losing connection carries no data: its server reads EOF (or a reset).
+    let assert_spurious = |mut c: tcp::Conn| {
+        c.set_read_deadline(Some(Instant::now() + SLACK)).unwrap();
+        let mut buf = [0; 8];
+        match c.read(&mut buf) {
+            Ok(n) => assert_eq!(n, 0, "the losing connection must carry no data"),
+            Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "the losing connection was not closed: {e}"),
+        }
+    };
+    for _ in 0..8 {
+        let mut conn = Dialer::new()
+            .resolver(resolver("dual.test", &[LO6, LO4]))
+            .fallback_delay(Duration::from_nanos(1))
+            .timeout(Duration::from_secs(20))
+            .connect(&format!("dual.test:{port}"))
+            .unwrap();
+        let (winner, loser) = if conn.remote_addr().unwrap().is_ipv6() { (&l6, &l4) } else { (&l4, &l6) };
+        // The winner's server side (a late loser of an earlier round may be
+        // queued before it).
+        let mut server = loop {
+            let c = accept(winner);
+            if c.remote_addr().unwrap() == conn.local_addr().unwrap() {
+                break c;
+            }
+            assert_spurious(c);
+        };
+        conn.write_all(b"ping").unwrap();
+        let mut buf = [0; 4];
+        server.set_read_deadline(Some(Instant::now() + SLACK)).unwrap();
+        server.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ping");
+        // The loser may never have connected; give it a moment to show up.
+        loser.set_deadline(Some(Instant::now() + ms(100))).unwrap();
+        while let Ok(spurious) = loser.accept() {
+            assert_spurious(spurious);
+        }
+    }
+}
+
+#[test]
+fn dialer_policy_filters_and_orders() {
+    if !support::ipv6_loopback("dialer_policy_filters_and_orders") {
+        return;
+    }
+    let (live, hole) = live_and_black_hole(LO4, LO6);
+    let port = hole.addr.port();
+    let r = resolver("dual.test", &[LO6, LO4]);
+    // allow_ipv6 = false: only 127.0.0.1 is dialed, at once.
+    let start = Instant::now();
+    let no_v6 = tcp::resolve::ResolverPolicy { prefer_ipv6: false, allow_ipv4: true, allow_ipv6: false };
+    let mut conn = Dialer::new()
+        .resolver(r)
+        .policy(no_v6)
+        .fallback_delay(Duration::from_secs(3))
+        .connect(&format!("dual.test:{port}"))
+        .unwrap();
+    assert!(start.elapsed() < ms(2500), "took {:?}", start.elapsed());
+    assert_eq!(conn.remote_addr().unwrap(), v4(Ipv4Addr::LOCALHOST, port));
+    assert_connected(&mut conn, &live);
+    drop(hole);
+
+    // prefer_ipv6: the IPv6 address becomes the primary although the
+    // resolver lists it second.
+    let (live6, hole4) = live_and_black_hole(LO6, LO4);
+    let port = live6.local_addr().unwrap().port();
+    let prefer = tcp::resolve::ResolverPolicy { prefer_ipv6: true, ..Default::default() };
+    let start = Instant::now();
+    let mut conn = Dialer::new()
+        .resolver(resolver("dual.test", &[LO4, LO6]))
+        .policy(prefer)
+        .fallback_delay(Duration::from_secs(3))
+        .connect(&format!("dual.test:{port}"))
+        .unwrap();
+    assert!(start.elapsed() < ms(2500), "IPv6 must be tried first; took {:?}", start.elapsed());
+    assert_eq!(conn.remote_addr().unwrap(), v6(Ipv6Addr::LOCALHOST, port));
+    assert_connected(&mut conn, &live6);
+    drop(hole4);
+}
+
+#[test]
+fn single_family_networks_do_not_race() {
+    if !support::ipv6_loopback("single_family_networks_do_not_race") {
+        return;
+    }
+    let (live, hole) = live_and_black_hole(LO4, LO6);
+    let port = hole.addr.port();
+    let r = resolver("dual.test", &[LO6, LO4]);
+    // tcp4 keeps only 127.0.0.1: connects at once, no fallback delay.
+    let start = Instant::now();
+    let mut conn = Dialer::new()
+        .network(Network::Tcp4)
+        .resolver(r.clone())
+        .fallback_delay(Duration::from_secs(3))
+        .connect(&format!("dual.test:{port}"))
+        .unwrap();
+    assert!(start.elapsed() < ms(2500), "took {:?}", start.elapsed());
+    assert_eq!(conn.remote_addr().unwrap(), v4(Ipv4Addr::LOCALHOST, port));
+    assert_connected(&mut conn, &live);
+    // tcp6 keeps only the black hole: no IPv4 fallback, so it times out.
+    let start = Instant::now();
+    let err = Dialer::new()
+        .network(Network::Tcp6)
+        .resolver(r)
+        .fallback_delay(ms(10))
+        .timeout(ms(300))
+        .connect(&format!("dual.test:{port}"))
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert!(start.elapsed() >= ms(300));
+    assert_eq!(err.net, "tcp6");
+    assert_eq!(err.addr.as_deref(), Some(hole.addr.to_string().as_str()));
+}
+
+// ------------------------------------------------- serial, shared deadline
+
+#[test]
+fn serial_fallback_after_a_refused_address() {
+    let (live, refused) = live_and_refused(ip("127.0.0.3"), ip("127.0.0.2"));
+    let port = live.local_addr().unwrap().port();
+    let start = Instant::now();
+    let mut conn = Dialer::new()
+        .network(Network::Tcp4)
+        .resolver(resolver("multi.test", &[ip("127.0.0.2"), ip("127.0.0.3")]))
+        .timeout(Duration::from_secs(20))
+        .connect(&format!("multi.test:{port}"))
+        .unwrap();
+    assert!(start.elapsed() < SLACK);
+    assert_eq!(conn.remote_addr().unwrap(), v4("127.0.0.3".parse().unwrap(), port));
+    assert_connected(&mut conn, &live);
+    drop(refused);
+}
+
+#[test]
+fn serial_fallback_shares_the_timeout_like_go() {
+    // Two addresses under a 3 s timeout: the first (a black hole) gets
+    // max(3 s / 2, min(3 s, 2 s)) = 2 s, not all 3 s and not 1.5 s; the
+    // second then connects in the time left.
+    let (live, hole) = live_and_black_hole(ip("127.0.0.3"), ip("127.0.0.2"));
+    let port = live.local_addr().unwrap().port();
+    let start = Instant::now();
+    let result = Dialer::new()
+        .network(Network::Tcp4)
+        .resolver(resolver("multi.test", &[ip("127.0.0.2"), ip("127.0.0.3")]))
+        .timeout(Duration::from_secs(3))
+        .connect(&format!("multi.test:{port}"));
+    let elapsed = start.elapsed();
+    let mut conn =
+        result.unwrap_or_else(|e| panic!("the second address must get the time left: {e} after {elapsed:?}"));
+    assert!(elapsed >= Duration::from_secs(2), "the first address got less than 2 s: {elapsed:?}");
+    assert_eq!(conn.remote_addr().unwrap(), v4("127.0.0.3".parse().unwrap(), port));
+    assert_connected(&mut conn, &live);
+    drop(hole);
+}
+
+#[test]
+fn serial_first_address_gets_all_of_a_short_timeout() {
+    // Under 2 s left, the first address gets all of it: the second is
+    // never reached and the error names the first.
+    let (_live, hole) = live_and_black_hole(ip("127.0.0.3"), ip("127.0.0.2"));
+    let port = hole.addr.port();
+    let start = Instant::now();
+    let err = Dialer::new()
+        .network(Network::Tcp4)
+        .resolver(resolver("multi.test", &[ip("127.0.0.2"), ip("127.0.0.3")]))
+        .timeout(ms(600))
+        .connect(&format!("multi.test:{port}"))
+        .unwrap_err();
+    let elapsed = start.elapsed();
+    assert!(err.is_timeout(), "{err}");
+    assert!(matches!(err.err, Error::Timeout), "{:?}", err.err);
+    assert!(elapsed >= ms(600), "{elapsed:?}");
+    assert!(elapsed < SLACK, "{elapsed:?}");
+    assert_eq!(err.addr.as_deref(), Some(hole.addr.to_string().as_str()));
+}
+
+/// A slow resolver: it records the deadline it was given, takes `delay`
+/// (or until that deadline, if `honours_deadline`), then answers
+/// 127.0.0.1, or a timeout if the deadline has passed and it honours it.
+struct Slow {
+    delay: Duration,
+    honours_deadline: bool,
+    seen: parking_lot::Mutex<Vec<Option<Instant>>>,
+}
+
+impl tcp::resolve::Resolver for Slow {
+    fn lookup_ip(&self, host: &str, deadline: Option<Instant>) -> Result<Vec<IpAddr>, tcp::LookupError> {
+        self.seen.lock().push(deadline);
+        let mut until = Instant::now() + self.delay;
+        if self.honours_deadline {
+            until = deadline.map_or(until, |d| d.min(until));
+        }
+        // Being slow is the behaviour under test.
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        if self.honours_deadline && deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(tcp::LookupError::timeout(host));
+        }
+        Ok(vec![LO4])
+    }
+
+    fn lookup_port(&self, service: &str) -> Result<u16, tcp::LookupError> {
+        Err(tcp::LookupError::other(service, "unknown port"))
+    }
+}
+
+#[test]
+fn dial_timeout_bounds_name_resolution() {
+    let slow = Arc::new(Slow { delay: Duration::from_secs(30), honours_deadline: true, seen: Default::default() });
+    let start = Instant::now();
+    let err = Dialer::new().resolver(slow.clone()).timeout(ms(150)).connect("slow.test:80").unwrap_err();
+    let elapsed = start.elapsed();
+    assert!(err.is_timeout(), "{err}");
+    assert!(matches!(&err.err, Error::Lookup(l) if l.is_timeout && l.host == "slow.test"), "{:?}", err.err);
+    assert!(elapsed >= ms(150) && elapsed < SLACK, "{elapsed:?}");
+    assert_eq!(io::Error::from(err).kind(), io::ErrorKind::TimedOut);
+    // The resolver was handed the dial's deadline.
+    let seen = slow.seen.lock()[0].expect("the resolver gets the dial deadline");
+    assert!(seen >= start + ms(150) && seen <= start + ms(150) + SLACK, "{:?}", seen - start);
+}
+
+#[test]
+fn dial_does_not_dial_a_late_answer() {
+    // A resolver that ignores its deadline and answers late: the answer
+    // comes after the dial's time is up, so nothing is dialed.
+    let live = tcp::listen("127.0.0.1:0").unwrap();
+    let port = live.local_addr().unwrap().port();
+    let slow = Arc::new(Slow { delay: ms(300), honours_deadline: false, seen: Default::default() });
+    let start = Instant::now();
+    let err = Dialer::new().resolver(slow).timeout(ms(100)).connect(&format!("slow.test:{port}")).unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert!(start.elapsed() >= ms(300));
+    live.set_deadline(Some(Instant::now() + ms(100))).unwrap();
+    let accepted = live.accept();
+    assert!(accepted.is_err(), "a connection was made after the dial timed out");
+}
+
+// ------------------------------------------------------ timeouts, refused
+
+#[test]
+fn dial_timeout_on_a_black_hole() {
+    let hole = BlackHole::bind(v4(Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let start = Instant::now();
+    let err = Dialer::new().timeout(ms(50)).connect(&hole.addr.to_string()).unwrap_err();
+    let elapsed = start.elapsed();
+    assert!(elapsed >= ms(50), "timed out early: {elapsed:?}");
+    assert!(elapsed < SLACK, "{elapsed:?}");
+    assert!(err.is_timeout() && err.err.is_timeout(), "{err}");
+    assert!(matches!(err.err, Error::Timeout), "{:?}", err.err);
+    assert_eq!(err.op, "dial");
+    assert_eq!(err.net, "tcp");
+    assert_eq!(err.to_string(), format!("dial tcp {}: i/o timeout", hole.addr));
+    let io: io::Error = err.into();
+    assert_eq!(io.kind(), io::ErrorKind::TimedOut);
+
+    // connect_addr, and a deadline a little ahead: the same.
+    let start = Instant::now();
+    let err = Dialer::new().deadline(Instant::now() + ms(80)).connect_addr(hole.addr).unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert!(start.elapsed() >= ms(80));
+    // With both, the earlier wins.
+    let start = Instant::now();
+    let err = Dialer::new()
+        .timeout(Duration::from_secs(30))
+        .deadline(Instant::now() + ms(80))
+        .connect_addr(hole.addr)
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert!(start.elapsed() >= ms(80) && start.elapsed() < SLACK, "{:?}", start.elapsed());
+}
+
+#[test]
+fn dial_past_deadline_fails_at_once() {
+    let hole = BlackHole::bind(v4(Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let now = Instant::now();
+    let past = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
+    let start = Instant::now();
+    let err = Dialer::new().deadline(past).connect(&hole.addr.to_string()).unwrap_err();
+    assert!(start.elapsed() < ms(1000), "a past deadline must fail at once: {:?}", start.elapsed());
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(io::Error::from(err).kind(), io::ErrorKind::TimedOut);
+    let err = Dialer::new().deadline(past).connect_addr(hole.addr).unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    // Even a live address is not dialed.
+    let live = tcp::listen("127.0.0.1:0").unwrap();
+    let err = Dialer::new().deadline(past).connect_addr(live.local_addr().unwrap()).unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    let err = Dialer::new().deadline(now).connect(&live.local_addr().unwrap().to_string()).unwrap_err();
+    assert!(err.is_timeout(), "a deadline of now has passed: {err}");
+}
+
+#[test]
+fn refused_port() {
+    let reserved = Reserved::bind(v4(Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = reserved.addr;
+    let err = tcp::connect(&addr.to_string()).unwrap_err();
+    match &err.err {
+        Error::Io(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{e:?}"),
+        other => panic!("want Error::Io(refused), got {other:?}"),
+    }
+    assert!(!err.is_timeout());
+    assert_eq!(err.op, "dial");
+    assert_eq!(err.net, "tcp");
+    assert_eq!(err.local_addr, None);
+    assert_eq!(err.addr.as_deref(), Some(addr.to_string().as_str()));
+    assert_eq!(err.to_string(), format!("dial tcp 127.0.0.1:{}: connection refused", addr.port()));
+    let io: io::Error = err.into();
+    assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused);
+    let err = tcp::connect_addr(addr).unwrap_err();
+    assert!(matches!(&err.err, Error::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused), "{err}");
+
+    // And a listener that was closed: refused too.
+    let l = tcp::listen("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    if let Err(err) = tcp::connect(&addr.to_string()) {
+        // (Someone may have taken the port meanwhile; then it connects.)
+        assert!(matches!(&err.err, Error::Io(e) if e.kind() == io::ErrorKind::ConnectionRefused), "{err}");
+        assert_eq!(err.to_string(), format!("dial tcp 127.0.0.1:{}: connection refused", addr.port()));
+    }
+}
+
+#[test]
+fn prohibitionary_dial_args() {
+    // Go's TestProhibitionaryDialArg: tcp6 never reaches an IPv4 address,
+    // not even spelled as an IPv4-mapped IPv6 address.
+    let live = tcp::listen("127.0.0.1:0").unwrap();
+    let port = live.local_addr().unwrap().port();
+    for address in [format!("127.0.0.1:{port}"), format!("[::ffff:127.0.0.1]:{port}")] {
+        let err = Dialer::new().network(Network::Tcp6).connect(&address).unwrap_err();
+        match &err.err {
+            Error::Lookup(l) => assert_eq!(l.message, "no suitable address found", "{address}"),
+            Error::Address(a) => assert_eq!(a.message, "no suitable address found", "{address}"),
+            other => panic!("{address}: want no suitable address, got {other:?}"),
+        }
+    }
+    let err = Dialer::new().network(Network::Tcp6).connect_addr(v4(Ipv4Addr::LOCALHOST, port)).unwrap_err();
+    assert!(matches!(&err.err, Error::Address(a) if a.message == "no suitable address found"), "{err}");
+    // tcp4 the other way round.
+    let err = Dialer::new().network(Network::Tcp4).connect(&format!("[::1]:{port}")).unwrap_err();
+    assert!(matches!(&err.err, Error::Lookup(l) if l.message == "no suitable address found"), "{err}");
+    // An IPv4-mapped address is dialed as IPv4.
+    let mut conn = tcp::connect(&format!("[::ffff:127.0.0.1]:{port}")).unwrap();
+    assert_eq!(conn.remote_addr().unwrap(), v4(Ipv4Addr::LOCALHOST, port));
+    assert_connected(&mut conn, &live);
+}
+
+// ------------------------------------------------------------- local addr
+
+#[test]
+fn local_addr_binds_the_source() {
+    let live = tcp::listen("127.0.0.1:0").unwrap();
+    let source: IpAddr = ip("127.0.0.2");
+    let conn = Dialer::new().local_addr(SocketAddr::new(source, 0)).connect_addr(live.local_addr().unwrap()).unwrap();
+    assert_eq!(conn.local_addr().unwrap().ip(), source);
+    let server = accept(&live);
+    assert_eq!(server.remote_addr().unwrap().ip(), source);
+    assert_eq!(server.remote_addr().unwrap(), conn.local_addr().unwrap());
+    drop(server);
+
+    // Through a name with both families: only the IPv4 one is dialed.
+    let port = live.local_addr().unwrap().port();
+    let mut conn2 = Dialer::new()
+        .local_addr(SocketAddr::new(source, 0))
+        .resolver(resolver("dual.test", &[LO6, LO4]))
+        .connect(&format!("dual.test:{port}"))
+        .unwrap();
+    assert_eq!(conn2.remote_addr().unwrap(), v4(Ipv4Addr::LOCALHOST, port));
+    assert_eq!(conn2.local_addr().unwrap().ip(), source);
+    assert_connected(&mut conn2, &live);
+    conn.close().unwrap();
+}
+
+#[test]
+fn local_addr_of_the_other_family_is_no_suitable_address() {
+    let live = tcp::listen("127.0.0.1:0").unwrap();
+    let port = live.local_addr().unwrap().port();
+    let local = v6(Ipv6Addr::LOCALHOST, 0);
+    let check = |err: tcp::OpError| {
+        assert_eq!(err.op, "dial");
+        assert_eq!(err.local_addr, Some(local));
+        match &err.err {
+            Error::Address(a) => assert_eq!(a.message, "no suitable address found"),
+            other => panic!("want an Address error, got {other:?}"),
+        }
+        assert!(err.to_string().ends_with("no suitable address found"), "{err}");
+    };
+    check(Dialer::new().local_addr(local).connect(&format!("127.0.0.1:{port}")).unwrap_err());
+    check(Dialer::new().local_addr(local).connect_addr(v4(Ipv4Addr::LOCALHOST, port)).unwrap_err());
+    let r = resolver("v4only.test", &[LO4, ip("127.0.0.2")]);
+    check(Dialer::new().local_addr(local).resolver(r).connect(&format!("v4only.test:{port}")).unwrap_err());
+    // And an IPv4 source for an IPv6-only name.
+    let r = resolver("v6only.test", &[LO6]);
+    let err = Dialer::new().local_addr(v4(Ipv4Addr::LOCALHOST, 0)).resolver(r).connect("v6only.test:1").unwrap_err();
+    assert!(matches!(&err.err, Error::Address(a) if a.message == "no suitable address found"), "{err}");
+}
+
+// ---------------------------------------------------- ports and services
+
+#[test]
+fn service_name_through_the_resolver() {
+    let live = tcp::listen("127.0.0.1:0").unwrap();
+    let port = live.local_addr().unwrap().port();
+    let r = Arc::new(StaticResolver::new().port("mysvc", port));
+    let mut conn = Dialer::new().resolver(r.clone()).connect("127.0.0.1:mysvc").unwrap();
+    assert_eq!(conn.remote_addr().unwrap(), v4(Ipv4Addr::LOCALHOST, port));
+    assert_connected(&mut conn, &live);
+    // Case-insensitive.
+    let mut conn = Dialer::new().resolver(r).connect("127.0.0.1:MySvc").unwrap();
+    assert_eq!(conn.remote_addr().unwrap().port(), port);
+    assert_connected(&mut conn, &live);
+}
+
+#[test]
+fn well_known_service_through_the_system_resolver() {
+    // "http" is port 80 (from /etc/services or the built-in table). There
+    // may or may not be a server on 127.0.0.1:80; either way the port was
+    // resolved and the address parsed.
+    match Dialer::new().timeout(Duration::from_secs(5)).connect("127.0.0.1:http") {
+        Ok(conn) => assert_eq!(conn.remote_addr().unwrap(), v4(Ipv4Addr::LOCALHOST, 80)),
+        Err(err) => {
+            assert!(!matches!(err.err, Error::Address(_) | Error::Lookup(_)), "{err}");
+            assert_eq!(err.addr.as_deref(), Some("127.0.0.1:80"), "{err}");
+        }
+    }
+    // An unknown service is a lookup error, before any dial.
+    let err = tcp::connect("127.0.0.1:no-such-service-zz").unwrap_err();
+    match &err.err {
+        Error::Lookup(l) => assert!(l.is_not_found, "{l:?}"),
+        other => panic!("want a Lookup error, got {other:?}"),
+    }
+}
+
+// ------------------------------------------------------- localhost, ":p"
+
+#[test]
+fn localhost_through_the_system_resolver() {
+    let l = tcp::listen("localhost:0").unwrap();
+    let laddr = l.local_addr().unwrap();
+    assert!(laddr.ip().is_loopback(), "{laddr}");
+    assert_ne!(laddr.port(), 0);
+    let mut conn =
+        Dialer::new().timeout(Duration::from_secs(10)).connect(&format!("localhost:{}", laddr.port())).unwrap();
+    let raddr = conn.remote_addr().unwrap();
+    assert!(raddr.ip().is_loopback(), "{raddr}");
+    assert_eq!(raddr.port(), laddr.port());
+    assert_connected(&mut conn, &l);
+}
+
+#[test]
+fn empty_host_dials_the_local_system() {
+    // Go's TestDialLocal: ":port" reaches a local listener.
+    let l = tcp::listen("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let mut conn = tcp::connect(&format!(":{port}")).unwrap();
+    assert_eq!(conn.remote_addr().unwrap(), v4(Ipv4Addr::LOCALHOST, port));
+    assert_connected(&mut conn, &l);
+}
+
+#[test]
+fn unknown_name_is_a_lookup_error() {
+    // The .invalid TLD never resolves. Without working DNS it is still a
+    // lookup error; never a dial.
+    let err = Dialer::new().timeout(Duration::from_secs(20)).connect("no-such-host.invalid:80").unwrap_err();
+    assert_eq!(err.op, "dial");
+    assert_eq!(err.addr, None);
+    match &err.err {
+        Error::Lookup(l) => {
+            assert_eq!(l.host, "no-such-host.invalid");
+            if !l.is_not_found {
+                eprintln!("unknown_name_is_a_lookup_error: DNS not usable here: {l}");
+            }
+        }
+        other => panic!("want a Lookup error, got {other:?}"),
+    }
+}
+
+// -------------------------------------------------------------- listening
+
+#[test]
+fn listen_on_all_interfaces() {
+    let l = tcp::listen(":0").unwrap();
+    let laddr = l.local_addr().unwrap();
+    assert!(laddr.ip().is_unspecified(), "{laddr}");
+    assert_ne!(laddr.port(), 0);
+    let mut conn = tcp::connect_addr(v4(Ipv4Addr::LOCALHOST, laddr.port())).unwrap();
+    assert_connected(&mut conn, &l);
+    if laddr.is_ipv6() {
+        let mut conn = tcp::connect_addr(v6(Ipv6Addr::LOCALHOST, laddr.port())).unwrap();
+        assert_connected(&mut conn, &l);
+        // Go's TestDialListenerAddr: "[::]:port" with tcp4 means 0.0.0.0.
+        let mut conn = Dialer::new().network(Network::Tcp4).connect(&format!("[::]:{}", laddr.port())).unwrap();
+        let raddr = conn.remote_addr().unwrap();
+        assert!(raddr.is_ipv4() && raddr.ip().is_loopback() && raddr.port() == laddr.port(), "{raddr}");
+        assert_connected(&mut conn, &l);
+    } else {
+        eprintln!("listen_on_all_interfaces: listening on IPv4 only ({laddr})");
+    }
+    // An explicit empty host with tcp4 is 0.0.0.0.
+    let l4 = ListenConfig::new().network(Network::Tcp4).listen(":0").unwrap();
+    assert_eq!(l4.local_addr().unwrap().ip(), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+}
+
+#[test]
+fn listen_on_loopback_and_bind() {
+    let l = tcp::listen("127.0.0.1:0").unwrap();
+    let laddr = l.local_addr().unwrap();
+    assert_eq!(laddr.ip(), LO4);
+    assert_ne!(laddr.port(), 0);
+    let mut conn = tcp::connect_addr(laddr).unwrap();
+    assert_connected(&mut conn, &l);
+
+    let b = ListenConfig::new().bind(sa("127.0.0.1:0")).unwrap();
+    let baddr = b.local_addr().unwrap();
+    assert_eq!(baddr.ip(), LO4);
+    let mut conn = tcp::connect(&baddr.to_string()).unwrap();
+    assert_connected(&mut conn, &b);
+
+    // bind checks the family against the network.
+    let err = ListenConfig::new().network(Network::Tcp6).bind(sa("127.0.0.1:0")).unwrap_err();
+    assert_eq!(err.op, "listen");
+    assert!(matches!(&err.err, Error::Address(a) if a.message == "no suitable address found"), "{err}");
+}
+
+#[test]
+fn listen_on_a_port_in_use() {
+    let l = tcp::listen("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    for cfg in [ListenConfig::new().reuseaddr(false), ListenConfig::new()] {
+        let err = cfg.listen(&addr.to_string()).unwrap_err();
+        assert_eq!(err.op, "listen");
+        assert_eq!(err.net, "tcp");
+        assert_eq!(err.addr.as_deref(), Some(addr.to_string().as_str()));
+        match &err.err {
+            Error::Io(e) => assert_eq!(e.kind(), io::ErrorKind::AddrInUse, "{e:?}"),
+            other => panic!("want Error::Io(AddrInUse), got {other:?}"),
+        }
+        assert_eq!(err.to_string(), format!("listen tcp {addr}: address already in use"));
+        let err = cfg.bind(addr).unwrap_err();
+        assert_eq!(err.op, "listen");
+        assert!(matches!(&err.err, Error::Io(e) if e.kind() == io::ErrorKind::AddrInUse), "{err}");
+    }
+    // Unknown network strings never get this far.
+    assert!(matches!("udp".parse::<Network>(), Err(Error::UnknownNetwork(n)) if n == "udp"));
+}
