@@ -12,15 +12,21 @@ use std::time::{Duration, Instant};
 
 use reseau::iopoll::{self, PollFd, Runtime};
 use reseau::tcp::{self, resolve::StaticResolver};
+use reseau::tls;
+
+#[path = "support/certs.rs"]
+mod certs;
 
 type Step = Result<(), Box<dyn Error>>;
+type StepFn = fn() -> Step;
 
 fn main() {
     println!("reseau demo: Go's network model on a hand-rolled reactor, all on loopback\n");
-    let steps: [(&str, fn() -> Step); 5] = [
+    let steps: [(&str, StepFn); 6] = [
         ("TCP echo with a read deadline that fires and is retried", deadline_echo),
         ("tcp::connect(\"localhost:PORT\") through the resolver", resolver_dial),
         ("happy eyeballs: IPv6 is a black hole, IPv4 wins after the fallback delay", happy_eyeballs),
+        ("TLS: certificates made on the spot, a verifying client, ALPN, a resumed session", tls_tour),
         ("the reactor embedded in a custom event loop", custom_loop),
         ("one-byte ping-pong against std::net", std_comparison),
     ];
@@ -138,6 +144,51 @@ fn happy_eyeballs() -> Step {
     Ok(())
 }
 
+fn tls_tour() -> Step {
+    let certs = certs::generate()?;
+    let server_cfg = tls::Config::builder()
+        .cert_file(certs.path("server.pem"))
+        .key_file(certs.path("server.key"))
+        .alpn_protocols(["h2", "http/1.1"])
+        .build()?;
+    let client_cfg = tls::Config::builder().ca_file(certs.path("ca.pem")).alpn_protocols(["http/1.1"]).build()?;
+    let listener = tls::listen("127.0.0.1:0", &server_cfg)?;
+    let port = listener.local_addr()?.port();
+    let server = thread::spawn(move || -> std::io::Result<()> {
+        for _ in 0..2 {
+            let mut c = listener.accept()?;
+            let mut b = [0u8; 4];
+            c.read_exact(&mut b)?;
+            c.write_all(b"pong")?;
+        }
+        Ok(())
+    });
+    println!("   CA, server and client certificates generated with openssl in {}", certs.dir.display());
+    for round in 1..=2 {
+        let start = Instant::now();
+        let mut c = tls::connect(&format!("localhost:{port}"), &client_cfg)?;
+        c.write_all(b"ping")?;
+        let mut b = [0u8; 4];
+        c.read_exact(&mut b)?;
+        let st = c.connection_state();
+        println!(
+            "   connection {round}: {} {}, ALPN {:?}, SNI {:?}, {} peer certificate(s), resumed: {}, {:.1} ms",
+            st.version.map_or("?".into(), |v| v.to_string()),
+            st.cipher_suite.unwrap_or_default(),
+            st.alpn_protocol.unwrap_or_default(),
+            st.server_name.unwrap_or_default(),
+            st.peer_certificates.len(),
+            st.session_resumed,
+            start.elapsed().as_secs_f64() * 1e3
+        );
+        if round == 2 && !st.session_resumed {
+            return Err("the second connection did not resume the session".into());
+        }
+    }
+    server.join().map_err(|_| "server panicked")??;
+    Ok(())
+}
+
 struct Flag(std::sync::atomic::AtomicBool);
 
 impl Wake for Flag {
@@ -183,7 +234,10 @@ fn custom_loop() -> Step {
     }
     let mut buf = [0u8; 4];
     (&ours).read_exact(&mut buf)?;
-    println!("   {turns} turns of the outer loop: the timer fired {fired} time(s), then the Waker saw {:?}", std::str::from_utf8(&buf)?);
+    println!(
+        "   {turns} turns of the outer loop: the timer fired {fired} time(s), then the Waker saw {:?}",
+        std::str::from_utf8(&buf)?
+    );
     if fired != 1 {
         return Err("the timer did not fire".into());
     }
@@ -232,6 +286,9 @@ fn std_comparison() -> Step {
     let theirs = rtt(&c, N)?;
     drop(c);
     s.join().map_err(|_| "server panicked")??;
-    println!("   round trip: reseau {ours:.1} us, std {theirs:.1} us (ratio {:.2}); `make bench` has the full table", ours / theirs);
+    println!(
+        "   round trip: reseau {ours:.1} us, std {theirs:.1} us (ratio {:.2}); `make bench` has the full table",
+        ours / theirs
+    );
     Ok(())
 }
