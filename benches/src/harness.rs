@@ -127,7 +127,13 @@ impl Bench {
     }
 
     /// A figure with no peer (e.g. operations per second).
-    pub fn solo(&mut self, workload: &str, unit: &'static str, target: Option<(f64, Better)>, mut run: impl FnMut() -> f64) {
+    pub fn solo(
+        &mut self,
+        workload: &str,
+        unit: &'static str,
+        target: Option<(f64, Better)>,
+        mut run: impl FnMut() -> f64,
+    ) {
         let mut a = Vec::new();
         for round in 0..self.rounds() {
             self.progress(&format!("{workload} (round {}/{})", round + 1, self.rounds()));
@@ -142,6 +148,12 @@ impl Bench {
             ratio: None,
             target,
         };
+        self.print_row(&row);
+        self.rows.push(row);
+    }
+
+    /// Record a row measured by the workload itself.
+    pub fn record(&mut self, row: Row) {
         self.print_row(&row);
         self.rows.push(row);
     }
@@ -181,7 +193,9 @@ impl Bench {
         let _ = writeln!(json, "  \"mode\": \"{:?}\",", self.mode);
         json.push_str("  \"results\": [\n");
         for (i, r) in self.rows.iter().enumerate() {
-            let num = |x: Option<f64>| x.map_or("null".to_string(), |v| if v.is_finite() { format!("{v}") } else { "null".into() });
+            let num = |x: Option<f64>| {
+                x.map_or("null".to_string(), |v| if v.is_finite() { format!("{v}") } else { "null".into() })
+            };
             let _ = write!(
                 json,
                 "    {{\"workload\": {:?}, \"unit\": {:?}, \"reseau\": {}, \"peer\": {:?}, \"peer_value\": {}, \"ratio\": {}, \"target\": {}, \"target_direction\": {}, \"met\": {}}}",
@@ -192,7 +206,8 @@ impl Bench {
                 num(r.peer),
                 num(r.ratio),
                 num(r.target.map(|t| t.0)),
-                r.target.map_or("null".to_string(), |t| format!("{:?}", if t.1 == Better::Higher { ">=" } else { "<=" })),
+                r.target
+                    .map_or("null".to_string(), |t| format!("{:?}", if t.1 == Better::Higher { ">=" } else { "<=" })),
                 r.met().map_or("null".to_string(), |m| m.to_string()),
             );
             json.push_str(if i + 1 < self.rows.len() { ",\n" } else { "\n" });
@@ -236,7 +251,11 @@ pub fn machine() -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     format!("{cores} cores ({cpu}), Linux {}", kernel.trim())
 }

@@ -4,6 +4,7 @@
 //! reports the median of each and the median of the per-round ratios, so
 //! drift in the machine's speed cancels out.
 
+mod concurrent;
 mod harness;
 mod reactor;
 mod tcp_io;
@@ -22,7 +23,7 @@ fn main() {
             "--only" => only.extend(args.next()),
             "-h" | "--help" => {
                 println!("usage: reseau-bench [--quick|--full] [--only WORKLOAD]...");
-                println!("workloads: timers park-wake rtt bulk tls");
+                println!("workloads: timers park-wake rtt bulk churn echo deadlines tls");
                 return;
             }
             other => {
@@ -38,6 +39,8 @@ fn main() {
     reactor::park_wake(&mut bench);
     tcp_io::rtt(&mut bench);
     tcp_io::bulk(&mut bench);
+    tcp_io::churn(&mut bench);
+    concurrent::run(&mut bench);
     tls_io::run(&mut bench);
     let failed = bench.finish();
     if failed > 0 {

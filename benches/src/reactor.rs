@@ -42,12 +42,22 @@ pub fn park_wake(b: &mut Bench) {
         return;
     }
     let rounds = if b.mode == Mode::Full { 50_000 } else { 20_000 };
-    b.compare("park->wake (blocking waiter)", "us", "std blocking", Some((1.10, Better::Lower)), || {
-        ping_pong_us(rounds, Waiter::Direct)
-    }, || ping_pong_us(rounds, Waiter::Std));
-    b.compare("park->wake (Waker via reactor)", "us", "std blocking", None, || {
-        ping_pong_us(rounds, Waiter::Reactor)
-    }, || ping_pong_us(rounds, Waiter::Std));
+    b.compare(
+        "park->wake (blocking waiter)",
+        "us",
+        "std blocking",
+        Some((1.10, Better::Lower)),
+        || ping_pong_us(rounds, Waiter::Direct),
+        || ping_pong_us(rounds, Waiter::Std),
+    );
+    b.compare(
+        "park->wake (Waker via reactor)",
+        "us",
+        "std blocking",
+        None,
+        || ping_pong_us(rounds, Waiter::Reactor),
+        || ping_pong_us(rounds, Waiter::Std),
+    );
 }
 
 #[derive(Clone, Copy)]

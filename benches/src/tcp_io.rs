@@ -15,14 +15,24 @@ pub fn rtt(b: &mut Bench) {
         return;
     }
     let n = if b.mode == Mode::Full { 50_000 } else { 20_000 };
-    b.compare("tcp 1-byte ping-pong RTT", "us", "std TcpStream", Some((1.10, Better::Lower)), || rtt_reseau(n, None), || {
-        rtt_std(n, None)
-    });
+    b.compare(
+        "tcp 1-byte ping-pong RTT",
+        "us",
+        "std TcpStream",
+        Some((1.10, Better::Lower)),
+        || rtt_reseau(n, None),
+        || rtt_std(n, None),
+    );
     // Both threads on one core: no cross-core wake-up noise, so the
     // runtime's own overhead per round trip shows.
-    b.compare("tcp RTT, both threads on core 0", "us", "std TcpStream", Some((1.10, Better::Lower)), || {
-        rtt_reseau(n, Some(0))
-    }, || rtt_std(n, Some(0)));
+    b.compare(
+        "tcp RTT, both threads on core 0",
+        "us",
+        "std TcpStream",
+        Some((1.10, Better::Lower)),
+        || rtt_reseau(n, Some(0)),
+        || rtt_std(n, Some(0)),
+    );
 }
 
 pub fn bulk(b: &mut Bench) {
@@ -30,9 +40,78 @@ pub fn bulk(b: &mut Bench) {
         return;
     }
     let total: usize = if b.mode == Mode::Full { 2 << 30 } else { 512 << 20 };
-    b.compare("tcp bulk one-way (256 KiB writes)", "MB/s", "std TcpStream", Some((1.0, Better::Higher)), || {
-        bulk_reseau(total)
-    }, || bulk_std(total));
+    b.compare(
+        "tcp bulk one-way (256 KiB writes)",
+        "MB/s",
+        "std TcpStream",
+        Some((1.0, Better::Higher)),
+        || bulk_reseau(total),
+        || bulk_std(total),
+    );
+}
+
+/// Connection churn: connect, accept, one exchange, close, as fast as it goes.
+pub fn churn(b: &mut Bench) {
+    if !b.wants("churn") {
+        return;
+    }
+    let n = if b.mode == Mode::Full { 5000 } else { 1500 };
+    b.compare(
+        "tcp churn (connect+accept+echo+close)",
+        "conn/s",
+        "std TcpStream",
+        Some((1.0, Better::Higher)),
+        || churn_reseau(n),
+        || churn_std(n),
+    );
+}
+
+fn churn_reseau(n: usize) -> f64 {
+    let l = tcp::Listener::bind(loopback()).expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let server = thread::spawn(move || {
+        for _ in 0..n {
+            let mut c = l.accept().expect("accept");
+            let mut b = [0u8];
+            c.read_exact(&mut b).expect("read");
+            c.write_all(&b).expect("write");
+        }
+    });
+    let start = Instant::now();
+    for _ in 0..n {
+        let mut c = tcp::connect_addr(addr).expect("connect");
+        let mut b = [1u8];
+        c.write_all(&b).expect("write");
+        c.read_exact(&mut b).expect("read");
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    server.join().expect("server");
+    rate
+}
+
+fn churn_std(n: usize) -> f64 {
+    let l = TcpListener::bind(loopback()).expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let server = thread::spawn(move || {
+        for _ in 0..n {
+            let (mut c, _) = l.accept().expect("accept");
+            c.set_nodelay(true).expect("nodelay");
+            let mut b = [0u8];
+            c.read_exact(&mut b).expect("read");
+            c.write_all(&b).expect("write");
+        }
+    });
+    let start = Instant::now();
+    for _ in 0..n {
+        let mut c = TcpStream::connect(addr).expect("connect");
+        c.set_nodelay(true).expect("nodelay");
+        let mut b = [1u8];
+        c.write_all(&b).expect("write");
+        c.read_exact(&mut b).expect("read");
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    server.join().expect("server");
+    rate
 }
 
 fn loopback() -> SocketAddr {

@@ -63,8 +63,12 @@ struct Setup {
 fn setup() -> Setup {
     let id = identity();
     let ours_server = tls::Config::builder().cert_file(&id.cert).key_file(&id.key).build().expect("server config");
-    let ours_client =
-        tls::Config::builder().ca_file(&id.cert).server_name("localhost").session_resumption(false).build().expect("client config");
+    let ours_client = tls::Config::builder()
+        .ca_file(&id.cert)
+        .server_name("localhost")
+        .session_resumption(false)
+        .build()
+        .expect("client config");
     let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).expect("acceptor");
     acc.set_certificate_chain_file(&id.cert).expect("cert");
     acc.set_private_key_file(&id.key, openssl::ssl::SslFiletype::PEM).expect("key");
@@ -80,13 +84,23 @@ pub fn run(b: &mut Bench) {
     }
     let s = setup();
     let total: usize = if b.mode == Mode::Full { 2 << 30 } else { 512 << 20 };
-    b.compare("tls bulk one-way (256 KiB writes)", "MB/s", "openssl SslStream", Some((1.0, Better::Higher)), || {
-        bulk_ours(&s, total)
-    }, || bulk_theirs(&s, total));
+    b.compare(
+        "tls bulk one-way (256 KiB writes)",
+        "MB/s",
+        "openssl SslStream",
+        Some((1.0, Better::Higher)),
+        || bulk_ours(&s, total),
+        || bulk_theirs(&s, total),
+    );
     let n = if b.mode == Mode::Full { 2000 } else { 500 };
-    b.compare("tls full handshakes", "hs/s", "openssl SslStream", Some((1.0, Better::Higher)), || {
-        handshakes_ours(&s, n)
-    }, || handshakes_theirs(&s, n));
+    b.compare(
+        "tls full handshakes",
+        "hs/s",
+        "openssl SslStream",
+        Some((1.0, Better::Higher)),
+        || handshakes_ours(&s, n),
+        || handshakes_theirs(&s, n),
+    );
     let _ = std::fs::remove_dir_all(s.id.cert.parent().expect("dir"));
 }
 

@@ -47,16 +47,18 @@ impl Conn {
     /// Wrap a connected nonblocking socket, with Go's defaults for dialed
     /// and accepted connections: `TCP_NODELAY` on and keepalive every 15 s
     /// (failures to set them are ignored, as Go does).
+    /// Addresses the caller already knows are passed in, saving syscalls.
     pub(crate) fn established(
         fd: OwnedFd,
         rt: &Runtime,
+        local: Option<SocketAddr>,
         remote: Option<SocketAddr>,
         keepalive: Option<Duration>,
     ) -> io::Result<Conn> {
         let raw = fd.as_raw_fd();
         let _ = sys::set_nodelay(raw, true);
         let _ = sys::set_keepalive(raw, keepalive);
-        let local = sys::local_addr(raw).ok();
+        let local = local.or_else(|| sys::local_addr(raw).ok());
         let remote = remote.or_else(|| sys::peer_addr(raw).ok());
         Ok(Conn { fd: NetFd::new(fd, rt)?, local, remote })
     }

@@ -325,20 +325,16 @@ fn connect_one(addr: SocketAddr, plan: &Plan, deadline: Option<Instant>) -> Resu
             }
             Err(e) => return Err(Error::Io(e)),
         }
-        if plan.local.is_none() && is_self_connect(&fd) {
-            continue;
+        // Both ends as the kernel has them, asked once: the peer as Go
+        // reports it (dialing 0.0.0.0 or [::] reaches a loopback address).
+        let raw = fd.as_raw_fd();
+        let (local, remote) = (sys::local_addr(raw).ok(), sys::peer_addr(raw).unwrap_or(addr));
+        if plan.local.is_none() && local == Some(remote) {
+            continue; // connected to itself
         }
-        // The peer as the kernel has it, as Go reports it: dialing 0.0.0.0
-        // or [::] reaches a loopback address. The dialed one if unknown.
-        let remote = sys::peer_addr(fd.as_raw_fd()).unwrap_or(addr);
-        return Conn::established(fd, &plan.rt, Some(remote), plan.keepalive).map_err(Error::Io);
+        return Conn::established(fd, &plan.rt, local, Some(remote), plan.keepalive).map_err(Error::Io);
     }
     Err(Error::Io(io::Error::from_raw_os_error(libc::ECONNREFUSED)))
-}
-
-fn is_self_connect(fd: &OwnedFd) -> bool {
-    let raw = fd.as_raw_fd();
-    matches!((sys::local_addr(raw), sys::peer_addr(raw)), (Ok(l), Ok(p)) if l == p)
 }
 
 /// Wait for a connect in progress: writable, then `SO_ERROR`. The deadline

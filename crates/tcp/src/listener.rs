@@ -106,7 +106,9 @@ impl Listener {
         loop {
             pd.prepare_read()?;
             match sys::accept(self.fd.raw()) {
-                Ok((fd, peer)) => return Conn::established(fd, pd.runtime(), Some(peer), Some(DEFAULT_KEEPALIVE)),
+                Ok((fd, peer)) => {
+                    return Conn::established(fd, pd.runtime(), None, Some(peer), Some(DEFAULT_KEEPALIVE));
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => pd.wait_readable()?,
                 Err(e) if retry_accept(&e) => {}
                 Err(e) => return Err(e),
@@ -128,7 +130,7 @@ impl Listener {
             }
             match sys::accept(self.fd.raw()) {
                 Ok((fd, peer)) => {
-                    return Poll::Ready(Conn::established(fd, pd.runtime(), Some(peer), Some(DEFAULT_KEEPALIVE)));
+                    return Poll::Ready(Conn::established(fd, pd.runtime(), None, Some(peer), Some(DEFAULT_KEEPALIVE)));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => match pd.poll_read_ready(cx) {
                     Poll::Ready(Ok(())) => {}

@@ -1,0 +1,275 @@
+//! Many connections at once: N client/server pairs echoing 64-byte
+//! messages, one thread per connection on each side (reseau and std), or
+//! one task per connection (tokio's multi-threaded runtime). Also the
+//! deadline-heavy variant, where every read first pushes the connection's
+//! read deadline forward (reseau) or sets a read timeout (std).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::harness::{Bench, Better, Mode, Row, median};
+
+const MSG: usize = 64;
+const STACK: usize = 128 * 1024;
+
+/// What one run measured.
+#[derive(Clone, Copy)]
+struct Figures {
+    msgs_per_sec: f64,
+    p99_us: f64,
+}
+
+fn p99(mut lat: Vec<u32>) -> f64 {
+    if lat.is_empty() {
+        return f64::NAN;
+    }
+    lat.sort_unstable();
+    f64::from(lat[(lat.len() * 99 / 100).min(lat.len() - 1)])
+}
+
+/// Client side, one connection: `msgs` echoes, each timed.
+fn client_loop(mut c: impl Read + Write, msgs: usize, deadline: impl Fn()) -> Vec<u32> {
+    let mut lat = Vec::with_capacity(msgs);
+    let mut buf = [7u8; MSG];
+    for _ in 0..msgs {
+        let t = Instant::now();
+        c.write_all(&buf).expect("write");
+        deadline();
+        c.read_exact(&mut buf).expect("read");
+        lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+    }
+    lat
+}
+
+fn server_loop(mut c: impl Read + Write, deadline: impl Fn()) {
+    let mut buf = [0u8; MSG];
+    loop {
+        deadline();
+        if c.read_exact(&mut buf).is_err() || c.write_all(&buf).is_err() {
+            return;
+        }
+    }
+}
+
+fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> thread::JoinHandle<T> {
+    thread::Builder::new().stack_size(STACK).spawn(f).expect("spawn")
+}
+
+/// Run `conns` clients (threads) against `serve`, starting together.
+fn run_threads<C: Send + 'static>(
+    conns: usize,
+    msgs: usize,
+    accept: impl Fn() -> C + Send + 'static,
+    serve: impl Fn(C) + Send + Sync + Copy + 'static,
+    dial: impl Fn() -> Vec<u32> + Send + Sync + Copy + 'static,
+) -> Figures {
+    let acceptor = spawn(move || {
+        let mut servers = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let c = accept();
+            servers.push(spawn(move || serve(c)));
+        }
+        servers
+    });
+    let start_line = Arc::new(Barrier::new(conns + 1));
+    let clients: Vec<_> = (0..conns)
+        .map(|_| {
+            let b = start_line.clone();
+            spawn(move || {
+                b.wait();
+                dial()
+            })
+        })
+        .collect();
+    start_line.wait();
+    let start = Instant::now();
+    let mut lat = Vec::with_capacity(conns * msgs);
+    for c in clients {
+        lat.extend(c.join().expect("client"));
+    }
+    let elapsed = start.elapsed();
+    for s in acceptor.join().expect("acceptor") {
+        s.join().expect("server");
+    }
+    Figures { msgs_per_sec: (conns * msgs) as f64 / elapsed.as_secs_f64(), p99_us: p99(lat) }
+}
+
+fn reseau_echo(conns: usize, msgs: usize, deadlines: bool) -> Figures {
+    let l = Arc::new(tcp::ListenConfig::new().backlog(4096).listen("127.0.0.1:0").expect("listen"));
+    let addr = l.local_addr().expect("addr");
+    let push = move |c: &tcp::Conn| {
+        if deadlines {
+            c.set_read_deadline(Some(Instant::now() + Duration::from_secs(30))).expect("deadline");
+        }
+    };
+    let l2 = l.clone();
+    run_threads(
+        conns,
+        msgs,
+        move || l2.accept().expect("accept"),
+        move |c: tcp::Conn| server_loop(&c, || push(&c)),
+        move || {
+            let c = connect_reseau(addr);
+            client_loop(&c, msgs, || push(&c))
+        },
+    )
+}
+
+fn connect_reseau(addr: SocketAddr) -> tcp::Conn {
+    tcp::connect_addr(addr).expect("connect")
+}
+
+fn std_echo(conns: usize, msgs: usize, timeouts: bool) -> Figures {
+    let l = Arc::new(TcpListener::bind("127.0.0.1:0").expect("bind"));
+    let addr = l.local_addr().expect("addr");
+    let push = move |c: &TcpStream| {
+        if timeouts {
+            c.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        }
+    };
+    let l2 = l.clone();
+    run_threads(
+        conns,
+        msgs,
+        move || {
+            let (s, _) = l2.accept().expect("accept");
+            s.set_nodelay(true).expect("nodelay");
+            s
+        },
+        move |c: TcpStream| server_loop(&c, || push(&c)),
+        move || {
+            let c = TcpStream::connect(addr).expect("connect");
+            c.set_nodelay(true).expect("nodelay");
+            client_loop(&c, msgs, || push(&c))
+        },
+    )
+}
+
+fn tokio_echo(rt: &tokio::runtime::Runtime, conns: usize, msgs: usize) -> Figures {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    rt.block_on(async move {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let mut tasks = Vec::with_capacity(conns);
+            for _ in 0..conns {
+                let (mut s, _) = l.accept().await.expect("accept");
+                s.set_nodelay(true).expect("nodelay");
+                tasks.push(tokio::spawn(async move {
+                    let mut buf = [0u8; MSG];
+                    while s.read_exact(&mut buf).await.is_ok() {
+                        if s.write_all(&buf).await.is_err() {
+                            break;
+                        }
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.expect("server task");
+            }
+        });
+        let start_line = Arc::new(tokio::sync::Barrier::new(conns + 1));
+        let mut clients = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let b = start_line.clone();
+            clients.push(tokio::spawn(async move {
+                let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                s.set_nodelay(true).expect("nodelay");
+                b.wait().await;
+                let mut lat = Vec::with_capacity(msgs);
+                let mut buf = [7u8; MSG];
+                for _ in 0..msgs {
+                    let t = Instant::now();
+                    s.write_all(&buf).await.expect("write");
+                    s.read_exact(&mut buf).await.expect("read");
+                    lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                }
+                lat
+            }));
+        }
+        start_line.wait().await;
+        let start = Instant::now();
+        let mut lat = Vec::with_capacity(conns * msgs);
+        for c in clients {
+            lat.extend(c.await.expect("client task"));
+        }
+        let elapsed = start.elapsed();
+        server.await.expect("server");
+        Figures { msgs_per_sec: (conns * msgs) as f64 / elapsed.as_secs_f64(), p99_us: p99(lat) }
+    })
+}
+
+/// Run each contender once per round, rotating who goes first, and record
+/// the throughput (against each peer) and p99 latency rows.
+fn contest(b: &mut Bench, name: &str, contenders: &mut [(&'static str, &mut dyn FnMut() -> Figures)], targets: &[f64]) {
+    let rounds = b.rounds();
+    let k = contenders.len();
+    let mut runs: Vec<Vec<Figures>> = vec![Vec::new(); k];
+    for round in 0..rounds {
+        b.progress(&format!("{name} (round {}/{rounds})", round + 1));
+        for i in 0..k {
+            let j = (i + round) % k;
+            let f = (contenders[j].1)();
+            runs[j].push(f);
+        }
+    }
+    let tput = |i: usize| runs[i].iter().map(|f| f.msgs_per_sec).collect::<Vec<_>>();
+    let ours = tput(0);
+    let ours_p99: Vec<f64> = runs[0].iter().map(|f| f.p99_us).collect();
+    for (p, target) in (1..k).zip(targets) {
+        let theirs = tput(p);
+        let mut ratios: Vec<f64> = ours.iter().zip(&theirs).map(|(a, b)| a / b).collect();
+        b.record(Row {
+            workload: format!("{name}, msgs/s vs {}", contenders[p].0),
+            unit: "msg/s",
+            reseau: median(&mut ours.clone()),
+            peer_name: contenders[p].0,
+            peer: Some(median(&mut theirs.clone())),
+            ratio: Some(median(&mut ratios)),
+            target: Some((*target, Better::Higher)),
+        });
+        let theirs_p99: Vec<f64> = runs[p].iter().map(|f| f.p99_us).collect();
+        let mut ratios: Vec<f64> = ours_p99.iter().zip(&theirs_p99).map(|(a, b)| a / b).collect();
+        b.record(Row {
+            workload: format!("{name}, p99 latency vs {}", contenders[p].0),
+            unit: "us",
+            reseau: median(&mut ours_p99.clone()),
+            peer_name: contenders[p].0,
+            peer: Some(median(&mut theirs_p99.clone())),
+            ratio: Some(median(&mut ratios)),
+            target: None,
+        });
+    }
+}
+
+pub fn run(b: &mut Bench) {
+    let full = b.mode == Mode::Full;
+    if b.wants("echo") {
+        let tokio_rt = tokio::runtime::Builder::new_multi_thread().enable_io().build().expect("tokio runtime");
+        for (conns, msgs) in [(64usize, if full { 2000 } else { 500 }), (1024, if full { 200 } else { 50 })] {
+            let mut ours = || reseau_echo(conns, msgs, false);
+            let mut std_ = || std_echo(conns, msgs, false);
+            let mut tok = || tokio_echo(&tokio_rt, conns, msgs);
+            contest(
+                b,
+                &format!("echo {conns} conns"),
+                &mut [("reseau", &mut ours), ("std threads", &mut std_), ("tokio tasks", &mut tok)],
+                &[1.0, 1.0],
+            );
+        }
+    }
+    if b.wants("deadlines") {
+        let msgs = if full { 200 } else { 50 };
+        let mut ours = || reseau_echo(1024, msgs, true);
+        let mut std_ = || std_echo(1024, msgs, true);
+        contest(
+            b,
+            "deadline per read, 1024 conns",
+            &mut [("reseau", &mut ours), ("std set_read_timeout", &mut std_)],
+            &[1.0],
+        );
+    }
+}
