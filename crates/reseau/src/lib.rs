@@ -13,3 +13,11 @@ pub use tls;
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The guide's pages that span the crates, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/index.md")]
+#[doc = include_str!("../../../docs/embedding.md")]
+#[doc = include_str!("../../../docs/deadlines.md")]
+#[doc = include_str!("../../../docs/migrating-from-std.md")]
+pub struct GuideDoctests;
