@@ -220,6 +220,12 @@ impl Bench {
             Ok(()) => println!("\nresults: {}", path.display()),
             Err(e) => eprintln!("cannot write {}: {e}", path.display()),
         }
+        let svg_path = dir.join("ratios.svg");
+        let title = format!("reseau vs peers, {:?} mode: {}", self.mode, machine());
+        match std::fs::write(&svg_path, crate::chart::svg(&self.rows, &title)) {
+            Ok(()) => println!("chart:   {}", svg_path.display()),
+            Err(e) => eprintln!("cannot write {}: {e}", svg_path.display()),
+        }
         self.rows.iter().filter(|r| r.met() == Some(false)).count()
     }
 }
@@ -245,7 +251,7 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-/// Cores, kernel and OpenSSL version, for the record.
+/// Cores, CPU, kernel and OpenSSL version, for the record.
 pub fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -257,7 +263,7 @@ pub fn machine() -> String {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_default();
-    format!("{cores} cores ({cpu}), Linux {}", kernel.trim())
+    format!("{cores} cores ({cpu}), Linux {}, {}", kernel.trim(), tls::openssl_version())
 }
 
 /// Thousands of connections need thousands of descriptors.

@@ -4,6 +4,7 @@
 //! reports the median of each and the median of the per-round ratios, so
 //! drift in the machine's speed cancels out.
 
+mod chart;
 mod concurrent;
 mod harness;
 mod reactor;
