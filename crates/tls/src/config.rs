@@ -304,14 +304,16 @@ impl Config {
 
     fn build_client(&self) -> Result<SslCtx, ConfigError> {
         let s = &self.inner.settings;
+        // A CA file that is named but missing is a mistake even when it
+        // goes unused (verification off).
+        if let Some(path) = &s.ca_file {
+            require_exists(path, "ca_file")?;
+        }
         let mut ctx = self.common(false)?;
         if s.verify_peer {
             ctx.set_verify(VerifyMode::RequireAndVerify);
             match &s.ca_file {
-                Some(path) => {
-                    require_exists(path, "ca_file")?;
-                    ctx.load_verify_locations(path).map_err(ConfigError)?;
-                }
+                Some(path) => ctx.load_verify_locations(path).map_err(ConfigError)?,
                 None => load_system_roots(&mut ctx)?,
             }
         } else {
@@ -338,6 +340,10 @@ impl Config {
         };
         require_exists(cert, "cert_file")?;
         require_exists(key, "key_file")?;
+        // Servers do not use ca_file, but a named one must exist.
+        if let Some(path) = &s.ca_file {
+            require_exists(path, "ca_file")?;
+        }
         let mut ctx = self.common(true)?;
         ctx.use_certificate(cert, key).map_err(ConfigError)?;
         let mode = match s.client_auth {

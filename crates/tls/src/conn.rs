@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use tcp::DeadlineExceeded;
+use tcp::{Closed, DeadlineExceeded};
 
 use crate::config::{Config, Version};
 use crate::error::{ConfigError, Error, TlsError};
@@ -166,7 +166,13 @@ impl Conn {
             tcp,
             config: config.clone(),
             server,
-            engine: Mutex::new(Engine { ssl, out: Vec::new(), flushing: false, write_error: None, write_closed: false }),
+            engine: Mutex::new(Engine {
+                ssl,
+                out: Vec::new(),
+                flushing: false,
+                write_error: None,
+                write_closed: false,
+            }),
             flushed: Condvar::new(),
             handshake: Mutex::new(Handshake::Pending),
             handshake_done: AtomicBool::new(false),
@@ -191,7 +197,7 @@ impl Conn {
             Handshake::Pending => {}
         }
         if self.closed.load(Acquire) {
-            return Err(Error::Tls(TlsError::new("handshake", "connection is closed")));
+            return Err(closed_error("handshake"));
         }
         let result = self.drive_handshake();
         match &result {
@@ -304,6 +310,9 @@ impl Conn {
 
     fn read_plain(&self, buf: &mut [u8]) -> io::Result<usize> {
         let _reader = self.reader.lock();
+        if self.closed.load(Acquire) {
+            return Err(Closed.into());
+        }
         self.handshake()?;
         if buf.is_empty() {
             return Ok(0);
@@ -340,6 +349,11 @@ impl Conn {
 
     fn write_plain(&self, buf: &[u8]) -> io::Result<usize> {
         let _writer = self.writer.lock();
+        // Checked first: close also closes the write side, which would
+        // otherwise report a close_write.
+        if self.closed.load(Acquire) {
+            return Err(Closed.into());
+        }
         self.handshake()?;
         let outcome = {
             let mut e = self.engine.lock();
@@ -374,6 +388,9 @@ impl Conn {
             return Err(Error::Tls(TlsError::new("close_write", "the handshake has not completed")));
         }
         let _writer = self.writer.lock();
+        if self.closed.load(Acquire) {
+            return Err(closed_error("close_write"));
+        }
         {
             let mut e = self.engine.lock();
             if e.write_closed {
@@ -385,7 +402,9 @@ impl Conn {
             }
             e.collect();
         }
-        self.flush(true).map_err(|err| Error::Tls(TlsError { op: "close_write", code: 0, message: String::new(), cause: Some(err) }))
+        self.flush(true).map_err(|err| {
+            Error::Tls(TlsError { op: "close_write", code: 0, message: String::new(), cause: Some(err) })
+        })
     }
 
     /// Close: send close_notify if the handshake finished (best effort, at
@@ -420,9 +439,7 @@ impl Conn {
     /// Whether the connection is usable: not closed, the handshake not
     /// failed, and the TCP connection open.
     pub fn is_open(&self) -> bool {
-        !self.closed.load(Acquire)
-            && self.tcp.is_open()
-            && !matches!(*self.handshake.lock(), Handshake::Failed(_))
+        !self.closed.load(Acquire) && self.tcp.is_open() && !matches!(*self.handshake.lock(), Handshake::Failed(_))
     }
 
     /// A snapshot of the connection's TLS state. Never runs the handshake.
@@ -477,6 +494,12 @@ impl Conn {
     pub fn is_server(&self) -> bool {
         self.server
     }
+}
+
+/// The error for an operation on a closed connection: `Closed` inside, so
+/// that it converts to the same `io::Error` as a closed `tcp::Conn` gives.
+fn closed_error(op: &'static str) -> Error {
+    Error::Tls(TlsError { op, code: 0, message: "connection is closed".into(), cause: Some(Closed.into()) })
 }
 
 /// While the handshake runs, each transport deadline becomes the earlier of

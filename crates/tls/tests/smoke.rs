@@ -13,8 +13,7 @@ fn client_and_server_exchange_data() {
         .alpn_protocols(["h2", "http/1.1"])
         .build()
         .unwrap();
-    let client_cfg =
-        tls::Config::builder().ca_file(pki.path("ca.pem")).alpn_protocols(["http/1.1"]).build().unwrap();
+    let client_cfg = tls::Config::builder().ca_file(pki.path("ca.pem")).alpn_protocols(["http/1.1"]).build().unwrap();
     let listener = tls::listen("127.0.0.1:0", &server_cfg).unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {

@@ -59,7 +59,8 @@ fn ctx_data_index() -> libc::c_int {
 }
 
 fn c_path(path: &Path) -> Result<CString, String> {
-    CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| format!("{}: path contains a NUL byte", path.display()))
+    CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| format!("{}: path contains a NUL byte", path.display()))
 }
 
 /// `Err` with the error queue's text, or `fallback` if it is empty.
@@ -144,8 +145,7 @@ impl SslCtx {
         let ok = unsafe { sys::SSL_CTX_use_certificate_chain_file(self.as_ptr(), c_cert.as_ptr()) } == 1;
         check(ok, || format!("cannot load certificate {}", cert.display()))?;
         // SAFETY: as above.
-        let ok =
-            unsafe { sys::SSL_CTX_use_PrivateKey_file(self.as_ptr(), c_key.as_ptr(), sys::SSL_FILETYPE_PEM) } == 1;
+        let ok = unsafe { sys::SSL_CTX_use_PrivateKey_file(self.as_ptr(), c_key.as_ptr(), sys::SSL_FILETYPE_PEM) } == 1;
         check(ok, || format!("cannot load private key {}", key.display()))?;
         // SAFETY: live context with a certificate and key loaded.
         let ok = unsafe { sys::SSL_CTX_check_private_key(self.as_ptr()) } == 1;
@@ -271,14 +271,7 @@ unsafe extern "C" fn select_alpn(
     // SAFETY: both lists are valid wire-format buffers for the call; the
     // result points into one of them, which outlive the handshake.
     let rc = unsafe {
-        sys::SSL_select_next_proto(
-            &mut chosen,
-            &mut chosen_len,
-            data.alpn.as_ptr(),
-            data.alpn.len() as _,
-            inbuf,
-            inlen,
-        )
+        sys::SSL_select_next_proto(&mut chosen, &mut chosen_len, data.alpn.as_ptr(), data.alpn.len() as _, inbuf, inlen)
     };
     if rc != sys::OPENSSL_NPN_NEGOTIATED {
         // No overlap: continue without ALPN, as Go does.
