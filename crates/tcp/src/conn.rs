@@ -47,6 +47,17 @@ impl Conn {
     /// Wrap a connected nonblocking socket, with Go's defaults for dialed
     /// and accepted connections: `TCP_NODELAY` on and keepalive every 15 s
     /// (failures to set them are ignored, as Go does).
+    /// A connection accepted from a listener whose options it inherited.
+    pub(crate) fn accepted(
+        fd: OwnedFd,
+        rt: &Runtime,
+        local: Option<SocketAddr>,
+        remote: SocketAddr,
+    ) -> io::Result<Conn> {
+        let local = local.or_else(|| sys::local_addr(fd.as_raw_fd()).ok());
+        Ok(Conn { fd: NetFd::new(fd, rt)?, local, remote: Some(remote) })
+    }
+
     /// Addresses the caller already knows are passed in, saving syscalls.
     pub(crate) fn established(
         fd: OwnedFd,

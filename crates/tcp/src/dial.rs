@@ -325,10 +325,12 @@ fn connect_one(addr: SocketAddr, plan: &Plan, deadline: Option<Instant>) -> Resu
             }
             Err(e) => return Err(Error::Io(e)),
         }
-        // Both ends as the kernel has them, asked once: the peer as Go
-        // reports it (dialing 0.0.0.0 or [::] reaches a loopback address).
+        // The local end as the kernel has it; the peer as dialed, unless that
+        // was a wildcard (dialing 0.0.0.0 or [::] reaches a loopback address,
+        // which is what Go reports).
         let raw = fd.as_raw_fd();
-        let (local, remote) = (sys::local_addr(raw).ok(), sys::peer_addr(raw).unwrap_or(addr));
+        let local = sys::local_addr(raw).ok();
+        let remote = if addr.ip().is_unspecified() { sys::peer_addr(raw).unwrap_or(addr) } else { addr };
         if plan.local.is_none() && local == Some(remote) {
             continue; // connected to itself
         }

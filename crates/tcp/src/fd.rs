@@ -68,7 +68,9 @@ impl NetFd {
             state: AtomicUsize::new(REF),
             read_lock: Mutex::new(()),
             write_lock: Mutex::new(()),
-            idle_reads: AtomicU32::new(0),
+            // New connections start waiting first: a client that just sent
+            // its request, or a server that just accepted, usually has to.
+            idle_reads: AtomicU32::new(1),
             released: Mutex::new(false),
             released_cv: Condvar::new(),
         })
@@ -150,17 +152,24 @@ impl NetFd {
     }
 
     /// Read once: at least one byte, or 0 at end of stream.
-    ///
-    /// A connection whose reads keep finding nothing (request/response
-    /// traffic) waits for readability first and skips the `recv` that
-    /// would fail: two syscalls per message instead of three. Every 16th
-    /// read still tries `recv` first, and one that finds data switches
-    /// back, so a streaming reader pays nothing.
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let _op = self.lock_read()?;
         if buf.is_empty() {
             return Ok(0);
         }
+        self.read_loop(|fd| sys::recv(fd, buf))
+    }
+
+    /// Go's I/O loop for the read direction (reads and accepts), run under
+    /// the read lock: check closed and deadline, try `op`, wait on
+    /// `WouldBlock`, retry.
+    ///
+    /// A descriptor whose reads keep finding nothing (request/response
+    /// traffic, an idle listener) waits for readability first and skips the
+    /// syscall that would fail: two syscalls per message instead of three.
+    /// Every 16th operation still tries the syscall first, and one that
+    /// finds data switches back, so a streaming reader pays nothing.
+    pub(crate) fn read_loop<T>(&self, mut op: impl FnMut(RawFd) -> io::Result<T>) -> io::Result<T> {
         // Readers are serialised by the read lock: Relaxed is enough.
         let idle = self.idle_reads.load(Relaxed);
         let mut wait_first = idle % 16 != 0;
@@ -169,15 +178,15 @@ impl NetFd {
             if wait_first {
                 self.pd.wait_readable()?;
             }
-            match sys::recv(self.fd, buf) {
-                Ok(n) => {
-                    // Data without waiting: back to recv-first. Otherwise
-                    // count another read that had to wait.
+            match op(self.fd) {
+                Ok(v) => {
+                    // Data without waiting: back to trying first. Otherwise
+                    // count another operation that had to wait.
                     self.idle_reads.store(if wait_first { idle.wrapping_add(1) } else { 0 }, Relaxed);
-                    return Ok(n);
+                    return Ok(v);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_first = true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::ECONNABORTED)) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -211,24 +220,34 @@ impl NetFd {
 
     /// The `Waker` form of `read`: one attempt, then register interest.
     pub(crate) fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(self.incref().map(|_| 0));
+        }
+        self.poll_read_loop(cx, |fd| sys::recv(fd, buf))
+    }
+
+    /// The `Waker` form of `read_loop`, for reads and accepts: try `op`,
+    /// and on `WouldBlock` leave the task's `Waker` with the reactor.
+    pub(crate) fn poll_read_loop<T>(
+        &self,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(RawFd) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
         let _op = match self.incref() {
             Ok(r) => r,
             Err(e) => return Poll::Ready(Err(e)),
         };
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
         loop {
             if let Err(e) = self.pd.prepare_read() {
                 return Poll::Ready(Err(e));
             }
-            match sys::recv(self.fd, buf) {
+            match op(self.fd) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.pd.poll_read_ready(cx) {
                     Poll::Ready(Ok(())) => {}
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Pending => return Poll::Pending,
                 },
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::ECONNABORTED)) => {}
                 other => return Poll::Ready(other),
             }
         }

@@ -77,7 +77,13 @@ impl Listener {
     }
 
     fn adopt(fd: OwnedFd, rt: &Runtime) -> io::Result<Listener> {
-        let local = sys::local_addr(fd.as_raw_fd()).ok();
+        // Accepted sockets inherit these from the listening socket (Linux
+        // copies socket options on accept), so set Go's defaults once here
+        // rather than on every connection.
+        let raw = fd.as_raw_fd();
+        sys::set_nodelay(raw, true)?;
+        sys::set_keepalive(raw, Some(DEFAULT_KEEPALIVE))?;
+        let local = sys::local_addr(raw).ok();
         Ok(Listener { fd: NetFd::new(fd, rt)?, local })
     }
 
@@ -102,45 +108,22 @@ impl Listener {
     /// never retried in a loop.
     pub fn accept(&self) -> io::Result<Conn> {
         let _op = self.fd.lock_read()?;
-        let pd = self.fd.poll_fd();
-        loop {
-            pd.prepare_read()?;
-            match sys::accept(self.fd.raw()) {
-                Ok((fd, peer)) => {
-                    return Conn::established(fd, pd.runtime(), None, Some(peer), Some(DEFAULT_KEEPALIVE));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => pd.wait_readable()?,
-                Err(e) if retry_accept(&e) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let (fd, peer) = self.fd.read_loop(sys::accept)?;
+        self.established(fd, peer)
+    }
+
+    /// Wrap an accepted socket. It inherited `TCP_NODELAY` and keepalive
+    /// from the listener, and its local address is the listener's unless
+    /// that is a wildcard.
+    fn established(&self, fd: OwnedFd, peer: SocketAddr) -> io::Result<Conn> {
+        let local = self.local.filter(|l| !l.ip().is_unspecified());
+        Conn::accepted(fd, self.fd.poll_fd().runtime(), local, peer)
     }
 
     /// `accept` for executors: take a queued connection, or register the
     /// task's `Waker` with the reactor.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Conn>> {
-        let _op = match self.fd.incref() {
-            Ok(r) => r,
-            Err(e) => return Poll::Ready(Err(e)),
-        };
-        let pd = self.fd.poll_fd();
-        loop {
-            if let Err(e) = pd.prepare_read() {
-                return Poll::Ready(Err(e));
-            }
-            match sys::accept(self.fd.raw()) {
-                Ok((fd, peer)) => {
-                    return Poll::Ready(Conn::established(fd, pd.runtime(), None, Some(peer), Some(DEFAULT_KEEPALIVE)));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match pd.poll_read_ready(cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                    Poll::Pending => return Poll::Pending,
-                },
-                Err(e) if retry_accept(&e) => {}
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        self.fd.poll_read_loop(cx, sys::accept).map(|r| r.and_then(|(fd, peer)| self.established(fd, peer)))
     }
 
     /// Set the accept deadline. `None` clears it; a past instant makes
@@ -183,10 +166,6 @@ impl Listener {
             other => Some(other),
         })
     }
-}
-
-fn retry_accept(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ECONNABORTED | libc::EINTR))
 }
 
 impl AsRawFd for Listener {

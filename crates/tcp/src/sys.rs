@@ -82,6 +82,11 @@ impl RawAddr {
                 // SAFETY: as above, for sockaddr_in6.
                 let sin6 = unsafe { &*(&raw const self.storage).cast::<libc::sockaddr_in6>() };
                 let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+                // An IPv4 peer of a dual-stack socket is an IPv4 address, as
+                // Go reports it, not ::ffff:a.b.c.d.
+                if let Some(v4) = ip.to_ipv4_mapped() {
+                    return Ok(SocketAddr::V4(SocketAddrV4::new(v4, u16::from_be(sin6.sin6_port))));
+                }
                 Ok(SocketAddr::V6(SocketAddrV6::new(
                     ip,
                     u16::from_be(sin6.sin6_port),
