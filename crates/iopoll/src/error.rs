@@ -58,3 +58,25 @@ impl From<Closed> for io::Error {
         io::Error::new(io::ErrorKind::NotConnected, e)
     }
 }
+
+/// The runtime the descriptor waits on was shut down
+/// ([`Runtime::shutdown`](crate::Runtime::shutdown)).
+///
+/// It reaches callers inside an [`io::Error`] of kind
+/// [`io::ErrorKind::Other`]; `get_ref()` downcasts to this type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, thiserror::Error)]
+#[error("reactor is shut down")]
+pub struct ReactorShutdown;
+
+impl ReactorShutdown {
+    /// Whether `err` carries a `ReactorShutdown`.
+    pub fn is(err: &io::Error) -> bool {
+        err.get_ref().is_some_and(|e| e.is::<ReactorShutdown>())
+    }
+}
+
+impl From<ReactorShutdown> for io::Error {
+    fn from(e: ReactorShutdown) -> io::Error {
+        io::Error::other(e)
+    }
+}

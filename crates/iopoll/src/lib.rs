@@ -27,7 +27,7 @@ mod sys;
 mod timer;
 mod wheel;
 
-pub use error::{Closed, DeadlineExceeded};
+pub use error::{Closed, DeadlineExceeded, ReactorShutdown};
 pub use poll_fd::PollFd;
 pub use runtime::Runtime;
 pub use timer::Timer;

@@ -30,7 +30,7 @@ use parking_lot::Mutex;
 use crate::deadline::{self, AtomicDeadline};
 use crate::signal::Signal;
 use crate::sys::{self, Interest, Woken};
-use crate::{Closed, DeadlineExceeded, Runtime, Timer};
+use crate::{Closed, DeadlineExceeded, ReactorShutdown, Runtime, Timer};
 
 /// One nonblocking file descriptor as the reactor sees it: read and write
 /// deadlines, the threads and tasks waiting on it, and its close state.
@@ -74,10 +74,16 @@ pub(crate) enum Dir {
 /// deadline timers.
 pub(crate) struct Shared {
     closed: AtomicBool,
+    /// The runtime was shut down: every wait fails.
+    shut_down: AtomicBool,
     read: Direction,
     write: Direction,
-    /// The reactor registration, made on the first `Waker`-based wait.
-    token: Mutex<Option<Token>>,
+    /// Our entry in the runtime's table of descriptors (shutdown reaches
+    /// every `PollFd` through it, and poller events carry it).
+    token: Token,
+    /// Whether the fd is registered with the poller: on the first
+    /// `Waker`-based wait, never for blocking waits.
+    registered: Mutex<bool>,
 }
 
 struct Direction {
@@ -172,6 +178,9 @@ impl Shared {
         if self.closed.load(SeqCst) {
             return Err(Closed.into());
         }
+        if self.shut_down.load(SeqCst) {
+            return Err(ReactorShutdown.into());
+        }
         if self.dir(dir).deadline.expired() {
             return Err(DeadlineExceeded.into());
         }
@@ -193,6 +202,12 @@ impl Shared {
             }
         }
         woken
+    }
+
+    /// The runtime is shutting down: fail every wait, now and later.
+    pub(crate) fn shut_down(&self) {
+        self.shut_down.store(true, SeqCst);
+        self.wake_all();
     }
 
     /// Wake every waiter in both directions so it re-checks its state.
@@ -217,12 +232,14 @@ impl PollFd {
         if fd < 0 {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         }
-        let shared = Arc::new(Shared {
+        let shared = rt.driver().track(|token| Shared {
             closed: AtomicBool::new(false),
+            shut_down: AtomicBool::new(false),
             read: Direction::new(),
             write: Direction::new(),
-            token: Mutex::new(None),
-        });
+            token,
+            registered: Mutex::new(false),
+        })?;
         Ok(PollFd { fd, rt: rt.clone(), shared })
     }
 
@@ -311,9 +328,12 @@ impl PollFd {
         if self.shared.closed.swap(true, SeqCst) {
             return;
         }
-        if let Some(token) = self.shared.token.lock().take() {
-            self.rt.driver().deregister(self.fd, token);
+        let mut registered = self.shared.registered.lock();
+        if std::mem::take(&mut *registered) {
+            self.rt.driver().deregister(self.fd);
         }
+        drop(registered);
+        self.rt.driver().untrack(self.shared.token);
         self.shared.wake_all();
     }
 
@@ -367,7 +387,6 @@ impl PollFd {
         }
         match self.shared.check(dir) {
             Err(e) => Poll::Ready(Err(e)),
-            Ok(()) if self.rt.driver().is_stopping() => Poll::Ready(Err(io::Error::other("reactor stopped"))),
             Ok(()) => Poll::Pending,
         }
     }
@@ -391,12 +410,13 @@ impl PollFd {
     }
 
     fn register(&self) -> io::Result<()> {
-        let mut token = self.shared.token.lock();
-        if token.is_none() {
+        let mut registered = self.shared.registered.lock();
+        if !*registered {
             if self.shared.closed.load(SeqCst) {
                 return Err(Closed.into());
             }
-            *token = Some(self.rt.driver().register(self.fd, &self.shared)?);
+            self.rt.driver().register(self.fd, self.shared.token)?;
+            *registered = true;
         }
         Ok(())
     }

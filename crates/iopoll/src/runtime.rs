@@ -13,6 +13,7 @@ use mio::{Events, Interest, Poll, Token};
 use parking_lot::Mutex;
 
 use crate::clock;
+use crate::error::ReactorShutdown;
 use crate::poll_fd::Shared;
 use crate::timer::Timer;
 use crate::wheel::{Key, Wheel};
@@ -23,6 +24,8 @@ const WAKE: Token = Token(usize::MAX);
 /// `wake_at` while nobody sleeps in the poller: nothing needs waking.
 const AWAKE: u64 = 0;
 const NO_TIMER: u64 = u64::MAX;
+
+static GLOBAL: OnceLock<Runtime> = OnceLock::new();
 
 /// A handle to one reactor. Cheap to clone; every clone drives and
 /// registers with the same poller and timing wheel.
@@ -77,7 +80,6 @@ impl Runtime {
     /// If the poller or its thread cannot be created the first time (the
     /// process is out of file descriptors or threads).
     pub fn global() -> Runtime {
-        static GLOBAL: OnceLock<Runtime> = OnceLock::new();
         GLOBAL.get_or_init(|| Runtime::spawn().expect("reseau: cannot start the global reactor")).clone()
     }
 
@@ -127,6 +129,28 @@ impl Runtime {
     pub fn timer_at(&self, at: Instant, f: impl FnOnce() + Send + 'static) -> Timer {
         let driver = &self.handle.driver;
         Timer::new(driver.clone(), driver.arm_timer(at, Box::new(f)))
+    }
+
+    /// Shut the reactor down for good: its thread (if it has one) exits,
+    /// pending timers are dropped unrun, and every thread or task waiting
+    /// on one of its descriptors wakes with [`ReactorShutdown`], as does
+    /// every later wait. The process-wide [`global`](Runtime::global)
+    /// runtime cannot be shut down.
+    pub fn shutdown(&self) -> io::Result<()> {
+        if self.is_global() {
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, "the global reactor cannot be shut down"));
+        }
+        self.handle.driver.shutdown();
+        Ok(())
+    }
+
+    /// Whether [`shutdown`](Runtime::shutdown) has been called.
+    pub fn is_shut_down(&self) -> bool {
+        self.handle.driver.is_stopping()
+    }
+
+    fn is_global(&self) -> bool {
+        GLOBAL.get().is_some_and(|g| Arc::ptr_eq(&g.handle, &self.handle))
     }
 
     /// How many timers are armed.
@@ -209,13 +233,12 @@ impl Driver {
         while !self.stopping.load(SeqCst) {
             if let Err(e) = self.turn(None) {
                 // The poller itself failed: nobody can be woken through it any
-                // more. Stop, and fail every registered waiter rather than
-                // leave it hanging.
+                // more. Shut down, failing every waiter rather than leaving
+                // it hanging.
                 eprintln!("reseau: reactor stopped: {e}");
-                self.stopping.store(true, SeqCst);
+                self.shutdown();
             }
         }
-        self.sources.lock().fail_all();
     }
 
     pub(crate) fn is_stopping(&self) -> bool {
@@ -223,6 +246,9 @@ impl Driver {
     }
 
     fn turn(&self, timeout: Option<Duration>) -> io::Result<usize> {
+        if self.is_stopping() {
+            return Err(ReactorShutdown.into());
+        }
         let mut guard = self.poll.lock();
         let Poller { poll, events, expired } = &mut *guard;
         let now = Instant::now();
@@ -327,21 +353,46 @@ impl Driver {
         }
     }
 
-    /// Register `fd` edge-triggered for both directions on behalf of `shared`.
-    pub(crate) fn register(&self, fd: RawFd, shared: &Arc<Shared>) -> io::Result<Token> {
-        let token = self.sources.lock().insert(Arc::downgrade(shared));
-        let res = self.registry.register(&mut SourceFd(&fd), token, Interest::READABLE | Interest::WRITABLE);
-        if let Err(e) = res {
-            self.sources.lock().remove(token);
-            return Err(e);
+    /// Enter a new descriptor's state in the table, under a fresh token.
+    pub(crate) fn track(&self, make: impl FnOnce(Token) -> Shared) -> io::Result<Arc<Shared>> {
+        let mut sources = self.sources.lock();
+        // Checked under the lock that `shutdown` walks the table with, so
+        // no descriptor slips in after the walk.
+        if self.is_stopping() {
+            return Err(ReactorShutdown.into());
         }
-        Ok(token)
+        Ok(sources.insert(make))
     }
 
-    pub(crate) fn deregister(&self, fd: RawFd, token: Token) {
+    pub(crate) fn untrack(&self, token: Token) {
+        self.sources.lock().remove(token);
+    }
+
+    /// Register `fd` edge-triggered for both directions under `token`.
+    pub(crate) fn register(&self, fd: RawFd, token: Token) -> io::Result<()> {
+        self.registry.register(&mut SourceFd(&fd), token, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    pub(crate) fn deregister(&self, fd: RawFd) {
         // ENOENT/EBADF only mean the fd is already gone from the poller.
         let _ = self.registry.deregister(&mut SourceFd(&fd));
-        self.sources.lock().remove(token);
+    }
+
+    /// Stop for good: the driver thread (if any) exits, pending timers are
+    /// dropped unrun, and every descriptor's waiters wake with
+    /// `ReactorShutdown`, as do all later waits.
+    fn shutdown(&self) {
+        let tracked = {
+            let sources = self.sources.lock();
+            self.stopping.store(true, SeqCst);
+            sources.live()
+        };
+        self.wake();
+        for shared in tracked {
+            shared.shut_down();
+        }
+        let dropped = std::mem::take(&mut self.timers.lock().wheel);
+        drop(dropped); // callbacks dropped outside the lock
     }
 }
 
@@ -354,7 +405,7 @@ struct Sources {
 }
 
 impl Sources {
-    fn insert(&mut self, shared: Weak<Shared>) -> Token {
+    fn insert(&mut self, make: impl FnOnce(Token) -> Shared) -> Arc<Shared> {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -363,8 +414,14 @@ impl Sources {
             }
         };
         let slot = &mut self.slots[index as usize];
-        slot.1 = Some(shared);
-        Token(((slot.0 as usize) << 32) | index as usize)
+        let shared = Arc::new(make(Token(((slot.0 as usize) << 32) | index as usize)));
+        slot.1 = Some(Arc::downgrade(&shared));
+        shared
+    }
+
+    /// Every descriptor still alive.
+    fn live(&self) -> Vec<Arc<Shared>> {
+        self.slots.iter().filter_map(|(_, w)| w.as_ref()?.upgrade()).collect()
     }
 
     fn split(token: Token) -> (usize, u32) {
@@ -387,12 +444,6 @@ impl Sources {
                 slot.1 = None;
                 self.free.push(index as u32);
             }
-        }
-    }
-
-    fn fail_all(&mut self) {
-        for shared in self.slots.iter().filter_map(|(_, w)| w.as_ref()?.upgrade()) {
-            shared.wake_all();
         }
     }
 }

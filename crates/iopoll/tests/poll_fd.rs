@@ -294,3 +294,47 @@ fn embedded_turn_drives_waker_readiness() {
     woken.try_recv().expect("turn woke the waker");
     assert!(matches!(pfd.poll_read_ready(&mut cx), Poll::Ready(Ok(()))));
 }
+
+#[test]
+fn shutdown_wakes_parked_threads_and_wakers_with_an_error() {
+    let rt = Runtime::spawn().unwrap();
+    let (a, _b) = pair();
+    let (c, _d) = pair();
+    let blocking = Arc::new(PollFd::new(&rt, a.as_raw_fd()).unwrap());
+    let parked = park_reader(blocking.clone());
+    let with_waker = PollFd::new(&rt, c.as_raw_fd()).unwrap();
+    let (waker, woken) = channel_waker();
+    let mut cx = Context::from_waker(&waker);
+    while with_waker.poll_read_ready(&mut cx).is_ready() {}
+    let (tx, fired) = mpsc::channel::<()>();
+    rt.timer_at(Instant::now() + Duration::from_secs(3600), move || {
+        let _ = tx.send(());
+    });
+
+    rt.shutdown().unwrap();
+    assert!(rt.is_shut_down());
+    let (r, _) = parked.recv_timeout(Duration::from_secs(5)).expect("parked thread woken by shutdown");
+    assert!(iopoll::ReactorShutdown::is(&r.unwrap_err()));
+    woken.recv_timeout(Duration::from_secs(5)).expect("waker woken by shutdown");
+    match with_waker.poll_read_ready(&mut cx) {
+        Poll::Ready(Err(e)) => assert!(iopoll::ReactorShutdown::is(&e)),
+        other => panic!("expected ReactorShutdown, got {other:?}"),
+    }
+    // Pending timers are dropped unrun (their sender goes with them).
+    assert_eq!(fired.recv_timeout(Duration::from_secs(5)), Err(mpsc::RecvTimeoutError::Disconnected));
+    // Nothing new can join a stopped reactor.
+    let (e, _f) = pair();
+    assert!(iopoll::ReactorShutdown::is(&PollFd::new(&rt, e.as_raw_fd()).unwrap_err()));
+    // Closed still wins over shut down.
+    blocking.close();
+    assert!(Closed::is(&blocking.wait_readable().unwrap_err()));
+}
+
+#[test]
+fn the_global_runtime_cannot_be_shut_down() {
+    assert!(Runtime::global().shutdown().is_err());
+    assert!(!Runtime::global().is_shut_down());
+    let embedded = Runtime::new().unwrap();
+    embedded.shutdown().unwrap();
+    assert!(iopoll::ReactorShutdown::is(&embedded.turn(Some(Duration::ZERO)).unwrap_err()));
+}
