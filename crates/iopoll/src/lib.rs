@@ -23,6 +23,7 @@ mod error;
 mod poll_fd;
 mod runtime;
 mod signal;
+mod spin;
 mod sys;
 mod timer;
 mod wheel;

@@ -29,6 +29,7 @@ use parking_lot::Mutex;
 
 use crate::deadline::{self, AtomicDeadline};
 use crate::signal::Signal;
+use crate::spin::{self, Backoff, Waiting};
 use crate::sys::{self, Interest, Woken};
 use crate::{Closed, DeadlineExceeded, ReactorShutdown, Runtime, Timer};
 
@@ -88,6 +89,7 @@ pub(crate) struct Shared {
 
 struct Direction {
     deadline: AtomicDeadline,
+    spin: Backoff,
     /// True while a thread or a `Waker` waits. Lets a deadline setter skip
     /// the lock when nobody is there to wake.
     watched: AtomicBool,
@@ -126,7 +128,12 @@ impl Waiters {
 
 impl Direction {
     fn new() -> Direction {
-        Direction { deadline: AtomicDeadline::default(), watched: AtomicBool::new(false), waiters: Mutex::default() }
+        Direction {
+            deadline: AtomicDeadline::default(),
+            spin: Backoff::default(),
+            watched: AtomicBool::new(false),
+            waiters: Mutex::default(),
+        }
     }
 
     fn set_deadline(&self, d: Option<Instant>) {
@@ -340,6 +347,14 @@ impl PollFd {
     fn wait(&self, dir: Dir) -> io::Result<()> {
         self.shared.check(dir)?;
         let d = self.shared.dir(dir);
+        let (_waiting, may_spin) = Waiting::enter();
+        if may_spin && d.spin.may_spin() {
+            let found = spin::spin(|| sys::is_ready(self.fd, dir.interest()));
+            d.spin.record(found);
+            if found {
+                return Ok(());
+            }
+        }
         let signal = Signal::current()?;
         d.enlist(&signal);
         let result = loop {

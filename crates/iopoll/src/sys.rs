@@ -26,6 +26,17 @@ pub(crate) enum Woken {
     Elapsed,
 }
 
+/// Whether `fd` has `interest` right now (or is in error), without waiting.
+pub(crate) fn is_ready(fd: RawFd, interest: Interest) -> bool {
+    let events = match interest {
+        Interest::Readable => libc::POLLIN | libc::POLLRDHUP,
+        Interest::Writable => libc::POLLOUT,
+    };
+    let mut pfd = libc::pollfd { fd, events, revents: 0 };
+    // SAFETY: one valid pollfd on the stack; zero timeout.
+    unsafe { libc::poll(&mut pfd, 1, 0) > 0 }
+}
+
 /// A nonblocking, close-on-exec eventfd.
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with constant flags; no pointers involved.
