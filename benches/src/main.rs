@@ -10,6 +10,7 @@ mod harness;
 mod reactor;
 mod tcp_io;
 mod tls_io;
+mod traffic;
 
 use harness::{Bench, Mode};
 

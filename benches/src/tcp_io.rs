@@ -7,8 +7,7 @@ use std::thread;
 use std::time::Instant;
 
 use crate::harness::{Bench, Better, Mode};
-
-const CHUNK: usize = 256 * 1024;
+use crate::traffic::{pump, sink};
 
 pub fn rtt(b: &mut Bench) {
     if !b.wants("rtt") {
@@ -169,27 +168,6 @@ fn rtt_std(n: usize, cpu: Option<usize>) -> f64 {
     drop(c);
     server.join().expect("server");
     us
-}
-
-fn sink(mut c: impl Read) -> usize {
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0;
-    loop {
-        match c.read(&mut buf) {
-            Ok(0) => return total,
-            Ok(n) => total += n,
-            Err(e) => panic!("read: {e}"),
-        }
-    }
-}
-
-fn pump(mut c: impl Write, total: usize) {
-    let buf = vec![0xA5u8; CHUNK];
-    let mut sent = 0;
-    while sent < total {
-        c.write_all(&buf).expect("write");
-        sent += CHUNK;
-    }
 }
 
 fn bulk_reseau(total: usize) -> f64 {

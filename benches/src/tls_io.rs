@@ -18,8 +18,7 @@ use openssl::x509::extension::SubjectAlternativeName;
 use openssl::x509::{X509, X509NameBuilder};
 
 use crate::harness::{Bench, Better, Mode};
-
-const CHUNK: usize = 256 * 1024;
+use crate::traffic::{pump, sink};
 
 /// A self-signed certificate for localhost and 127.0.0.1, as PEM files.
 struct Identity {
@@ -102,27 +101,6 @@ pub fn run(b: &mut Bench) {
         || handshakes_theirs(&s, n),
     );
     let _ = std::fs::remove_dir_all(s.id.cert.parent().expect("dir"));
-}
-
-fn sink(mut c: impl Read) -> usize {
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0;
-    loop {
-        match c.read(&mut buf) {
-            Ok(0) => return total,
-            Ok(n) => total += n,
-            Err(e) => panic!("read: {e}"),
-        }
-    }
-}
-
-fn pump(mut c: impl Write, total: usize) {
-    let buf = vec![0x5Au8; CHUNK];
-    let mut sent = 0;
-    while sent < total {
-        c.write_all(&buf).expect("write");
-        sent += CHUNK;
-    }
 }
 
 fn bulk_ours(s: &Setup, total: usize) -> f64 {
