@@ -29,7 +29,7 @@ use parking_lot::Mutex;
 
 use crate::deadline::{self, AtomicDeadline};
 use crate::signal::Signal;
-use crate::spin::{self, Backoff, Waiting};
+use crate::spin::{self, Waiting};
 use crate::sys::{self, Interest, Woken};
 use crate::{Closed, DeadlineExceeded, ReactorShutdown, Runtime, Timer};
 
@@ -89,7 +89,6 @@ pub(crate) struct Shared {
 
 struct Direction {
     deadline: AtomicDeadline,
-    spin: Backoff,
     /// True while a thread or a `Waker` waits. Lets a deadline setter skip
     /// the lock when nobody is there to wake.
     watched: AtomicBool,
@@ -128,12 +127,7 @@ impl Waiters {
 
 impl Direction {
     fn new() -> Direction {
-        Direction {
-            deadline: AtomicDeadline::default(),
-            spin: Backoff::default(),
-            watched: AtomicBool::new(false),
-            waiters: Mutex::default(),
-        }
+        Direction { deadline: AtomicDeadline::default(), watched: AtomicBool::new(false), waiters: Mutex::default() }
     }
 
     fn set_deadline(&self, d: Option<Instant>) {
@@ -348,10 +342,10 @@ impl PollFd {
         self.shared.check(dir)?;
         let d = self.shared.dir(dir);
         let (_waiting, may_spin) = Waiting::enter();
-        if may_spin && d.spin.may_spin() {
-            let found = spin::spin(|| sys::is_ready(self.fd, dir.interest()));
-            d.spin.record(found);
-            if found {
+        if may_spin && spin::may_spin() {
+            let spun = spin::spin(|| sys::is_ready(self.fd, dir.interest()));
+            spin::record(spun);
+            if spun.is_ready() {
                 return Ok(());
             }
         }

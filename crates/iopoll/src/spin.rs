@@ -9,9 +9,12 @@
 //! there are cores, and each direction backs off exponentially after spins
 //! that found nothing, so connections whose peers are slow stop trying.
 
+use std::cell::Cell;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
+
+use crate::sys;
 
 /// How long a spin may last: about one cross-core wake-up.
 const BUDGET: Duration = Duration::from_micros(20);
@@ -21,9 +24,16 @@ const MAX_SKIP: u32 = 256;
 /// Threads inside a `PollFd` wait right now, spinning or parked.
 static WAITING: AtomicUsize = AtomicUsize::new(0);
 
+/// Cores a spinner may use: the available parallelism, or 1 (no spinning)
+/// when `RESEAU_SPIN=0` is set in the environment.
 fn cores() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    *CORES.get_or_init(|| {
+        if std::env::var_os("RESEAU_SPIN").is_some_and(|v| v == "0") {
+            return 1;
+        }
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    })
 }
 
 /// Counts the calling thread as waiting for as long as it lives.
@@ -44,50 +54,93 @@ impl Drop for Waiting {
     }
 }
 
-/// One direction's memory of how spinning went.
+/// The calling thread's memory of how spinning went: after spins that did
+/// not pay, skip the next 1, 3, 7 ... 255 chances. Kept per thread, since
+/// whether a core is free depends on where the thread runs, and a thread
+/// serving many short connections must not relearn it for each one.
 #[derive(Debug, Default)]
-pub(crate) struct Backoff {
-    /// Waits left to skip before spinning again.
-    skip: AtomicU32,
-    /// Consecutive failed spins.
-    failures: AtomicU32,
+struct Backoff {
+    /// Chances left to skip before spinning again.
+    skip: Cell<u32>,
+    /// Consecutive spins that did not pay.
+    failures: Cell<u32>,
 }
 
-impl Backoff {
-    /// Whether this wait may spin (consumes one skip if not).
-    pub(crate) fn may_spin(&self) -> bool {
-        let skip = self.skip.load(Relaxed);
-        if skip == 0 {
-            return true;
-        }
-        self.skip.store(skip - 1, Relaxed);
-        false
-    }
+thread_local! {
+    static BACKOFF: Backoff = Backoff::default();
+}
 
-    pub(crate) fn record(&self, found: bool) {
-        if found {
-            self.failures.store(0, Relaxed);
-            self.skip.store(0, Relaxed);
-        } else {
-            let f = self.failures.load(Relaxed).saturating_add(1).min(8);
-            self.failures.store(f, Relaxed);
-            self.skip.store(((1u32 << f) - 1).min(MAX_SKIP), Relaxed);
+/// Whether this wait may spin (using up one skipped chance if not).
+pub(crate) fn may_spin() -> bool {
+    BACKOFF
+        .try_with(|b| {
+            let skip = b.skip.get();
+            if skip > 0 {
+                b.skip.set(skip - 1);
+            }
+            skip == 0
+        })
+        .unwrap_or(false)
+}
+
+/// Learn from a spin.
+pub(crate) fn record(spun: Spun) {
+    let _ = BACKOFF.try_with(|b| match spun {
+        Spun::Ready => {}
+        Spun::Found => {
+            b.failures.set(0);
+            b.skip.set(0);
         }
+        Spun::Preempted | Spun::Nothing => {
+            let f = (b.failures.get() + 1).min(8);
+            b.failures.set(f);
+            b.skip.set(((1u32 << f) - 1).min(MAX_SKIP));
+        }
+    });
+}
+
+/// What a spin came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spun {
+    /// Ready at the first look: no spinning happened, nothing learned.
+    Ready,
+    /// Spinning found readiness without being preempted: it paid.
+    Found,
+    /// Readiness came, but the spinner was preempted meanwhile: the core
+    /// was shared (likely with the very peer it waited for), and parking
+    /// would have served better.
+    Preempted,
+    /// The budget ran out.
+    Nothing,
+}
+
+impl Spun {
+    pub(crate) fn is_ready(self) -> bool {
+        matches!(self, Spun::Ready | Spun::Found | Spun::Preempted)
     }
 }
 
 /// Poll `ready` until it says yes or the budget is spent.
-pub(crate) fn spin(mut ready: impl FnMut() -> bool) -> bool {
+pub(crate) fn spin(mut ready: impl FnMut() -> bool) -> Spun {
+    if ready() {
+        return Spun::Ready;
+    }
+    let switches = sys::involuntary_switches();
     let start = Instant::now();
-    loop {
+    let found = loop {
         if ready() {
-            return true;
+            break true;
         }
         if start.elapsed() >= BUDGET {
-            return false;
+            break false;
         }
         for _ in 0..32 {
             std::hint::spin_loop();
         }
+    };
+    match (found, sys::involuntary_switches() == switches) {
+        (true, true) => Spun::Found,
+        (true, false) => Spun::Preempted,
+        (false, _) => Spun::Nothing,
     }
 }

@@ -37,6 +37,15 @@ pub(crate) fn is_ready(fd: RawFd, interest: Interest) -> bool {
     unsafe { libc::poll(&mut pfd, 1, 0) > 0 }
 }
 
+/// How many times the calling thread has been preempted so far.
+pub(crate) fn involuntary_switches() -> libc::c_long {
+    // SAFETY: rusage is plain old data; getrusage fills it for this thread.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid rusage to write into.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    ru.ru_nivcsw
+}
+
 /// A nonblocking, close-on-exec eventfd.
 pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with constant flags; no pointers involved.
