@@ -193,6 +193,10 @@ impl Conn {
         let mut hs = self.handshake.lock();
         match &*hs {
             Handshake::Done => return Ok(()),
+            // Closed since (perhaps that is why it failed): say so, as every
+            // operation on a closed connection does, so that a reader or
+            // writer that was waiting for the handshake sees `Closed`.
+            Handshake::Failed(_) if self.closed.load(Acquire) => return Err(closed_error("handshake")),
             Handshake::Failed(msg) => return Err(Error::Tls(TlsError::new("handshake", msg.clone()))),
             Handshake::Pending => {}
         }
@@ -357,6 +361,12 @@ impl Conn {
         self.handshake()?;
         let outcome = {
             let mut e = self.engine.lock();
+            // Again under the engine lock: a `close` since the check above
+            // has closed the write side too, which must read as `Closed`,
+            // not as a close_write.
+            if self.closed.load(Acquire) {
+                return Err(Closed.into());
+            }
             if let Some((kind, msg)) = &e.write_error {
                 return Err(io::Error::new(*kind, format!("tls: the write side failed earlier: {msg}")));
             }
@@ -393,6 +403,10 @@ impl Conn {
         }
         {
             let mut e = self.engine.lock();
+            // As in `write_plain`: a `close` since the check above.
+            if self.closed.load(Acquire) {
+                return Err(closed_error("close_write"));
+            }
             if e.write_closed {
                 return Ok(());
             }

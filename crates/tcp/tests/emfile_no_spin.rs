@@ -1,0 +1,261 @@
+//! Out of descriptors, continued (`accept_emfile.rs` has the blocking
+//! accept that fails promptly and recovers). Here: an accept already parked
+//! when a connection arrives, a task waiting in `poll_accept`, a thread
+//! that has never waited (it has no wake-up eventfd yet and cannot make
+//! one), and a dial all fail cleanly with EMFILE; nothing spins while a
+//! connection nobody can accept sits in the queue (the process's CPU time
+//! stays low); and all of it works again once descriptors are free.
+//!
+//! In a file of its own, with a single test, because it lowers the
+//! process-wide RLIMIT_NOFILE.
+
+mod common;
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Arc, mpsc};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn getrlimit() -> libc::rlimit {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a valid rlimit to fill in.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    lim
+}
+
+fn setrlimit(lim: &libc::rlimit) {
+    // SAFETY: `lim` is a valid rlimit; lowering the soft limit, or raising
+    // it back up to the hard limit, needs no privilege.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, lim) }, 0, "{}", io::Error::last_os_error());
+}
+
+fn is_fd_exhaustion(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// Lower the limit to just above the highest open descriptor and fill
+/// every hole below it: the next descriptor anyone asks for fails.
+/// Dropping the result gives them back.
+struct Exhausted {
+    saved: libc::rlimit,
+    fillers: Vec<OwnedFd>,
+}
+
+impl Exhausted {
+    fn new() -> Exhausted {
+        let saved = getrlimit();
+        let highest = std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<libc::rlim_t>().ok())
+            .max()
+            .unwrap();
+        setrlimit(&libc::rlimit { rlim_cur: highest + 1, rlim_max: saved.rlim_max });
+        let mut ex = Exhausted { saved, fillers: Vec::new() };
+        loop {
+            // SAFETY: duplicates stdin's descriptor number 0 if open, or any
+            // open one; the new descriptor is owned below.
+            let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 0) };
+            if fd < 0 {
+                let e = io::Error::last_os_error();
+                assert!(is_fd_exhaustion(&e), "dup: {e}");
+                return ex;
+            }
+            // SAFETY: `fd` is new and owned by nobody else.
+            ex.fillers.push(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
+}
+
+impl Drop for Exhausted {
+    fn drop(&mut self) {
+        self.fillers.clear();
+        setrlimit(&self.saved);
+    }
+}
+
+/// A TCP socket made now, connected later (connecting needs no new
+/// descriptor).
+fn unconnected_socket() -> TcpStream {
+    // SAFETY: plain syscall with constant arguments.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket: {}", io::Error::last_os_error());
+    // SAFETY: `fd` was just returned by socket() and is owned by no one else.
+    TcpStream::from(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn connect_raw(s: &TcpStream, addr: SocketAddr) {
+    let SocketAddr::V4(v4) = addr else { panic!("IPv4 only") };
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(*v4.ip()).to_be() },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `sin` is a valid sockaddr_in for the length passed.
+    let r = unsafe {
+        libc::connect(
+            s.as_raw_fd(),
+            (&raw const sin).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "connect: {}", io::Error::last_os_error());
+}
+
+/// User plus system CPU time of the whole process so far.
+fn cpu_time() -> Duration {
+    // SAFETY: rusage is plain data, filled in by getrusage.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid rusage to fill in.
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) }, 0);
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Run `f` on a new thread that, once `f` has returned, stays alive until
+/// the returned sender is dropped: a thread that exits closes its wake-up
+/// eventfd, which would hand a descriptor back too early.
+fn spawn_held<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> (i32, mpsc::Receiver<(T, Instant)>, mpsc::Sender<()>) {
+    let (hold_tx, hold_rx) = mpsc::channel::<()>();
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        tid_tx.send(gettid()).unwrap();
+        let r = f();
+        let _ = tx.send((r, Instant::now()));
+        let _ = hold_rx.recv();
+    });
+    (tid_rx.recv().unwrap(), rx, hold_tx)
+}
+
+struct ChannelWaker(mpsc::SyncSender<()>);
+
+impl Wake for ChannelWaker {
+    fn wake(self: Arc<Self>) {
+        let _ = self.0.try_send(());
+    }
+}
+
+#[test]
+fn out_of_descriptors_nothing_spins_and_everything_recovers() {
+    let l = Arc::new(listener());
+    let idle = Arc::new(listener()); // nobody ever connects to this one
+    let addr = l.local_addr().unwrap();
+    let first = unconnected_socket();
+    let second = unconnected_socket();
+    // Make this thread wait once, so its wake-up eventfd exists beforehand.
+    l.set_deadline(Some(Instant::now() + Duration::from_millis(1))).unwrap();
+    assert_timeout_result(l.accept().and_then(|c| c.remote_addr()));
+    l.set_deadline(Some(Instant::now() + PATIENCE * 3)).unwrap();
+
+    // An acceptor parked before the descriptors run out.
+    let l2 = l.clone();
+    let (tid, parked, hold_parked) = spawn_held(move || l2.accept().and_then(|c| c.remote_addr()));
+    until_parked(tid);
+    // A task waiting in poll_accept: the listener is now registered with the
+    // global reactor.
+    let (tx, woken) = mpsc::sync_channel(64);
+    let waker = Waker::from(Arc::new(ChannelWaker(tx)));
+    let mut cx = Context::from_waker(&waker);
+    assert!(l.poll_accept(&mut cx).is_pending());
+
+    let ex = Exhausted::new();
+    // From here until the connection is accepted, nothing should spin: not
+    // the reactor (whose registration is edge-triggered) and not a waiter
+    // that retries accept4.
+    let cpu0 = cpu_time();
+    let arrived = Instant::now();
+    connect_raw(&first, addr);
+    // The parked acceptor wakes and reports EMFILE; the task is woken.
+    let parked_result = parked.recv_timeout(PATIENCE);
+    let woken_result = woken.recv_timeout(PATIENCE);
+    // Let a 300 ms window pass with the connection stuck in the queue.
+    let (_never_tx, never) = mpsc::channel::<()>();
+    let _ = never.recv_timeout(Duration::from_millis(300).saturating_sub(arrived.elapsed()));
+    let window = arrived.elapsed();
+    let cpu = cpu_time() - cpu0;
+    // The task gets EMFILE too, and neither takes the connection.
+    let polled = l.poll_accept(&mut cx).map(|r| r.and_then(|c| c.remote_addr()));
+
+    // Blocking accepts fail at once, every time.
+    let t0 = Instant::now();
+    let repeated: Vec<_> = (0..20).map(|_| l.accept().and_then(|c| c.remote_addr())).collect();
+    let repeated_took = t0.elapsed();
+
+    // A thread that has never waited cannot make its wake-up eventfd.
+    let idle2 = idle.clone();
+    let (_, fresh, hold_fresh) = spawn_held(move || idle2.accept().and_then(|c| c.remote_addr()));
+    let fresh = fresh.recv_timeout(PATIENCE);
+    // Dialing needs a socket.
+    let dial = tcp::connect_addr(addr).map(|c| c.local_addr());
+
+    drop(ex);
+    drop((hold_parked, hold_fresh));
+
+    assert!(
+        cpu < Duration::from_millis(100),
+        "{cpu:?} of CPU time in {window:?} while one connection could not be accepted: something spins"
+    );
+    let (r, at) = parked_result.expect("a parked accept hangs when accept4 fails with EMFILE");
+    match r {
+        Ok(a) => panic!("accepted {a:?} with no descriptors left"),
+        Err(e) => assert!(is_fd_exhaustion(&e), "the parked accept: expected EMFILE, got {e:?}"),
+    }
+    let took = at - arrived;
+    assert!(took < Duration::from_secs(2), "the parked accept took {took:?} to report EMFILE");
+    woken_result.expect("the task in poll_accept was not woken by the connection");
+    match polled {
+        Poll::Ready(Err(e)) => assert!(is_fd_exhaustion(&e), "poll_accept: expected EMFILE, got {e:?}"),
+        other => panic!("poll_accept with no descriptors left: {other:?}"),
+    }
+    for r in repeated {
+        match r {
+            Ok(a) => panic!("accepted {a:?} with no descriptors left"),
+            Err(e) => assert!(is_fd_exhaustion(&e), "expected EMFILE, got {e:?}"),
+        }
+    }
+    assert!(repeated_took < Duration::from_secs(2), "20 failing accepts took {repeated_took:?}");
+    match fresh.expect("an accept on a thread with no eventfd hangs when none can be made").0 {
+        Ok(a) => panic!("accepted {a:?} from a listener nobody connects to"),
+        Err(e) => assert!(is_fd_exhaustion(&e), "a first wait with no descriptors left: {e:?}"),
+    }
+    match dial {
+        Ok(a) => panic!("dialed ({a:?}) with no descriptors left"),
+        Err(tcp::OpError { err: tcp::Error::Io(e), .. }) => assert!(is_fd_exhaustion(&e), "dial: {e:?}"),
+        Err(e) => panic!("dial: expected Error::Io(EMFILE), got {e:?}"),
+    }
+
+    // Descriptors are back: the waiting connection is accepted, a task
+    // accepts the next, a fresh thread can wait, and data flows.
+    let mut s1 = l.accept().expect("accept once descriptors are back");
+    assert_eq!(s1.remote_addr().unwrap(), first.local_addr().unwrap());
+    (&first).write_all(b"first").unwrap();
+    let mut b = [0u8; 5];
+    s1.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"first");
+
+    assert!(l.poll_accept(&mut cx).is_pending());
+    while woken.try_recv().is_ok() {}
+    connect_raw(&second, addr);
+    let s2 = loop {
+        match l.poll_accept(&mut cx) {
+            Poll::Ready(r) => break r.expect("poll_accept once descriptors are back"),
+            Poll::Pending => woken.recv_timeout(PATIENCE).expect("pending, and never woken"),
+        };
+    };
+    assert_eq!(s2.remote_addr().unwrap(), second.local_addr().unwrap());
+
+    let idle2 = idle.clone();
+    let (tid, rx) = spawn_tracked(move || idle2.accept().and_then(|c| c.remote_addr()));
+    until_parked(tid); // it could make its eventfd this time
+    let client = tcp::connect_addr(idle.local_addr().unwrap()).expect("dial once descriptors are back");
+    let (r, _) = rx.recv_timeout(PATIENCE).expect("the fresh thread's accept");
+    assert_eq!(r.unwrap(), client.local_addr().unwrap());
+}

@@ -1,0 +1,426 @@
+//! Races: `close` against a read, a write and an accept that are blocked
+//! (or about to block, or just starting), 1 000 times each; and deadlines
+//! flapping between past and future while a stream goes through.
+//!
+//! What must hold every time: nothing hangs (every wait here is bounded),
+//! the loser of the race fails with `Closed`, and a call on the closed
+//! connection never lands on the descriptor number it used to have, which
+//! the test hands to other sockets (with data waiting) as soon as `close`
+//! returns.
+
+mod common;
+mod harness;
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use harness::{Worker, bounded, linger0};
+use tcp::{Closed, Conn, Listener};
+
+const ITERATIONS: usize = 1000;
+
+/// How the close lines up with the blocked call in one iteration.
+#[derive(Clone, Copy, Debug)]
+enum Timing {
+    /// Close once the other thread sits parked in `ppoll`.
+    Parked,
+    /// Both leave a barrier together; the closer first spins this long.
+    CloseLate(u32),
+    /// Both leave a barrier together; the blocking call first spins this long.
+    CloseEarly(u32),
+}
+
+fn timing(i: usize) -> Timing {
+    // A fixed pseudo-random sequence: the mix differs per iteration but is
+    // the same on every run.
+    let mut x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 29;
+    let spin = (x % 4000) as u32;
+    match i % 3 {
+        0 => Timing::Parked,
+        1 => Timing::CloseLate(spin),
+        _ => Timing::CloseEarly(spin),
+    }
+}
+
+fn spin(n: u32) {
+    for _ in 0..n {
+        std::hint::spin_loop();
+    }
+}
+
+/// Sockets created right after a close, so that they take the freed
+/// descriptor number, each with data waiting that a stray read could
+/// consume and a peer where a stray write would show up.
+struct Intruders {
+    a: UnixStream,
+    b: UnixStream,
+    /// A listener with one connection queued, which a stray accept would take.
+    listener: TcpListener,
+    _queued: TcpStream,
+}
+
+const FOR_A: &[u8] = b"intruder data for a";
+const FOR_B: &[u8] = b"intruder data for b";
+
+impl Intruders {
+    fn new() -> Intruders {
+        let (a, b) = UnixStream::pair().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let queued = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        (&b).write_all(FOR_A).unwrap();
+        (&a).write_all(FOR_B).unwrap();
+        Intruders { a, b, listener, _queued: queued }
+    }
+
+    fn holds(&self, fd: RawFd) -> bool {
+        [self.a.as_raw_fd(), self.b.as_raw_fd(), self.listener.as_raw_fd()].contains(&fd)
+    }
+
+    /// Everything is where it was put: nothing read, nothing written,
+    /// nothing accepted by anyone else.
+    #[track_caller]
+    fn check(self, what: &str) {
+        for (s, want) in [(&self.a, FOR_A), (&self.b, FOR_B)] {
+            s.set_nonblocking(true).unwrap();
+            let mut got = vec![0u8; 256];
+            let n = (&*s).read(&mut got).unwrap_or(0);
+            assert_eq!(&got[..n], want, "{what}: an intruder socket lost data or received stray bytes");
+            let more = (&*s).read(&mut got);
+            assert!(
+                matches!(&more, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+                "{what}: stray bytes on an intruder socket: {more:?}"
+            );
+        }
+        self.listener.set_nonblocking(true).unwrap();
+        let (accepted, _) =
+            self.listener.accept().unwrap_or_else(|e| panic!("{what}: the queued connection was taken ({e})"));
+        linger0(&accepted); // no TIME_WAIT left behind, 1 000 times over
+    }
+}
+
+/// One race between `close` and `op` (which returns the error it ended
+/// with). Returns whether an intruder reused the closed descriptor number.
+fn race<T: Send + Sync + 'static>(
+    what: &str,
+    i: usize,
+    target: Arc<T>,
+    fd: RawFd,
+    op: impl FnOnce(&T) -> io::Error + Send + 'static,
+    close: impl FnOnce(&T) + Send + 'static,
+    workers: &(Worker, Worker),
+) -> bool {
+    let (op_worker, closer) = workers;
+    let t = timing(i);
+    let what = format!("{what}, iteration {i} ({t:?})");
+    let (op_rx, close_rx);
+    match t {
+        Timing::Parked => {
+            let target2 = target.clone();
+            op_rx = op_worker.run(move || op(&target2));
+            until_parked(op_worker.tid);
+            let target2 = target.clone();
+            close_rx = closer.run(move || close(&target2));
+        }
+        Timing::CloseLate(n) | Timing::CloseEarly(n) => {
+            let (close_spin, op_spin) = if matches!(t, Timing::CloseLate(_)) { (n, 0) } else { (0, n) };
+            let barrier = Arc::new(Barrier::new(2));
+            let (target2, barrier2) = (target.clone(), barrier.clone());
+            op_rx = op_worker.run(move || {
+                barrier2.wait();
+                spin(op_spin);
+                op(&target2)
+            });
+            let target2 = target.clone();
+            close_rx = closer.run(move || {
+                barrier.wait();
+                spin(close_spin);
+                close(&target2)
+            });
+        }
+    }
+    bounded(&close_rx, &format!("{what}: close"));
+    // The number is free now: take it, with data waiting, before looking at
+    // how the other call ended.
+    let intruders = Intruders::new();
+    let reused = intruders.holds(fd);
+    let err = bounded(&op_rx, &format!("{what}: the blocked call"));
+    assert!(Closed::is(&err), "{what}: expected Closed, got {err:?}");
+    intruders.check(&what);
+    reused
+}
+
+#[track_caller]
+fn assert_some_reuse(reused: usize, what: &str) {
+    // Without reuse the intruder check proves nothing. The lowest free
+    // number is the one just freed unless a test running alongside took it
+    // first, which cannot happen in every one of 1 000 iterations.
+    assert!(reused > 0, "{what}: the closed descriptor number was never reused; the test proved nothing");
+    eprintln!("{what}: the freed number was reused by an intruder in {reused} of {ITERATIONS} iterations");
+}
+
+#[test]
+fn close_races_a_blocked_read() {
+    let workers = (Worker::new(), Worker::new());
+    let l = listener();
+    let mut reused = 0;
+    for i in 0..ITERATIONS {
+        // The accepted end is the one closed: its TIME_WAIT then holds the
+        // listener's port, not an ephemeral one (thousands of those left
+        // behind would starve later binds to port 0).
+        let (s, c) = pair_on(&l);
+        let fd = c.as_raw_fd();
+        let op = |c: &Conn| {
+            let mut buf = [0u8; 64];
+            match (&*c).read(&mut buf) {
+                Ok(n) => panic!("read {n} bytes ({:?}) from a silent peer", &buf[..n]),
+                Err(e) => e,
+            }
+        };
+        reused += race("close vs read", i, Arc::new(c), fd, op, |c| c.close().unwrap(), &workers) as usize;
+        drop(s);
+    }
+    assert_some_reuse(reused, "close vs read");
+}
+
+/// Fill `c`'s send buffer (and the peer's receive buffer) without waiting:
+/// nonblocking sends until the kernel says no, and is still saying no.
+fn fill_now(c: &Conn) {
+    let chunk = [0x5au8; 64 * 1024];
+    loop {
+        loop {
+            // SAFETY: sends from a live buffer on a socket `c` keeps open;
+            // MSG_DONTWAIT never blocks, MSG_NOSIGNAL never raises SIGPIPE.
+            let n = unsafe {
+                libc::send(c.as_raw_fd(), chunk.as_ptr().cast(), chunk.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "filling the send buffer: {e}");
+                break;
+            }
+        }
+        if !poll_writable_now(c) {
+            return;
+        }
+    }
+}
+
+#[test]
+fn close_races_a_blocked_write() {
+    let workers = (Worker::new(), Worker::new());
+    let l = listener();
+    small_rcvbuf(&l); // inherited by accepted sockets
+    let mut reused = 0;
+    for i in 0..ITERATIONS {
+        let (c, s) = pair_on(&l);
+        small_sndbuf(&c);
+        fill_now(&c);
+        let fd = c.as_raw_fd();
+        let op = |c: &Conn| {
+            let chunk = [0xa5u8; 16 * 1024];
+            // A write cut short by the close reports what it wrote; the
+            // error comes with the next call.
+            loop {
+                if let Err(e) = (&*c).write(&chunk) {
+                    return e;
+                }
+            }
+        };
+        reused += race("close vs write", i, Arc::new(c), fd, op, |c| c.close().unwrap(), &workers) as usize;
+        drop(s);
+    }
+    assert_some_reuse(reused, "close vs write");
+}
+
+#[test]
+fn close_races_a_blocked_accept() {
+    let workers = (Worker::new(), Worker::new());
+    let mut reused = 0;
+    for i in 0..ITERATIONS {
+        let l = listener();
+        let fd = l.as_raw_fd();
+        let op = |l: &Listener| match l.accept() {
+            Ok(c) => panic!("accepted {c:?} although nobody connects"),
+            Err(e) => e,
+        };
+        reused += race("close vs accept", i, Arc::new(l), fd, op, |l| l.close().unwrap(), &workers) as usize;
+    }
+    assert_some_reuse(reused, "close vs accept");
+}
+
+const STREAM: usize = 1 << 20;
+
+/// Send `STREAM` bytes of stream `seed` in chunks of changing size, then
+/// end the stream.
+fn send_stream(c: &Conn, seed: u64) {
+    let mut buf = vec![0u8; 48 * 1024];
+    let mut off = 0usize;
+    let mut k = 0usize;
+    while off < STREAM {
+        let n = (1 + (k * 7919) % buf.len()).min(STREAM - off);
+        stream_bytes(seed, off as u64, &mut buf[..n]);
+        (&*c).write_all(&buf[..n]).unwrap();
+        off += n;
+        k += 1;
+    }
+    c.close_write().unwrap();
+}
+
+/// Read stream `seed` to its end, checking every byte, with `retry` telling
+/// which errors to retry; returns how many reads were retried.
+fn receive_stream(c: &Conn, seed: u64, retry: impl Fn(&io::Error) -> bool) -> usize {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut want = vec![0u8; 64 * 1024];
+    let mut off = 0usize;
+    let mut retried = 0;
+    let mut k = 0usize;
+    loop {
+        let len = 1 + (k * 4099) % buf.len();
+        k += 1;
+        match (&*c).read(&mut buf[..len]) {
+            Ok(0) => break,
+            Ok(n) => {
+                stream_bytes(seed, off as u64, &mut want[..n]);
+                assert!(buf[..n] == want[..n], "corrupt data in bytes {off}..{}", off + n);
+                off += n;
+            }
+            Err(e) if retry(&e) => retried += 1,
+            Err(e) => panic!("read at offset {off}: {e:?}"),
+        }
+    }
+    assert_eq!(off, STREAM, "bytes lost: the stream ended early");
+    retried
+}
+
+/// Stops the flapping thread and closes both ends when dropped, so that a
+/// failed assertion ends the test instead of leaving its threads blocked.
+struct Teardown<'a> {
+    stop: &'a AtomicBool,
+    conns: [&'a Conn; 2],
+}
+
+impl Drop for Teardown<'_> {
+    fn drop(&mut self) {
+        self.stop.store(true, SeqCst);
+        if thread::panicking() {
+            for c in self.conns {
+                let _ = c.close();
+            }
+        }
+    }
+}
+
+/// Busy-wait for `us` microseconds.
+fn hold(us: u64) {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_micros(us) {
+        std::hint::spin_loop();
+    }
+}
+
+/// Move `set`'s deadline between the past, the future and none, each
+/// setting held for about 20 µs, until `stop`. Returns how many rounds it
+/// made.
+fn flap(stop: &AtomicBool, set: impl Fn(Option<Instant>)) -> usize {
+    let mut n = 0;
+    while !stop.load(SeqCst) {
+        set(Some(Instant::now() - Duration::from_millis(1)));
+        hold(20);
+        set(Some(Instant::now() + Duration::from_secs(3600)));
+        hold(20);
+        set(if n % 2 == 0 { None } else { Some(Instant::now() + Duration::from_micros(50)) });
+        hold(20);
+        n += 1;
+    }
+    n
+}
+
+/// Another thread flaps the read deadline while a reader takes 1 MiB,
+/// retrying each timeout: every byte arrives, in order. Repeated (on a
+/// fresh connection) until at least one read did time out, so the retry
+/// path is known to have run.
+#[test]
+fn read_deadline_flapping_loses_nothing() {
+    within(Duration::from_secs(60), "read deadline flapping", || {
+        let mut timeouts = 0;
+        for round in 0..10u64 {
+            let (c, s) = pair();
+            let (c, s) = (Arc::new(c), Arc::new(s));
+            let stop = AtomicBool::new(false);
+            let flips = AtomicUsize::new(0);
+            thread::scope(|sc| {
+                sc.spawn(|| send_stream(&s, round));
+                sc.spawn(|| flips.store(flap(&stop, |d| c.set_read_deadline(d).unwrap()), SeqCst));
+                let _teardown = Teardown { stop: &stop, conns: [&c, &s] };
+                timeouts += receive_stream(&c, round, |e| {
+                    assert_timeout(e);
+                    thread::yield_now(); // let the other thread move it again
+                    true
+                });
+            });
+            eprintln!("round {round}: {timeouts} timeouts in total, {} deadline flips", flips.load(SeqCst));
+            if timeouts > 0 {
+                return;
+            }
+        }
+        panic!("no read ever timed out while the deadline flapped: the retry path never ran");
+    });
+}
+
+/// The same for writes: a write the deadline cuts short reports what it
+/// sent, so a writer that retries from there loses and repeats nothing.
+#[test]
+fn write_deadline_flapping_loses_nothing() {
+    within(Duration::from_secs(60), "write deadline flapping", || {
+        let mut timeouts = 0;
+        for round in 0..10u64 {
+            let l = listener();
+            small_rcvbuf(&l);
+            let (c, s) = pair_on(&l);
+            small_sndbuf(&c);
+            let (c, s) = (Arc::new(c), Arc::new(s));
+            let stop = AtomicBool::new(false);
+            let writer_timeouts = AtomicUsize::new(0);
+            thread::scope(|sc| {
+                sc.spawn(|| {
+                    let _teardown = Teardown { stop: &stop, conns: [&c, &s] };
+                    let mut buf = vec![0u8; 48 * 1024];
+                    let mut off = 0usize;
+                    let mut k = 0usize;
+                    while off < STREAM {
+                        let n = (1 + (k * 7919) % buf.len()).min(STREAM - off);
+                        k += 1;
+                        stream_bytes(round, off as u64, &mut buf[..n]);
+                        match (&*c).write(&buf[..n]) {
+                            Ok(w) => off += w,
+                            Err(e) => {
+                                assert_timeout(&e);
+                                writer_timeouts.fetch_add(1, SeqCst);
+                            }
+                        }
+                    }
+                    stop.store(true, SeqCst);
+                    c.set_write_deadline(None).unwrap();
+                    c.close_write().unwrap();
+                });
+                sc.spawn(|| flap(&stop, |d| c.set_write_deadline(d).unwrap()));
+                let _teardown = Teardown { stop: &stop, conns: [&c, &s] };
+                receive_stream(&s, round, |_| false);
+            });
+            timeouts += writer_timeouts.load(SeqCst);
+            eprintln!("round {round}: {timeouts} write timeouts in total");
+            if timeouts > 0 {
+                return;
+            }
+        }
+        panic!("no write ever timed out while the deadline flapped: the retry path never ran");
+    });
+}
