@@ -11,32 +11,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use iopoll::{Closed, DeadlineExceeded, PollFd, Runtime};
+use testkit::{gettid, until_parked};
 
 fn pair() -> (UnixStream, UnixStream) {
     let (a, b) = UnixStream::pair().unwrap();
     a.set_nonblocking(true).unwrap();
     b.set_nonblocking(true).unwrap();
     (a, b)
-}
-
-fn gettid() -> i32 {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::gettid() }
-}
-
-/// Block until thread `tid` sits in `ppoll`: parked in a wait, not merely
-/// on its way there. Bounded by a deadline.
-fn until_parked(tid: i32) {
-    let path = format!("/proc/self/task/{tid}/syscall");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let s = std::fs::read_to_string(&path).unwrap_or_default();
-        if s.split_whitespace().next() == Some(&libc::SYS_ppoll.to_string()) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "thread {tid} never parked ({s:?})");
-        thread::yield_now();
-    }
 }
 
 fn is_timeout(e: &io::Error) -> bool {

@@ -316,42 +316,19 @@ fn write_to_closed_peer_is_an_error_not_sigpipe() {
     let (c, s) = pair();
     drop(s);
     within(PATIENCE, "writes to a dead peer", move || {
-        // SAFETY: sigset_t is plain data, initialised by sigemptyset before use.
-        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-        // SAFETY: as above.
-        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `set` and `old` are valid sigsets; the mask change is
-        // local to this thread, which exits at the end of the closure.
-        unsafe {
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGPIPE);
-            assert_eq!(libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old), 0);
-        }
-        let mut w = &c;
-        let mut errors = Vec::new();
-        for _ in 0..10_000 {
-            if let Err(e) = w.write(&[0u8; 1024]) {
-                errors.push(e);
-                if errors.len() == 2 {
-                    break;
+        let (errors, raised) = testkit::raises_sigpipe(|| {
+            let mut w = &c;
+            let mut errors = Vec::new();
+            for _ in 0..10_000 {
+                if let Err(e) = w.write(&[0u8; 1024]) {
+                    errors.push(e);
+                    if errors.len() == 2 {
+                        break;
+                    }
                 }
             }
-        }
-        // SAFETY: a valid sigset to fill in.
-        let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `pending` is a valid sigset.
-        let raised = unsafe {
-            libc::sigpending(&mut pending);
-            libc::sigismember(&pending, libc::SIGPIPE) == 1
-        };
-        if raised {
-            let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-            // SAFETY: consume the pending SIGPIPE before unblocking it;
-            // `set` holds only SIGPIPE and `zero` outlives the call.
-            unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) };
-        }
-        // SAFETY: restores this thread's previous mask.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+            errors
+        });
         assert!(!raised, "a write to a dead peer raised SIGPIPE");
         assert_eq!(errors.len(), 2, "writes to a dead peer kept succeeding");
         for e in &errors {

@@ -20,10 +20,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How long anything in a test may take before it counts as hung.
-pub const PATIENCE: Duration = Duration::from_secs(10);
+pub use testkit::PATIENCE;
 
 /// A deadline [`PATIENCE`] from now.
 pub fn soon() -> Instant {
