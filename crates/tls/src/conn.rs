@@ -126,38 +126,14 @@ impl Conn {
         name: Option<&str>,
         handshake_deadline: Option<Instant>,
     ) -> Result<Conn, Error> {
-        let ctx = config.client_ctx().map_err(Error::Config)?;
-        let s = config.settings();
-        let name = s.server_name.as_deref().or(name).filter(|n| !n.is_empty());
-        if s.verify_peer && name.is_none() {
-            return Err(Error::Config(ConfigError(
-                "no server name to verify: set server_name, dial a host name, or turn verify_peer off".into(),
-            )));
-        }
-        let mut ssl = Ssl::new(&ctx, false).map_err(|m| Error::Tls(TlsError::new("handshake", m)))?;
-        if let Some(name) = name {
-            let tls_err = |m| Error::Tls(TlsError::new("handshake", m));
-            match name.parse::<IpAddr>() {
-                // An IP literal is never sent as SNI (RFC 6066).
-                Ok(ip) if s.verify_peer => ssl.verify_ip(ip).map_err(tls_err)?,
-                Ok(_) => {}
-                Err(_) => {
-                    ssl.set_sni(name).map_err(tls_err)?;
-                    if s.verify_peer {
-                        ssl.verify_host(name).map_err(tls_err)?;
-                    }
-                }
-            }
-        }
         let peer = tcp.remote_addr().map(|a| a.to_string()).unwrap_or_default();
-        ssl.use_session_cache(config.sessions(), &format!("{}|{peer}", name.unwrap_or("")));
+        let ssl = client_ssl(config, name, &peer)?;
         Ok(Conn::assemble(tcp, config, ssl, false, handshake_deadline))
     }
 
     /// Wrap `tcp` as the server end.
     pub(crate) fn new_server(tcp: tcp::Conn, config: &Config) -> Result<Conn, Error> {
-        let ctx = config.server_ctx().map_err(Error::Config)?;
-        let ssl = Ssl::new(&ctx, true).map_err(|m| Error::Tls(TlsError::new("handshake", m)))?;
+        let ssl = server_ssl(config)?;
         Ok(Conn::assemble(tcp, config, ssl, true, None))
     }
 
@@ -508,6 +484,44 @@ impl Conn {
     pub fn is_server(&self) -> bool {
         self.server
     }
+}
+
+/// The client engine for `config`: SNI and name verification for `name`
+/// (unless `config.server_name` overrides it), session resumption filed
+/// under the name and `peer`. Shared by [`Conn`] and the fuzzing entry
+/// points, so both drive an identically configured `SSL`.
+pub(crate) fn client_ssl(config: &Config, name: Option<&str>, peer: &str) -> Result<Ssl, Error> {
+    let ctx = config.client_ctx().map_err(Error::Config)?;
+    let s = config.settings();
+    let name = s.server_name.as_deref().or(name).filter(|n| !n.is_empty());
+    if s.verify_peer && name.is_none() {
+        return Err(Error::Config(ConfigError(
+            "no server name to verify: set server_name, dial a host name, or turn verify_peer off".into(),
+        )));
+    }
+    let mut ssl = Ssl::new(&ctx, false).map_err(|m| Error::Tls(TlsError::new("handshake", m)))?;
+    if let Some(name) = name {
+        let tls_err = |m| Error::Tls(TlsError::new("handshake", m));
+        match name.parse::<IpAddr>() {
+            // An IP literal is never sent as SNI (RFC 6066).
+            Ok(ip) if s.verify_peer => ssl.verify_ip(ip).map_err(tls_err)?,
+            Ok(_) => {}
+            Err(_) => {
+                ssl.set_sni(name).map_err(tls_err)?;
+                if s.verify_peer {
+                    ssl.verify_host(name).map_err(tls_err)?;
+                }
+            }
+        }
+    }
+    ssl.use_session_cache(config.sessions(), &format!("{}|{peer}", name.unwrap_or("")));
+    Ok(ssl)
+}
+
+/// The server engine for `config`.
+pub(crate) fn server_ssl(config: &Config) -> Result<Ssl, Error> {
+    let ctx = config.server_ctx().map_err(Error::Config)?;
+    Ssl::new(&ctx, true).map_err(|m| Error::Tls(TlsError::new("handshake", m)))
 }
 
 /// The error for an operation on a closed connection: `Closed` inside, so

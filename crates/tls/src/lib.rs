@@ -12,6 +12,9 @@
 //! - [`listen`], [`Listener`]: accept TLS connections.
 //! - [`Conn`]: `Read` + `Write` (one reader and one writer at once),
 //!   deadlines, `close_write` (close_notify), [`ConnectionState`].
+//! - `fuzzing` (cargo feature `fuzzing`, off by default): socket-free entry
+//!   points that feed arbitrary bytes to a client or server engine, for the
+//!   cargo-fuzz targets in `fuzz/`.
 //!
 //! ```no_run
 //! use std::io::{Read, Write};
@@ -31,6 +34,8 @@ mod conn;
 mod dial;
 mod error;
 mod ffi;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod listener;
 
 use std::net::SocketAddr;
