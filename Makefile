@@ -1,9 +1,13 @@
-# reseau: `make demo` (the tour), `make test` (the suite), `make bench`.
+# reseau: `make demo` (the tour), `make test` (the suite), `make bench`,
+# `make stress` (the longer checks, not run by CI: docs/reliability.md).
 SHELL := /bin/bash
 CARGO ?= cargo
 SYSTEM_PACKAGES := libssl-dev pkg-config openssl curl python3
+# What `make stress` needs on top: memcheck, and Go for the interop peers.
+STRESS_PACKAGES := valgrind golang-go
 
-.PHONY: all deps test demo bench bench-full doc fmt clippy clean
+.PHONY: all deps test demo bench bench-full doc fmt clippy clean \
+	stress stress-deps stress-fuzz stress-valgrind stress-interop stress-soak
 
 all: test
 
@@ -49,3 +53,41 @@ doc: deps
 
 clean:
 	$(CARGO) clean
+
+# The longer checks of docs/reliability.md, in order: fuzzing (fuzz/run.sh,
+# FUZZ_SECONDS per target, default 600), the tcp and tls test binaries under
+# valgrind, the interop matrix against openssl, Python, curl and Go, and a
+# soak of 1 000 connections (SOAK_SECONDS, default 600). Every step runs and
+# reports PASS/FAIL/SKIPPED, then a summary; the exit status is non-zero if
+# any step failed. Logs: target/stress/. One step alone: make stress-soak.
+stress: stress-deps
+	@CARGO="$(CARGO)" stress/run.sh fuzz valgrind interop soak
+
+stress-fuzz: stress-deps
+	@CARGO="$(CARGO)" stress/run.sh fuzz
+
+stress-valgrind: stress-deps
+	@CARGO="$(CARGO)" stress/run.sh valgrind
+
+stress-interop: stress-deps
+	@CARGO="$(CARGO)" stress/run.sh interop
+
+stress-soak: stress-deps
+	@CARGO="$(CARGO)" stress/run.sh soak
+
+# What the stress steps need besides what `make deps` installs, the same way.
+stress-deps: deps
+	@missing=""; \
+	for p in $(STRESS_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null || exit 1; \
+	  else \
+	    echo "missing system packages:$$missing"; \
+	    echo "install them with: sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi

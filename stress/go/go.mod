@@ -1,0 +1,3 @@
+module reseau.invalid/stress/go
+
+go 1.19
