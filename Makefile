@@ -11,11 +11,11 @@ STRESS_PACKAGES := valgrind golang-go
 
 all: test
 
-# Install the system packages the build and the interop tests need, when
-# missing: by apt-get as root, otherwise print the command and stop.
-deps:
+# Install the packages named in $(1) when missing: by apt-get as root,
+# otherwise print the command and stop.
+define install_packages
 	@missing=""; \
-	for p in $(SYSTEM_PACKAGES); do \
+	for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -28,6 +28,11 @@ deps:
 	    exit 1; \
 	  fi; \
 	fi
+endef
+
+# The system packages the build and the interop tests need.
+deps:
+	$(call install_packages,$(SYSTEM_PACKAGES))
 
 fmt:
 	$(CARGO) fmt --all --check
@@ -77,17 +82,4 @@ stress-soak: stress-deps
 
 # What the stress steps need besides what `make deps` installs, the same way.
 stress-deps: deps
-	@missing=""; \
-	for p in $(STRESS_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing:$$missing"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null || exit 1; \
-	  else \
-	    echo "missing system packages:$$missing"; \
-	    echo "install them with: sudo apt-get install -y$$missing"; \
-	    exit 1; \
-	  fi; \
-	fi
+	$(call install_packages,$(STRESS_PACKAGES))
