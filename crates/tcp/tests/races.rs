@@ -19,42 +19,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
+use testkit::race::{Timing, spin, timing};
 
 use common::*;
 use harness::{Worker, bounded, linger0};
 use tcp::{Closed, Conn, Listener};
 
 const ITERATIONS: usize = 1000;
-
-/// How the close lines up with the blocked call in one iteration.
-#[derive(Clone, Copy, Debug)]
-enum Timing {
-    /// Close once the other thread sits parked in `ppoll`.
-    Parked,
-    /// Both leave a barrier together; the closer first spins this long.
-    CloseLate(u32),
-    /// Both leave a barrier together; the blocking call first spins this long.
-    CloseEarly(u32),
-}
-
-fn timing(i: usize) -> Timing {
-    // A fixed pseudo-random sequence: the mix differs per iteration but is
-    // the same on every run.
-    let mut x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x ^= x >> 29;
-    let spin = (x % 4000) as u32;
-    match i % 3 {
-        0 => Timing::Parked,
-        1 => Timing::CloseLate(spin),
-        _ => Timing::CloseEarly(spin),
-    }
-}
-
-fn spin(n: u32) {
-    for _ in 0..n {
-        std::hint::spin_loop();
-    }
-}
 
 /// Sockets created right after a close, so that they take the freed
 /// descriptor number, each with data waiting that a stray read could
@@ -118,7 +89,7 @@ fn race<T: Send + Sync + 'static>(
     workers: &(Worker, Worker),
 ) -> bool {
     let (op_worker, closer) = workers;
-    let t = timing(i);
+    let t = timing(i, 4000);
     let what = format!("{what}, iteration {i} ({t:?})");
     let (op_rx, close_rx);
     match t {

@@ -6,6 +6,7 @@
 
 mod data;
 mod process;
+pub mod race;
 mod sockets;
 mod threads;
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use harness::{capture_client_hello, linger0, raises_sigpipe, small_rcvbuf, small_sndbuf, spawn_tracked, until_parked};
 use iopoll::ReactorShutdown;
-use support::{PATIENCE, client_config, dial, server_config, soon};
+use support::{PATIENCE, client_config, dial, server_config, soon, still_serves};
 
 fn is_reset(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe)
@@ -36,24 +36,6 @@ fn assert_reset_in_handshake(r: Result<(), tls::Error>, what: &str) {
         }
         other => panic!("{what}: expected Error::Tls caused by a reset, got {other:?}"),
     }
-}
-
-/// A real client gets through `l` and is echoed.
-fn still_serves(l: &tls::Listener) {
-    let addr = l.local_addr().unwrap();
-    let client = thread::spawn(move || {
-        let mut c = dial(addr, &client_config()).unwrap();
-        c.write_all(b"still here").unwrap();
-        let mut b = [0u8; 10];
-        c.read_exact(&mut b).unwrap();
-        b
-    });
-    let mut s = l.accept().unwrap();
-    s.set_deadline(Some(soon())).unwrap();
-    let mut b = [0u8; 10];
-    s.read_exact(&mut b).unwrap();
-    s.write_all(&b).unwrap();
-    assert_eq!(&client.join().unwrap(), b"still here");
 }
 
 /// A client that resets the connection while the server's handshake waits

@@ -22,7 +22,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use harness::{capture_client_hello, raise_fd_limit, spawn_tracked, until_parked};
-use support::{PATIENCE, client_builder, client_config, dial, pki, server_builder, soon};
+use support::{PATIENCE, client_builder, client_config, dial, pki, server_builder, soon, still_serves};
 use tls::{ClientAuth, Version};
 
 /// How long a bad connection may take to fail when nothing but its own
@@ -48,24 +48,6 @@ fn accept_and_handshake(l: &tls::Listener) -> (tls::Conn, Result<(), tls::Error>
     let start = Instant::now();
     let r = s.handshake();
     (s, r, start.elapsed())
-}
-
-/// A real client gets through `l` and is echoed.
-fn still_serves(l: &tls::Listener) {
-    let addr = l.local_addr().unwrap();
-    let client = thread::spawn(move || {
-        let mut c = dial(addr, &client_config()).unwrap();
-        c.write_all(b"still here").unwrap();
-        let mut b = [0u8; 10];
-        c.read_exact(&mut b).unwrap();
-        b
-    });
-    let mut s = l.accept().unwrap();
-    s.set_deadline(Some(soon())).unwrap();
-    let mut b = [0u8; 10];
-    s.read_exact(&mut b).unwrap();
-    s.write_all(&b).unwrap();
-    assert_eq!(&client.join().unwrap(), b"still here");
 }
 
 fn xorshift(state: &mut u64) -> u64 {

@@ -19,40 +19,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
+use testkit::race::{Timing, spin, timing};
 
 use harness::{Worker, any_parked, bounded, linger0, small_rcvbuf, small_sndbuf, spawn_tracked, until_parked};
 use support::{client_builder, client_config, pki, server_config, soon};
 use tls::Closed;
 
 const ITERATIONS: usize = 300;
-
-/// How the close lines up with the blocked call in one iteration.
-#[derive(Clone, Copy, Debug)]
-enum Timing {
-    /// Close once the other thread sits parked in `ppoll`.
-    Parked,
-    /// Both leave a barrier together; the closer first spins this long.
-    CloseLate(u32),
-    /// Both leave a barrier together; the blocking call first spins this long.
-    CloseEarly(u32),
-}
-
-fn timing(i: usize) -> Timing {
-    let mut x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x ^= x >> 29;
-    let spin = (x % 20_000) as u32;
-    match i % 3 {
-        0 => Timing::Parked,
-        1 => Timing::CloseLate(spin),
-        _ => Timing::CloseEarly(spin),
-    }
-}
-
-fn spin(n: u32) {
-    for _ in 0..n {
-        std::hint::spin_loop();
-    }
-}
 
 /// Sockets made right after a close, so they take the freed descriptor
 /// number, with data waiting that a stray read would consume and a peer
@@ -129,7 +102,7 @@ fn race(
     workers: &(Worker, Worker),
 ) -> bool {
     let (op_worker, closer) = workers;
-    let t = timing(i);
+    let t = timing(i, 20000);
     let what = format!("{what}, iteration {i} ({t:?})");
     let fd = c.net_conn().as_raw_fd();
     // Close with a reset: hundreds of TIME_WAIT states on ephemeral ports

@@ -457,3 +457,22 @@ impl SServer {
         self.lines.output()
     }
 }
+
+/// A real client gets through `l` and is echoed.
+pub fn still_serves(l: &tls::Listener) {
+    use std::io::Write;
+    let addr = l.local_addr().unwrap();
+    let client = std::thread::spawn(move || {
+        let mut c = dial(addr, &client_config()).unwrap();
+        c.write_all(b"still here").unwrap();
+        let mut b = [0u8; 10];
+        c.read_exact(&mut b).unwrap();
+        b
+    });
+    let mut s = l.accept().unwrap();
+    s.set_deadline(Some(soon())).unwrap();
+    let mut b = [0u8; 10];
+    s.read_exact(&mut b).unwrap();
+    s.write_all(&b).unwrap();
+    assert_eq!(&client.join().unwrap(), b"still here");
+}
