@@ -259,6 +259,10 @@ impl Conn {
         let mut e = self.engine.lock();
         loop {
             if let Some((kind, msg)) = &e.write_error {
+                // A flush that `close` broke (or bounded) reads as `Closed`.
+                if self.closed.load(Acquire) {
+                    return Err(Closed.into());
+                }
                 return Err(io::Error::new(*kind, format!("tls: the write side failed earlier: {msg}")));
             }
             if e.flushing {
@@ -397,15 +401,19 @@ impl Conn {
         })
     }
 
-    /// Close: send close_notify if the handshake finished (best effort, at
-    /// most about a second against a peer that does not read), then close
-    /// the TCP connection, waking any blocked reader or writer. Idempotent;
-    /// dropping the `Conn` closes it too.
+    /// Close: send close_notify if the handshake finished and no write is
+    /// in flight (best effort, at most about a second against a peer that
+    /// does not read), then close the TCP connection, waking any blocked
+    /// reader or writer. Idempotent; dropping the `Conn` closes it too.
     pub fn close(&self) -> io::Result<()> {
         if self.closed.swap(true, Release) {
             return Ok(());
         }
-        if self.handshake_done.load(Acquire) {
+        // As Go's tls.Conn does: a write in flight means this close is
+        // meant to break it, so skip close_notify (which would queue behind
+        // that write) and close at once.
+        let idle_writer = self.writer.try_lock();
+        if self.handshake_done.load(Acquire) && idle_writer.is_some() {
             let queued = {
                 let mut e = self.engine.lock();
                 let ok = e.write_error.is_none() && !e.write_closed;
@@ -416,6 +424,8 @@ impl Conn {
                 }
                 ok
             };
+            // Writers that come after us see `closed` and fail at once.
+            drop(idle_writer);
             if queued {
                 let bound = Instant::now() + CLOSE_NOTIFY_BOUND;
                 let d = self.tcp.write_deadline().map_or(bound, |d| d.min(bound));
