@@ -5,7 +5,7 @@
 //! read deadline forward (reseau) or sets a read timeout (std).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -58,35 +58,40 @@ fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> thread::J
     thread::Builder::new().stack_size(STACK).spawn(f).expect("spawn")
 }
 
-/// Run `conns` clients (threads) against `serve`, starting together.
-fn run_threads<C: Send + 'static>(
+/// Run `conns` clients (threads) against `serve`. The clock starts once
+/// every connection is up and every server thread spawned, as it does for
+/// the tokio contender: this measures echoing, not connection setup.
+fn run_threads<S: Send + 'static, C: Send + 'static>(
     conns: usize,
-    msgs: usize,
-    accept: impl Fn() -> C + Send + 'static,
-    serve: impl Fn(C) + Send + Sync + Copy + 'static,
-    dial: impl Fn() -> Vec<u32> + Send + Sync + Copy + 'static,
+    accept: impl Fn() -> S + Send + 'static,
+    serve: impl Fn(S) + Send + Sync + Copy + 'static,
+    dial: impl Fn() -> C + Send + Sync + Copy + 'static,
+    talk: impl Fn(C) -> Vec<u32> + Send + Sync + Copy + 'static,
 ) -> Figures {
+    let start_line = Arc::new(Barrier::new(conns + 2));
+    let b = start_line.clone();
     let acceptor = spawn(move || {
         let mut servers = Vec::with_capacity(conns);
         for _ in 0..conns {
             let c = accept();
             servers.push(spawn(move || serve(c)));
         }
+        b.wait();
         servers
     });
-    let start_line = Arc::new(Barrier::new(conns + 1));
     let clients: Vec<_> = (0..conns)
         .map(|_| {
             let b = start_line.clone();
             spawn(move || {
+                let c = dial();
                 b.wait();
-                dial()
+                talk(c)
             })
         })
         .collect();
     start_line.wait();
     let start = Instant::now();
-    let mut lat = Vec::with_capacity(conns * msgs);
+    let mut lat = Vec::new();
     for c in clients {
         lat.extend(c.join().expect("client"));
     }
@@ -94,7 +99,7 @@ fn run_threads<C: Send + 'static>(
     for s in acceptor.join().expect("acceptor") {
         s.join().expect("server");
     }
-    Figures { msgs_per_sec: (conns * msgs) as f64 / elapsed.as_secs_f64(), p99_us: p99(lat) }
+    Figures { msgs_per_sec: lat.len() as f64 / elapsed.as_secs_f64(), p99_us: p99(lat) }
 }
 
 fn reseau_echo(conns: usize, msgs: usize, deadlines: bool) -> Figures {
@@ -108,18 +113,11 @@ fn reseau_echo(conns: usize, msgs: usize, deadlines: bool) -> Figures {
     let l2 = l.clone();
     run_threads(
         conns,
-        msgs,
         move || l2.accept().expect("accept"),
         move |c: tcp::Conn| server_loop(&c, || push(&c)),
-        move || {
-            let c = connect_reseau(addr);
-            client_loop(&c, msgs, || push(&c))
-        },
+        move || tcp::connect_addr(addr).expect("connect"),
+        move |c: tcp::Conn| client_loop(&c, msgs, || push(&c)),
     )
-}
-
-fn connect_reseau(addr: SocketAddr) -> tcp::Conn {
-    tcp::connect_addr(addr).expect("connect")
 }
 
 fn std_echo(conns: usize, msgs: usize, timeouts: bool) -> Figures {
@@ -133,7 +131,6 @@ fn std_echo(conns: usize, msgs: usize, timeouts: bool) -> Figures {
     let l2 = l.clone();
     run_threads(
         conns,
-        msgs,
         move || {
             let (s, _) = l2.accept().expect("accept");
             s.set_nodelay(true).expect("nodelay");
@@ -143,8 +140,9 @@ fn std_echo(conns: usize, msgs: usize, timeouts: bool) -> Figures {
         move || {
             let c = TcpStream::connect(addr).expect("connect");
             c.set_nodelay(true).expect("nodelay");
-            client_loop(&c, msgs, || push(&c))
+            c
         },
+        move |c: TcpStream| client_loop(&c, msgs, || push(&c)),
     )
 }
 
