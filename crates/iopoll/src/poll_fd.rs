@@ -341,13 +341,9 @@ impl PollFd {
     fn wait(&self, dir: Dir) -> io::Result<()> {
         self.shared.check(dir)?;
         let d = self.shared.dir(dir);
-        let (_waiting, may_spin) = Waiting::enter();
-        if may_spin && spin::may_spin() {
-            let spun = spin::spin(|| sys::is_ready(self.fd, dir.interest()));
-            spin::record(spun);
-            if spun.is_ready() {
-                return Ok(());
-            }
+        let (_waiting, before) = Waiting::enter();
+        if spin::before_parking(before, || sys::is_ready(self.fd, dir.interest())) {
+            return Ok(());
         }
         let signal = Signal::current()?;
         d.enlist(&signal);

@@ -1,4 +1,4 @@
-//! Adaptive spinning before a blocking wait.
+//! What a waiter does before it parks: spin, or give its core away.
 //!
 //! Parking costs a context switch on each side, about 25 µs when the waker
 //! runs on another core of this project's machines. If the reply is due
@@ -8,6 +8,13 @@
 //! spins only while no more threads are waiting (spinning or parked) than
 //! there are cores, and each direction backs off exponentially after spins
 //! that found nothing, so connections whose peers are slow stop trying.
+//!
+//! With more waiters than cores the peer a thread waits for is most likely
+//! runnable on a run queue right now. Then the waiter yields its core once
+//! and looks again: when the peer has answered meanwhile, the sleep, the
+//! wake-up and the poll set-up and tear-down are all saved (the context
+//! switch happens either way). Yields that find nothing back off as spins
+//! do, so a thread whose peers are idle soon stops paying for them.
 
 use std::cell::Cell;
 use std::sync::OnceLock;
@@ -24,27 +31,43 @@ const MAX_SKIP: u32 = 256;
 /// Threads inside a `PollFd` wait right now, spinning or parked.
 static WAITING: AtomicUsize = AtomicUsize::new(0);
 
-/// Cores a spinner may use: the available parallelism, or 1 (no spinning)
-/// when `RESEAU_SPIN=0` is set in the environment.
-fn cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
+/// Cores a spinner may use: the available parallelism, or `None` (never
+/// spin nor yield: park at once) when `RESEAU_SPIN=0` is set in the
+/// environment.
+fn cores() -> Option<usize> {
+    static CORES: OnceLock<Option<usize>> = OnceLock::new();
     *CORES.get_or_init(|| {
         if std::env::var_os("RESEAU_SPIN").is_some_and(|v| v == "0") {
-            return 1;
+            return None;
         }
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        Some(std::thread::available_parallelism().map_or(1, |n| n.get()))
     })
+}
+
+/// What a waiter may try before it parks, given how crowded the cores are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Before {
+    /// Every waiter, this one included, could have a core of its own.
+    Spin,
+    /// More waiters than cores.
+    Yield,
+    /// Spinning and yielding are switched off.
+    Park,
 }
 
 /// Counts the calling thread as waiting for as long as it lives.
 pub(crate) struct Waiting(());
 
 impl Waiting {
-    /// Enter the waiting count; also returns whether spinning is allowed:
-    /// every waiter, this one included, could have a core of its own.
-    pub(crate) fn enter() -> (Waiting, bool) {
+    /// Enter the waiting count; also returns what to try before parking.
+    pub(crate) fn enter() -> (Waiting, Before) {
         let now = WAITING.fetch_add(1, Relaxed) + 1;
-        (Waiting(()), now <= cores() && cores() > 1)
+        let before = match cores() {
+            None => Before::Park,
+            Some(n) if n > 1 && now <= n => Before::Spin,
+            Some(_) => Before::Yield,
+        };
+        (Waiting(()), before)
     }
 }
 
@@ -54,8 +77,8 @@ impl Drop for Waiting {
     }
 }
 
-/// The calling thread's memory of how spinning went: after spins that did
-/// not pay, skip the next 1, 3, 7 ... 255 chances. Kept per thread, since
+/// The calling thread's memory of how spinning (or yielding) went: after
+/// tries that did not pay, skip the next 1, 3, 7 ... 255 chances. Kept per thread, since
 /// whether a core is free depends on where the thread runs, and a thread
 /// serving many short connections must not relearn it for each one.
 #[derive(Debug, Default)]
@@ -66,42 +89,65 @@ struct Backoff {
     failures: Cell<u32>,
 }
 
+impl Backoff {
+    /// Whether to try this time (using up one skipped chance if not).
+    fn may_try(&self) -> bool {
+        let skip = self.skip.get();
+        if skip > 0 {
+            self.skip.set(skip - 1);
+        }
+        skip == 0
+    }
+
+    fn paid(&self, paid: bool) {
+        if paid {
+            self.failures.set(0);
+            self.skip.set(0);
+        } else {
+            let f = (self.failures.get() + 1).min(8);
+            self.failures.set(f);
+            self.skip.set(((1u32 << f) - 1).min(MAX_SKIP));
+        }
+    }
+}
+
 thread_local! {
-    static BACKOFF: Backoff = Backoff::default();
+    static SPINS: Backoff = Backoff::default();
+    static YIELDS: Backoff = Backoff::default();
 }
 
-/// Whether this wait may spin (using up one skipped chance if not).
-pub(crate) fn may_spin() -> bool {
-    BACKOFF
-        .try_with(|b| {
-            let skip = b.skip.get();
-            if skip > 0 {
-                b.skip.set(skip - 1);
+/// Spin or yield as `before` allows, each only while it has been paying on
+/// this thread. Returns whether `ready` came true, so parking is not needed.
+pub(crate) fn before_parking(before: Before, mut ready: impl FnMut() -> bool) -> bool {
+    match before {
+        Before::Park => false,
+        Before::Spin => {
+            if !SPINS.try_with(Backoff::may_try).unwrap_or(false) {
+                return false;
             }
-            skip == 0
-        })
-        .unwrap_or(false)
-}
-
-/// Learn from a spin.
-pub(crate) fn record(spun: Spun) {
-    let _ = BACKOFF.try_with(|b| match spun {
-        Spun::Ready => {}
-        Spun::Found => {
-            b.failures.set(0);
-            b.skip.set(0);
+            let spun = spin(ready);
+            let _ = SPINS.try_with(|b| match spun {
+                Spun::Ready => {}
+                Spun::Found => b.paid(true),
+                Spun::Preempted | Spun::Nothing => b.paid(false),
+            });
+            spun.is_ready()
         }
-        Spun::Preempted | Spun::Nothing => {
-            let f = (b.failures.get() + 1).min(8);
-            b.failures.set(f);
-            b.skip.set(((1u32 << f) - 1).min(MAX_SKIP));
+        Before::Yield => {
+            if !YIELDS.try_with(Backoff::may_try).unwrap_or(false) {
+                return false;
+            }
+            std::thread::yield_now();
+            let found = ready();
+            let _ = YIELDS.try_with(|b| b.paid(found));
+            found
         }
-    });
+    }
 }
 
 /// What a spin came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Spun {
+enum Spun {
     /// Ready at the first look: no spinning happened, nothing learned.
     Ready,
     /// Spinning found readiness without being preempted: it paid.
@@ -115,13 +161,13 @@ pub(crate) enum Spun {
 }
 
 impl Spun {
-    pub(crate) fn is_ready(self) -> bool {
+    fn is_ready(self) -> bool {
         matches!(self, Spun::Ready | Spun::Found | Spun::Preempted)
     }
 }
 
 /// Poll `ready` until it says yes or the budget is spent.
-pub(crate) fn spin(mut ready: impl FnMut() -> bool) -> Spun {
+fn spin(mut ready: impl FnMut() -> bool) -> Spun {
     if ready() {
         return Spun::Ready;
     }
@@ -142,5 +188,52 @@ pub(crate) fn spin(mut ready: impl FnMut() -> bool) -> Spun {
         (true, true) => Spun::Found,
         (true, false) => Spun::Preempted,
         (false, _) => Spun::Nothing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Run `before_parking` `times` times with a readiness check that
+    /// answers `answer`; return how often it was asked.
+    fn looks(before: Before, times: usize, answer: bool) -> usize {
+        let looked = Cell::new(0);
+        for _ in 0..times {
+            let ready = before_parking(before, || {
+                looked.set(looked.get() + 1);
+                answer
+            });
+            assert!(!ready || answer, "ready without readiness");
+        }
+        looked.get()
+    }
+
+    #[test]
+    fn yields_that_find_nothing_back_off_exponentially() {
+        // Tried, 1 skipped, tried, 3 skipped, tried, 7 skipped.
+        assert_eq!(looks(Before::Yield, 1 + 1 + 1 + 3 + 1 + 7, false), 3);
+        // Then tried again.
+        assert_eq!(looks(Before::Yield, 1, false), 1);
+    }
+
+    #[test]
+    fn a_yield_that_pays_keeps_yielding() {
+        assert_eq!(looks(Before::Yield, 50, true), 50);
+        assert_eq!(looks(Before::Yield, 2, false), 1, "one failure skips the next chance");
+        assert_eq!(looks(Before::Yield, 1, true), 1);
+        assert_eq!(looks(Before::Yield, 5, true), 5, "a success forgets the failures");
+    }
+
+    #[test]
+    fn spinning_and_yielding_learn_separately() {
+        assert_eq!(looks(Before::Yield, 1, false), 1);
+        // The failed yield does not make the next spin skip its chance.
+        assert!(looks(Before::Spin, 1, true) >= 1);
+    }
+
+    #[test]
+    fn parking_at_once_never_looks() {
+        assert_eq!(looks(Before::Park, 10, true), 0);
     }
 }
