@@ -30,10 +30,16 @@ fn p99(mut lat: Vec<u32>) -> f64 {
     f64::from(lat[(lat.len() * 99 / 100).min(lat.len() - 1)])
 }
 
-/// Client side, one connection: `msgs` echoes, each timed.
-fn client_loop(mut c: impl Read + Write, msgs: usize, deadline: impl Fn()) -> Vec<u32> {
+/// Client side, one connection: one echo to warm up (it also proves the
+/// server has taken the connection, whose final handshake ACK the kernel
+/// may have dropped on a full accept queue), then wait at `start`, then
+/// `msgs` echoes, each timed.
+fn client_loop(mut c: impl Read + Write, start: &Barrier, msgs: usize, deadline: impl Fn()) -> Vec<u32> {
     let mut lat = Vec::with_capacity(msgs);
     let mut buf = [7u8; MSG];
+    c.write_all(&buf).expect("write");
+    c.read_exact(&mut buf).expect("read");
+    start.wait();
     for _ in 0..msgs {
         let t = Instant::now();
         c.write_all(&buf).expect("write");
@@ -59,34 +65,28 @@ fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> thread::J
 }
 
 /// Run `conns` clients (threads) against `serve`. The clock starts once
-/// every connection is up and every server thread spawned, as it does for
-/// the tokio contender: this measures echoing, not connection setup.
+/// every connection is up and has echoed once, as it does for the tokio
+/// contender: this measures echoing, not connection setup.
 fn run_threads<S: Send + 'static, C: Send + 'static>(
     conns: usize,
     accept: impl Fn() -> S + Send + 'static,
     serve: impl Fn(S) + Send + Sync + Copy + 'static,
     dial: impl Fn() -> C + Send + Sync + Copy + 'static,
-    talk: impl Fn(C) -> Vec<u32> + Send + Sync + Copy + 'static,
+    talk: impl Fn(C, &Barrier) -> Vec<u32> + Send + Sync + Copy + 'static,
 ) -> Figures {
-    let start_line = Arc::new(Barrier::new(conns + 2));
-    let b = start_line.clone();
     let acceptor = spawn(move || {
         let mut servers = Vec::with_capacity(conns);
         for _ in 0..conns {
             let c = accept();
             servers.push(spawn(move || serve(c)));
         }
-        b.wait();
         servers
     });
+    let start_line = Arc::new(Barrier::new(conns + 1));
     let clients: Vec<_> = (0..conns)
         .map(|_| {
             let b = start_line.clone();
-            spawn(move || {
-                let c = dial();
-                b.wait();
-                talk(c)
-            })
+            spawn(move || talk(dial(), &b))
         })
         .collect();
     start_line.wait();
@@ -116,7 +116,7 @@ fn reseau_echo(conns: usize, msgs: usize, deadlines: bool) -> Figures {
         move || l2.accept().expect("accept"),
         move |c: tcp::Conn| server_loop(&c, || push(&c)),
         move || tcp::connect_addr(addr).expect("connect"),
-        move |c: tcp::Conn| client_loop(&c, msgs, || push(&c)),
+        move |c: tcp::Conn, start: &Barrier| client_loop(&c, start, msgs, || push(&c)),
     )
 }
 
@@ -142,7 +142,7 @@ fn std_echo(conns: usize, msgs: usize, timeouts: bool) -> Figures {
             c.set_nodelay(true).expect("nodelay");
             c
         },
-        move |c: TcpStream| client_loop(&c, msgs, || push(&c)),
+        move |c: TcpStream, start: &Barrier| client_loop(&c, start, msgs, || push(&c)),
     )
 }
 
@@ -176,9 +176,11 @@ fn tokio_echo(rt: &tokio::runtime::Runtime, conns: usize, msgs: usize) -> Figure
             clients.push(tokio::spawn(async move {
                 let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
                 s.set_nodelay(true).expect("nodelay");
+                let mut buf = [7u8; MSG];
+                s.write_all(&buf).await.expect("write");
+                s.read_exact(&mut buf).await.expect("read");
                 b.wait().await;
                 let mut lat = Vec::with_capacity(msgs);
-                let mut buf = [7u8; MSG];
                 for _ in 0..msgs {
                     let t = Instant::now();
                     s.write_all(&buf).await.expect("write");
