@@ -249,7 +249,7 @@ pub fn run(b: &mut Bench) {
     let full = b.mode == Mode::Full;
     if b.wants("echo") {
         let tokio_rt = tokio::runtime::Builder::new_multi_thread().enable_io().build().expect("tokio runtime");
-        for (conns, msgs) in [(64usize, if full { 2000 } else { 500 }), (1024, if full { 200 } else { 50 })] {
+        for (conns, msgs) in [(64usize, if full { 2000 } else { 500 }), (1024, if full { 300 } else { 100 })] {
             let mut ours = || reseau_echo(conns, msgs, false);
             let mut std_ = || std_echo(conns, msgs, false);
             let mut tok = || tokio_echo(&tokio_rt, conns, msgs);
@@ -262,7 +262,7 @@ pub fn run(b: &mut Bench) {
         }
     }
     if b.wants("deadlines") {
-        let msgs = if full { 200 } else { 50 };
+        let msgs = if full { 300 } else { 100 };
         let mut ours = || reseau_echo(1024, msgs, true);
         let mut std_ = || std_echo(1024, msgs, true);
         contest(

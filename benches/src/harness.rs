@@ -65,8 +65,8 @@ impl Bench {
 
     pub fn rounds(&self) -> usize {
         match self.mode {
-            Mode::Quick => 3,
-            Mode::Full => 7,
+            Mode::Quick => 5,
+            Mode::Full => 9,
         }
     }
 

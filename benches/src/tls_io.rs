@@ -135,7 +135,8 @@ fn bulk_theirs(s: &Setup, total: usize) -> f64 {
 }
 
 /// `n` sequential full handshakes, each followed by a one-byte exchange so
-/// both ends have really finished.
+/// both ends have really finished, and a clean close (close_notify), which
+/// reseau's `close` sends as Go's does.
 fn handshakes_ours(s: &Setup, n: usize) -> f64 {
     let l = tls::listen("127.0.0.1:0", &s.ours_server).expect("listen");
     let addr = l.local_addr().expect("addr");
@@ -172,6 +173,7 @@ fn handshakes_theirs(s: &Setup, n: usize) -> f64 {
             let mut b = [0u8];
             c.read_exact(&mut b).expect("read");
             c.write_all(&b).expect("write");
+            c.shutdown().expect("close_notify");
         }
     });
     let start = Instant::now();
@@ -183,6 +185,7 @@ fn handshakes_theirs(s: &Setup, n: usize) -> f64 {
         c.write_all(b"x").expect("write");
         let mut b = [0u8];
         c.read_exact(&mut b).expect("read");
+        c.shutdown().expect("close_notify");
     }
     let rate = n as f64 / start.elapsed().as_secs_f64();
     server.join().expect("server");

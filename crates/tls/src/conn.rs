@@ -28,8 +28,11 @@ use crate::ffi::{Outcome, Ssl};
 /// Plaintext handed to OpenSSL per `SSL_write`: bounds the ciphertext
 /// queued at once while keeping syscalls large.
 const MAX_WRITE: usize = 256 * 1024;
-/// Ciphertext read from the socket at once.
-const READ_CHUNK: usize = 64 * 1024;
+/// Ciphertext read from the socket at once: the buffer starts small, since
+/// most connections (and every idle one) move little, and doubles each time
+/// a read fills it, up to `READ_MAX`.
+const READ_FIRST: usize = 4 * 1024;
+const READ_MAX: usize = 64 * 1024;
 /// How long `close` may spend sending close_notify to a peer that does not
 /// read.
 const CLOSE_NOTIFY_BOUND: Duration = Duration::from_secs(1);
@@ -237,19 +240,21 @@ impl Conn {
 
     /// Read ciphertext from the socket into the engine; 0 at end of stream.
     fn fill(&self) -> io::Result<usize> {
-        let mut buf = self.reader_buf();
+        // The handshake driver and the reader never run at once (the reader
+        // waits for the handshake first), so this lock is uncontended; it is
+        // not the reader lock, which a reader holds across its whole call.
+        let mut buf = self.inbound.lock();
+        if buf.is_empty() {
+            buf.resize(READ_FIRST, 0);
+        }
         let n = (&self.tcp).read(&mut buf)?;
         if n > 0 {
             self.engine.lock().ssl.feed(&buf[..n]);
         }
+        if n == buf.len() && n < READ_MAX {
+            buf.resize(2 * n, 0);
+        }
         Ok(n)
-    }
-
-    fn reader_buf(&self) -> ReadBuf<'_> {
-        // The handshake driver and the reader never run at once (the reader
-        // waits for the handshake first), so this lock is uncontended; it is
-        // not the reader lock, which a reader holds across its whole call.
-        ReadBuf(self.inbound.lock())
     }
 
     /// Send queued ciphertext. With `wait`, return only once everything
@@ -564,24 +569,6 @@ impl Drop for DeadlineOverlay<'_> {
             let _ = self.tcp.set_read_deadline(r);
             let _ = self.tcp.set_write_deadline(w);
         }
-    }
-}
-
-struct ReadBuf<'a>(MutexGuard<'a, Vec<u8>>);
-
-impl std::ops::Deref for ReadBuf<'_> {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for ReadBuf<'_> {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        if self.0.is_empty() {
-            self.0.resize(READ_CHUNK, 0);
-        }
-        &mut self.0
     }
 }
 
