@@ -30,24 +30,58 @@ fn p99(mut lat: Vec<u32>) -> f64 {
     f64::from(lat[(lat.len() * 99 / 100).min(lat.len() - 1)])
 }
 
+/// One client's timed echoes: each latency, and when the first began and
+/// the last ended.
+struct Talk {
+    lat: Vec<u32>,
+    began: Instant,
+    ended: Instant,
+}
+
+impl Talk {
+    fn time(msgs: usize, mut echo: impl FnMut()) -> Talk {
+        let mut lat = Vec::with_capacity(msgs);
+        let began = Instant::now();
+        for _ in 0..msgs {
+            let t = Instant::now();
+            echo();
+            lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        }
+        Talk { lat, began, ended: Instant::now() }
+    }
+}
+
+impl Figures {
+    /// The clock runs from the first client's first echo to the last
+    /// client's last one. It is read by the clients themselves: a
+    /// coordinating thread, woken with a thousand others at the start line,
+    /// may not run again until long after the echoing has begun.
+    fn of(talks: impl IntoIterator<Item = Talk>) -> Figures {
+        let mut lat = Vec::new();
+        let mut span: Option<(Instant, Instant)> = None;
+        for t in talks {
+            lat.extend(t.lat);
+            span = Some(span.map_or((t.began, t.ended), |(b, e)| (b.min(t.began), e.max(t.ended))));
+        }
+        let secs = span.map_or(f64::NAN, |(b, e)| (e - b).as_secs_f64());
+        Figures { msgs_per_sec: lat.len() as f64 / secs, p99_us: p99(lat) }
+    }
+}
+
 /// Client side, one connection: one echo to warm up (it also proves the
 /// server has taken the connection, whose final handshake ACK the kernel
 /// may have dropped on a full accept queue), then wait at `start`, then
 /// `msgs` echoes, each timed.
-fn client_loop(mut c: impl Read + Write, start: &Barrier, msgs: usize, deadline: impl Fn()) -> Vec<u32> {
-    let mut lat = Vec::with_capacity(msgs);
+fn client_loop(mut c: impl Read + Write, start: &Barrier, msgs: usize, deadline: impl Fn()) -> Talk {
     let mut buf = [7u8; MSG];
     c.write_all(&buf).expect("write");
     c.read_exact(&mut buf).expect("read");
     start.wait();
-    for _ in 0..msgs {
-        let t = Instant::now();
+    Talk::time(msgs, || {
         c.write_all(&buf).expect("write");
         deadline();
         c.read_exact(&mut buf).expect("read");
-        lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-    }
-    lat
+    })
 }
 
 fn server_loop(mut c: impl Read + Write, deadline: impl Fn()) {
@@ -72,7 +106,7 @@ fn run_threads<S: Send + 'static, C: Send + 'static>(
     accept: impl Fn() -> S + Send + 'static,
     serve: impl Fn(S) + Send + Sync + Copy + 'static,
     dial: impl Fn() -> C + Send + Sync + Copy + 'static,
-    talk: impl Fn(C, &Barrier) -> Vec<u32> + Send + Sync + Copy + 'static,
+    talk: impl Fn(C, &Barrier) -> Talk + Send + Sync + Copy + 'static,
 ) -> Figures {
     let acceptor = spawn(move || {
         let mut servers = Vec::with_capacity(conns);
@@ -90,16 +124,11 @@ fn run_threads<S: Send + 'static, C: Send + 'static>(
         })
         .collect();
     start_line.wait();
-    let start = Instant::now();
-    let mut lat = Vec::new();
-    for c in clients {
-        lat.extend(c.join().expect("client"));
-    }
-    let elapsed = start.elapsed();
+    let talks: Vec<Talk> = clients.into_iter().map(|c| c.join().expect("client")).collect();
     for s in acceptor.join().expect("acceptor") {
         s.join().expect("server");
     }
-    Figures { msgs_per_sec: lat.len() as f64 / elapsed.as_secs_f64(), p99_us: p99(lat) }
+    Figures::of(talks)
 }
 
 fn reseau_echo(conns: usize, msgs: usize, deadlines: bool) -> Figures {
@@ -180,25 +209,26 @@ fn tokio_echo(rt: &tokio::runtime::Runtime, conns: usize, msgs: usize) -> Figure
                 s.write_all(&buf).await.expect("write");
                 s.read_exact(&mut buf).await.expect("read");
                 b.wait().await;
+                // Talk::time takes a closure; an async body cannot await in
+                // one, so the same bookkeeping is spelled out here.
                 let mut lat = Vec::with_capacity(msgs);
+                let began = Instant::now();
                 for _ in 0..msgs {
                     let t = Instant::now();
                     s.write_all(&buf).await.expect("write");
                     s.read_exact(&mut buf).await.expect("read");
                     lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
                 }
-                lat
+                Talk { lat, began, ended: Instant::now() }
             }));
         }
         start_line.wait().await;
-        let start = Instant::now();
-        let mut lat = Vec::with_capacity(conns * msgs);
+        let mut talks = Vec::with_capacity(conns);
         for c in clients {
-            lat.extend(c.await.expect("client task"));
+            talks.push(c.await.expect("client task"));
         }
-        let elapsed = start.elapsed();
         server.await.expect("server");
-        Figures { msgs_per_sec: (conns * msgs) as f64 / elapsed.as_secs_f64(), p99_us: p99(lat) }
+        Figures::of(talks)
     })
 }
 
