@@ -342,7 +342,7 @@ impl PollFd {
         self.shared.check(dir)?;
         let d = self.shared.dir(dir);
         let (_waiting, before) = Waiting::enter();
-        if spin::before_parking(before, || sys::is_ready(self.fd, dir.interest())) {
+        if spin::before_parking(before, dir.interest(), || sys::is_ready(self.fd, dir.interest())) {
             return Ok(());
         }
         let signal = Signal::current()?;

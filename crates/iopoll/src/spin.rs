@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crate::sys;
+use crate::sys::{self, Interest};
 
 /// How long a spin may last: about one cross-core wake-up.
 const BUDGET: Duration = Duration::from_micros(20);
@@ -112,34 +112,38 @@ impl Backoff {
 }
 
 thread_local! {
-    static SPINS: Backoff = Backoff::default();
-    static YIELDS: Backoff = Backoff::default();
+    /// Indexed by `Interest`: waits for reading and for writing (connects,
+    /// full send buffers) learn apart, since one kind is often short and
+    /// the other long on the same thread.
+    static SPINS: [Backoff; 2] = Default::default();
+    static YIELDS: [Backoff; 2] = Default::default();
 }
 
 /// Spin or yield as `before` allows, each only while it has been paying on
 /// this thread. Returns whether `ready` came true, so parking is not needed.
-pub(crate) fn before_parking(before: Before, mut ready: impl FnMut() -> bool) -> bool {
+pub(crate) fn before_parking(before: Before, interest: Interest, mut ready: impl FnMut() -> bool) -> bool {
+    let i = interest as usize;
     match before {
         Before::Park => false,
         Before::Spin => {
-            if !SPINS.try_with(Backoff::may_try).unwrap_or(false) {
+            if !SPINS.try_with(|b| b[i].may_try()).unwrap_or(false) {
                 return false;
             }
             let spun = spin(ready);
             let _ = SPINS.try_with(|b| match spun {
                 Spun::Ready => {}
-                Spun::Found => b.paid(true),
-                Spun::Preempted | Spun::Nothing => b.paid(false),
+                Spun::Found => b[i].paid(true),
+                Spun::Preempted | Spun::Nothing => b[i].paid(false),
             });
             spun.is_ready()
         }
         Before::Yield => {
-            if !YIELDS.try_with(Backoff::may_try).unwrap_or(false) {
+            if !YIELDS.try_with(|b| b[i].may_try()).unwrap_or(false) {
                 return false;
             }
             std::thread::yield_now();
             let found = ready();
-            let _ = YIELDS.try_with(|b| b.paid(found));
+            let _ = YIELDS.try_with(|b| b[i].paid(found));
             found
         }
     }
@@ -200,7 +204,7 @@ mod tests {
     fn looks(before: Before, times: usize, answer: bool) -> usize {
         let looked = Cell::new(0);
         for _ in 0..times {
-            let ready = before_parking(before, || {
+            let ready = before_parking(before, Interest::Readable, || {
                 looked.set(looked.get() + 1);
                 answer
             });
@@ -230,6 +234,26 @@ mod tests {
         assert_eq!(looks(Before::Yield, 1, false), 1);
         // The failed yield does not make the next spin skip its chance.
         assert!(looks(Before::Spin, 1, true) >= 1);
+    }
+
+    #[test]
+    fn reads_and_writes_learn_apart() {
+        let looks_for = |interest: Interest, times: usize, answer: bool| {
+            let looked = Cell::new(0);
+            for _ in 0..times {
+                before_parking(Before::Yield, interest, || {
+                    looked.set(looked.get() + 1);
+                    answer
+                });
+            }
+            looked.get()
+        };
+        assert_eq!(looks_for(Interest::Readable, 1, false), 1);
+        // The failed read-side yield leaves writes untouched ...
+        assert_eq!(looks_for(Interest::Writable, 1, true), 1);
+        // ... and a write-side success does not undo the read-side backoff.
+        assert_eq!(looks_for(Interest::Readable, 1, true), 0, "the skipped chance");
+        assert_eq!(looks_for(Interest::Readable, 1, true), 1);
     }
 
     #[test]
