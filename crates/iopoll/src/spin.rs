@@ -6,8 +6,9 @@
 //! cheaper, but only when a core is idle to spin on: a spinner that shares
 //! a core with its peer delays the very reply it waits for. So a thread
 //! spins only while no more threads are waiting (spinning or parked) than
-//! there are cores, and each direction backs off exponentially after spins
-//! that found nothing, so connections whose peers are slow stop trying.
+//! there are cores, and each thread backs off exponentially after spins
+//! that found nothing (for reads and writes apart), so threads whose peers
+//! are slow stop trying.
 //!
 //! With more waiters than cores the peer a thread waits for is most likely
 //! runnable on a run queue right now. Then the waiter yields its core once
@@ -78,9 +79,10 @@ impl Drop for Waiting {
 }
 
 /// The calling thread's memory of how spinning (or yielding) went: after
-/// tries that did not pay, skip the next 1, 3, 7 ... 255 chances. Kept per thread, since
-/// whether a core is free depends on where the thread runs, and a thread
-/// serving many short connections must not relearn it for each one.
+/// tries that did not pay, skip the next 1, 3, 7 ... 255 chances. Kept per
+/// thread, since whether a core is free depends on where the thread runs,
+/// and a thread serving many short connections must not relearn it for
+/// each one.
 #[derive(Debug, Default)]
 struct Backoff {
     /// Chances left to skip before spinning again.
@@ -199,12 +201,12 @@ fn spin(mut ready: impl FnMut() -> bool) -> Spun {
 mod tests {
     use super::*;
 
-    /// Run `before_parking` `times` times with a readiness check that
-    /// answers `answer`; return how often it was asked.
-    fn looks(before: Before, times: usize, answer: bool) -> usize {
+    /// Run `before_parking` `times` times for `interest` with a readiness
+    /// check that answers `answer`; return how often it was asked.
+    fn looks(before: Before, interest: Interest, times: usize, answer: bool) -> usize {
         let looked = Cell::new(0);
         for _ in 0..times {
-            let ready = before_parking(before, Interest::Readable, || {
+            let ready = before_parking(before, interest, || {
                 looked.set(looked.get() + 1);
                 answer
             });
@@ -213,51 +215,44 @@ mod tests {
         looked.get()
     }
 
+    const READ: Interest = Interest::Readable;
+    const WRITE: Interest = Interest::Writable;
+
     #[test]
     fn yields_that_find_nothing_back_off_exponentially() {
         // Tried, 1 skipped, tried, 3 skipped, tried, 7 skipped.
-        assert_eq!(looks(Before::Yield, 1 + 1 + 1 + 3 + 1 + 7, false), 3);
+        assert_eq!(looks(Before::Yield, READ, 1 + 1 + 1 + 3 + 1 + 7, false), 3);
         // Then tried again.
-        assert_eq!(looks(Before::Yield, 1, false), 1);
+        assert_eq!(looks(Before::Yield, READ, 1, false), 1);
     }
 
     #[test]
     fn a_yield_that_pays_keeps_yielding() {
-        assert_eq!(looks(Before::Yield, 50, true), 50);
-        assert_eq!(looks(Before::Yield, 2, false), 1, "one failure skips the next chance");
-        assert_eq!(looks(Before::Yield, 1, true), 1);
-        assert_eq!(looks(Before::Yield, 5, true), 5, "a success forgets the failures");
+        assert_eq!(looks(Before::Yield, READ, 50, true), 50);
+        assert_eq!(looks(Before::Yield, READ, 2, false), 1, "one failure skips the next chance");
+        assert_eq!(looks(Before::Yield, READ, 1, true), 1);
+        assert_eq!(looks(Before::Yield, READ, 5, true), 5, "a success forgets the failures");
     }
 
     #[test]
     fn spinning_and_yielding_learn_separately() {
-        assert_eq!(looks(Before::Yield, 1, false), 1);
+        assert_eq!(looks(Before::Yield, READ, 1, false), 1);
         // The failed yield does not make the next spin skip its chance.
-        assert!(looks(Before::Spin, 1, true) >= 1);
+        assert!(looks(Before::Spin, READ, 1, true) >= 1);
     }
 
     #[test]
     fn reads_and_writes_learn_apart() {
-        let looks_for = |interest: Interest, times: usize, answer: bool| {
-            let looked = Cell::new(0);
-            for _ in 0..times {
-                before_parking(Before::Yield, interest, || {
-                    looked.set(looked.get() + 1);
-                    answer
-                });
-            }
-            looked.get()
-        };
-        assert_eq!(looks_for(Interest::Readable, 1, false), 1);
+        assert_eq!(looks(Before::Yield, READ, 1, false), 1);
         // The failed read-side yield leaves writes untouched ...
-        assert_eq!(looks_for(Interest::Writable, 1, true), 1);
+        assert_eq!(looks(Before::Yield, WRITE, 1, true), 1);
         // ... and a write-side success does not undo the read-side backoff.
-        assert_eq!(looks_for(Interest::Readable, 1, true), 0, "the skipped chance");
-        assert_eq!(looks_for(Interest::Readable, 1, true), 1);
+        assert_eq!(looks(Before::Yield, READ, 1, true), 0, "the skipped chance");
+        assert_eq!(looks(Before::Yield, READ, 1, true), 1);
     }
 
     #[test]
     fn parking_at_once_never_looks() {
-        assert_eq!(looks(Before::Park, 10, true), 0);
+        assert_eq!(looks(Before::Park, READ, 10, true), 0);
     }
 }
