@@ -70,6 +70,9 @@ pub struct Conn {
     /// Serialises writers.
     writer: Mutex<()>,
     closed: AtomicBool,
+    /// OpenSSL reported a fatal error after the handshake (a forged record,
+    /// an alert): the connection refuses all further reads and writes.
+    broken: AtomicBool,
     /// An outer deadline for the handshake (the dial's), if any.
     handshake_deadline: Option<Instant>,
 }
@@ -159,6 +162,7 @@ impl Conn {
             inbound: Mutex::new(Vec::new()),
             writer: Mutex::new(()),
             closed: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
             handshake_deadline: deadline,
         }
     }
@@ -330,6 +334,7 @@ impl Conn {
                     }
                 }
                 Outcome::Failed { code, message } => {
+                    self.broken.store(true, Release);
                     return Err(Error::Tls(TlsError { op: "read", code, message, cause: None }).into());
                 }
             }
@@ -371,6 +376,7 @@ impl Conn {
             Outcome::Closed => Err(io::Error::new(io::ErrorKind::BrokenPipe, "tls: connection closed")),
             Outcome::WantRead => Err(io::Error::other("tls: write wants to read (renegotiation is disabled)")),
             Outcome::Failed { code, message } => {
+                self.broken.store(true, Release);
                 Err(Error::Tls(TlsError { op: "write", code, message, cause: None }).into())
             }
         }
@@ -442,9 +448,12 @@ impl Conn {
     }
 
     /// Whether the connection is usable: not closed, the handshake not
-    /// failed, and the TCP connection open.
+    /// failed, no fatal TLS error since, and the TCP connection open.
     pub fn is_open(&self) -> bool {
-        !self.closed.load(Acquire) && self.tcp.is_open() && !matches!(*self.handshake.lock(), Handshake::Failed(_))
+        !self.closed.load(Acquire)
+            && !self.broken.load(Acquire)
+            && self.tcp.is_open()
+            && !matches!(*self.handshake.lock(), Handshake::Failed(_))
     }
 
     /// A snapshot of the connection's TLS state. Never runs the handshake.
