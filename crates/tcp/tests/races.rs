@@ -12,70 +12,18 @@ mod common;
 mod harness;
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
-use testkit::race::{Timing, spin, timing};
+use testkit::race::{self, Intruders, timing};
 
 use common::*;
-use harness::{Worker, bounded, linger0};
+use harness::{Worker, bounded};
 use tcp::{Closed, Conn, Listener};
 
 const ITERATIONS: usize = 1000;
-
-/// Sockets created right after a close, so that they take the freed
-/// descriptor number, each with data waiting that a stray read could
-/// consume and a peer where a stray write would show up.
-struct Intruders {
-    a: UnixStream,
-    b: UnixStream,
-    /// A listener with one connection queued, which a stray accept would take.
-    listener: TcpListener,
-    _queued: TcpStream,
-}
-
-const FOR_A: &[u8] = b"intruder data for a";
-const FOR_B: &[u8] = b"intruder data for b";
-
-impl Intruders {
-    fn new() -> Intruders {
-        let (a, b) = UnixStream::pair().unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let queued = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        (&b).write_all(FOR_A).unwrap();
-        (&a).write_all(FOR_B).unwrap();
-        Intruders { a, b, listener, _queued: queued }
-    }
-
-    fn holds(&self, fd: RawFd) -> bool {
-        [self.a.as_raw_fd(), self.b.as_raw_fd(), self.listener.as_raw_fd()].contains(&fd)
-    }
-
-    /// Everything is where it was put: nothing read, nothing written,
-    /// nothing accepted by anyone else.
-    #[track_caller]
-    fn check(self, what: &str) {
-        for (s, want) in [(&self.a, FOR_A), (&self.b, FOR_B)] {
-            s.set_nonblocking(true).unwrap();
-            let mut got = vec![0u8; 256];
-            let n = (&*s).read(&mut got).unwrap_or(0);
-            assert_eq!(&got[..n], want, "{what}: an intruder socket lost data or received stray bytes");
-            let more = (&*s).read(&mut got);
-            assert!(
-                matches!(&more, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
-                "{what}: stray bytes on an intruder socket: {more:?}"
-            );
-        }
-        self.listener.set_nonblocking(true).unwrap();
-        let (accepted, _) =
-            self.listener.accept().unwrap_or_else(|e| panic!("{what}: the queued connection was taken ({e})"));
-        linger0(&accepted); // no TIME_WAIT left behind, 1 000 times over
-    }
-}
 
 /// One race between `close` and `op` (which returns the error it ended
 /// with). Returns whether an intruder reused the closed descriptor number.
@@ -88,35 +36,9 @@ fn race<T: Send + Sync + 'static>(
     close: impl FnOnce(&T) + Send + 'static,
     workers: &(Worker, Worker),
 ) -> bool {
-    let (op_worker, closer) = workers;
     let t = timing(i, 4000);
     let what = format!("{what}, iteration {i} ({t:?})");
-    let (op_rx, close_rx);
-    match t {
-        Timing::Parked => {
-            let target2 = target.clone();
-            op_rx = op_worker.run(move || op(&target2));
-            until_parked(op_worker.tid);
-            let target2 = target.clone();
-            close_rx = closer.run(move || close(&target2));
-        }
-        Timing::CloseLate(n) | Timing::CloseEarly(n) => {
-            let (close_spin, op_spin) = if matches!(t, Timing::CloseLate(_)) { (n, 0) } else { (0, n) };
-            let barrier = Arc::new(Barrier::new(2));
-            let (target2, barrier2) = (target.clone(), barrier.clone());
-            op_rx = op_worker.run(move || {
-                barrier2.wait();
-                spin(op_spin);
-                op(&target2)
-            });
-            let target2 = target.clone();
-            close_rx = closer.run(move || {
-                barrier.wait();
-                spin(close_spin);
-                close(&target2)
-            });
-        }
-    }
+    let (op_rx, close_rx) = race::start(t, &target, workers, op, close);
     bounded(&close_rx, &format!("{what}: close"));
     // The number is free now: take it, with data waiting, before looking at
     // how the other call ended.

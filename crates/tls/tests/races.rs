@@ -13,58 +13,18 @@ mod support;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
-use testkit::race::{Timing, spin, timing};
+use testkit::race::{self, Intruders, spin, timing};
 
-use harness::{Worker, any_parked, bounded, linger0, small_rcvbuf, small_sndbuf, spawn_tracked, until_parked};
+use harness::{Worker, any_parked, bounded, linger0, small_rcvbuf, small_sndbuf, spawn_tracked};
 use support::{client_builder, client_config, pki, server_config, soon};
 use tls::Closed;
 
 const ITERATIONS: usize = 300;
-
-/// Sockets made right after a close, so they take the freed descriptor
-/// number, with data waiting that a stray read would consume and a peer
-/// where a stray write would show up.
-struct Intruders {
-    a: UnixStream,
-    b: UnixStream,
-}
-
-const FOR_A: &[u8] = b"intruder data for a";
-const FOR_B: &[u8] = b"intruder data for b";
-
-impl Intruders {
-    fn new() -> Intruders {
-        let (a, b) = UnixStream::pair().unwrap();
-        (&b).write_all(FOR_A).unwrap();
-        (&a).write_all(FOR_B).unwrap();
-        Intruders { a, b }
-    }
-
-    fn holds(&self, fd: RawFd) -> bool {
-        self.a.as_raw_fd() == fd || self.b.as_raw_fd() == fd
-    }
-
-    #[track_caller]
-    fn check(self, what: &str) {
-        for (s, want) in [(&self.a, FOR_A), (&self.b, FOR_B)] {
-            s.set_nonblocking(true).unwrap();
-            let mut got = vec![0u8; 1 << 16];
-            let n = (&*s).read(&mut got).unwrap_or(0);
-            assert_eq!(&got[..n], want, "{what}: an intruder socket lost data or received stray bytes");
-            let more = (&*s).read(&mut got);
-            assert!(
-                matches!(&more, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
-                "{what}: stray bytes on an intruder socket: {more:?}"
-            );
-        }
-    }
-}
 
 /// A server for `n` connections that handshakes each and then holds it,
 /// silent and not reading, until the next one arrives (the last one until
@@ -101,7 +61,6 @@ fn race(
     op: impl FnOnce(&tls::Conn) -> io::Error + Send + 'static,
     workers: &(Worker, Worker),
 ) -> bool {
-    let (op_worker, closer) = workers;
     let t = timing(i, 20000);
     let what = format!("{what}, iteration {i} ({t:?})");
     let fd = c.net_conn().as_raw_fd();
@@ -109,32 +68,7 @@ fn race(
     // would starve binds to port 0 for a minute, here and in other tests.
     linger0(c.net_conn());
     let c = Arc::new(c);
-    let (op_rx, close_rx);
-    match t {
-        Timing::Parked => {
-            let c2 = c.clone();
-            op_rx = op_worker.run(move || op(&c2));
-            until_parked(op_worker.tid);
-            let c2 = c.clone();
-            close_rx = closer.run(move || c2.close().unwrap());
-        }
-        Timing::CloseLate(n) | Timing::CloseEarly(n) => {
-            let (close_spin, op_spin) = if matches!(t, Timing::CloseLate(_)) { (n, 0) } else { (0, n) };
-            let barrier = Arc::new(Barrier::new(2));
-            let (c2, barrier2) = (c.clone(), barrier.clone());
-            op_rx = op_worker.run(move || {
-                barrier2.wait();
-                spin(op_spin);
-                op(&c2)
-            });
-            let c2 = c.clone();
-            close_rx = closer.run(move || {
-                barrier.wait();
-                spin(close_spin);
-                c2.close().unwrap()
-            });
-        }
-    }
+    let (op_rx, close_rx) = race::start(t, &c, workers, op, |c: &tls::Conn| c.close().unwrap());
     bounded(&close_rx, &format!("{what}: close"));
     let intruders = Intruders::new();
     let reused = intruders.holds(fd);
