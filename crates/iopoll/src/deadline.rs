@@ -1,7 +1,7 @@
 //! A deadline in one atomic word, so the hot path reads it without a lock.
 
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::clock;
 
@@ -38,12 +38,6 @@ impl AtomicDeadline {
     pub(crate) fn expired(&self) -> bool {
         let w = self.word();
         w != NONE && clock::nanos(Instant::now()) >= w - 1
-    }
-
-    /// Time left until the deadline: `None` when unset, zero once passed.
-    pub(crate) fn remaining(&self) -> Option<Duration> {
-        let w = self.word();
-        (w != NONE).then(|| Duration::from_nanos((w - 1).saturating_sub(clock::nanos(Instant::now()))))
     }
 
     /// The deadline as an instant.

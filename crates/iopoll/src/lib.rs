@@ -12,6 +12,9 @@
 //!   Blocking waits park the calling thread directly on the fd; `Waker`-based
 //!   waits go through the reactor.
 //! - [`Timer`]: a callback armed in the wheel.
+//! - [`park`]: the one way anything waits, on an OS thread or in a green
+//!   thread, and the trait a green-thread runtime implements to plug in.
+//! - [`sync`]: a mutex and condition variable that wait through `park`.
 //! - [`DeadlineExceeded`] and [`Closed`]: how a wait fails.
 //!
 //! Deadlines are absolute [`std::time::Instant`]s (`CLOCK_MONOTONIC`); see
@@ -20,10 +23,12 @@
 mod clock;
 mod deadline;
 mod error;
+pub mod park;
 mod poll_fd;
 mod runtime;
 mod signal;
 mod spin;
+pub mod sync;
 mod sys;
 mod timer;
 mod wheel;

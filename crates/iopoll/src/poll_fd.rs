@@ -1,11 +1,14 @@
 //! `PollFd`: the per-descriptor wait state (Go's `pollDesc`).
 //!
 //! Each direction has an absolute deadline in an atomic word and a small
-//! list of waiters. Two kinds of waiter share it:
+//! list of waiters. Three kinds of waiter share it:
 //! - a blocking thread sleeps in `ppoll` on the fd and on its own eventfd
-//!   ([`Signal`]); the kernel wakes it on readiness, and a deadline moved
+//!   (see `park`); the kernel wakes it on readiness, and a deadline moved
 //!   earlier or a close writes its eventfd. The reactor is not involved, so
 //!   a wake-up costs one context switch, as with a blocking std socket.
+//! - a blocking call in a green thread suspends; its scheduler's own
+//!   reactor watches the fd and the deadline, and a deadline moved earlier
+//!   or a close wakes it through the list, like a thread.
 //! - a `Waker` goes through the reactor: the fd is registered (edge-
 //!   triggered) on first use, readiness is latched per direction, and a
 //!   deadline is a timer in the wheel.
@@ -15,6 +18,13 @@
 //! sleeps on); moving it earlier wakes the waiters so they re-check now. The
 //! common case, an idle timeout pushed forward after each read, is therefore
 //! one atomic swap.
+//!
+//! # Locks
+//! Each direction's `waiters` lock guards its waiter list, latched
+//! readiness and deadline timer; `registered` guards whether the fd is in
+//! the poller. They never nest, and no `Waker` is called while one is held:
+//! wakers are collected and woken after unlocking, since a `wake` may poll
+//! this very `PollFd` again.
 
 use std::fmt;
 use std::io;
@@ -28,9 +38,9 @@ use mio::Token;
 use parking_lot::Mutex;
 
 use crate::deadline::{self, AtomicDeadline};
-use crate::signal::Signal;
+use crate::park::{Waiter, Woken};
 use crate::spin::{self, Waiting};
-use crate::sys::{self, Interest, Woken};
+use crate::sys::{self, Interest};
 use crate::{Closed, DeadlineExceeded, ReactorShutdown, Runtime, Timer};
 
 /// One nonblocking file descriptor as the reactor sees it: read and write
@@ -97,7 +107,9 @@ struct Direction {
 
 #[derive(Default)]
 struct Waiters {
-    threads: Vec<Arc<Signal>>,
+    /// Blocking callers (threads and green threads) parked in `wait`.
+    parked: Vec<Waker>,
+    /// The `Waker` of a `poll_*_ready` caller.
     waker: Option<Waker>,
     /// Edge-triggered readiness seen by the reactor and not yet consumed.
     ready: bool,
@@ -108,20 +120,20 @@ struct Waiters {
 
 impl Waiters {
     fn watched(&self) -> bool {
-        !self.threads.is_empty() || self.waker.is_some()
+        !self.parked.is_empty() || self.waker.is_some()
     }
 
-    /// Wake everyone; returns how many were woken.
-    fn wake_all(&mut self) -> usize {
-        for t in &self.threads {
-            t.notify();
-        }
-        let mut n = self.threads.len();
-        if let Some(w) = self.waker.take() {
-            w.wake();
-            n += 1;
-        }
-        n
+    /// Everyone to wake (after unlocking): the parked stay listed, since
+    /// they delist themselves; the `Waker` is taken.
+    fn collect(&mut self, into: &mut Vec<Waker>) {
+        into.extend(self.parked.iter().cloned());
+        into.extend(self.waker.take());
+    }
+}
+
+fn wake(wakers: Vec<Waker>) {
+    for w in wakers {
+        w.wake();
     }
 }
 
@@ -136,22 +148,26 @@ impl Direction {
         // Pairs with the waiter publishing `watched` before re-reading the
         // deadline (both SeqCst): one of the two sees the other.
         if deadline::is_earlier(new, old) && self.watched.load(SeqCst) {
-            let mut w = self.waiters.lock();
-            w.wake_all();
-            self.watched.store(w.watched(), SeqCst);
+            let mut wakers = Vec::new();
+            {
+                let mut w = self.waiters.lock();
+                w.collect(&mut wakers);
+                self.watched.store(w.watched(), SeqCst);
+            }
+            wake(wakers);
         }
     }
 
-    fn enlist(&self, signal: &Arc<Signal>) {
+    fn enlist(&self, waker: &Waker) {
         let mut w = self.waiters.lock();
-        w.threads.push(signal.clone());
+        w.parked.push(waker.clone());
         self.watched.store(true, SeqCst);
     }
 
-    fn delist(&self, signal: &Arc<Signal>) {
+    fn delist(&self, waker: &Waker) {
         let mut w = self.waiters.lock();
-        if let Some(i) = w.threads.iter().position(|t| Arc::ptr_eq(t, signal)) {
-            w.threads.swap_remove(i);
+        if let Some(i) = w.parked.iter().position(|t| t.will_wake(waker)) {
+            w.parked.swap_remove(i);
         }
         self.watched.store(w.watched(), SeqCst);
     }
@@ -188,21 +204,17 @@ impl Shared {
         Ok(())
     }
 
-    /// The reactor saw readiness: latch it and wake the `Waker`s.
-    pub(crate) fn on_ready(&self, readable: bool, writable: bool) -> usize {
-        let mut woken = 0;
+    /// The reactor saw readiness: latch it, and hand back the `Waker`s to
+    /// wake (the caller wakes them once no lock is held).
+    pub(crate) fn on_ready(&self, readable: bool, writable: bool, wakers: &mut Vec<Waker>) {
         for (dir, ready) in [(&self.read, readable), (&self.write, writable)] {
             if ready {
                 let mut w = dir.waiters.lock();
                 w.ready = true;
-                if let Some(waker) = w.waker.take() {
-                    waker.wake();
-                    woken += 1;
-                }
+                wakers.extend(w.waker.take());
                 dir.watched.store(w.watched(), SeqCst);
             }
         }
-        woken
     }
 
     /// The runtime is shutting down: fail every wait, now and later.
@@ -213,14 +225,18 @@ impl Shared {
 
     /// Wake every waiter in both directions so it re-checks its state.
     pub(crate) fn wake_all(&self) {
+        let mut wakers = Vec::new();
+        let mut timers = Vec::new();
         for dir in [&self.read, &self.write] {
             let mut w = dir.waiters.lock();
-            w.wake_all();
-            if let Some((t, _)) = w.timer.take() {
-                t.cancel();
-            }
+            w.collect(&mut wakers);
+            timers.extend(w.timer.take());
             dir.watched.store(w.watched(), SeqCst);
         }
+        for (t, _) in timers {
+            t.cancel();
+        }
+        wake(wakers);
     }
 }
 
@@ -340,27 +356,40 @@ impl PollFd {
 
     fn wait(&self, dir: Dir) -> io::Result<()> {
         self.shared.check(dir)?;
+        let waiter = Waiter::current()?;
         let d = self.shared.dir(dir);
+        let io = Some((self.fd, dir.interest()));
+        if let Waiter::Green(_) = waiter {
+            // No spinning: other green threads can use the core. One
+            // suspension, then the caller retries its syscall.
+            let waker = waiter.waker();
+            d.enlist(&waker);
+            let result = match self.shared.check(dir) {
+                Ok(()) => waiter.wait(io, d.deadline.get()).map(drop),
+                Err(e) => Err(e),
+            };
+            d.delist(&waker);
+            return result;
+        }
         let (_waiting, before) = Waiting::enter();
         if spin::before_parking(before, dir.interest(), || sys::is_ready(self.fd, dir.interest())) {
             return Ok(());
         }
-        let signal = Signal::current()?;
-        d.enlist(&signal);
+        let waker = waiter.waker();
+        d.enlist(&waker);
         let result = loop {
             // Re-checked after enlisting, so a close or deadline change that
             // missed our entry in the list is seen here.
             if let Err(e) = self.shared.check(dir) {
                 break Err(e);
             }
-            match sys::wait(self.fd, dir.interest(), signal.fd(), d.deadline.remaining()) {
+            match waiter.wait(io, d.deadline.get()) {
                 Ok(Woken::Ready) => break Ok(()),
-                Ok(Woken::Signalled) => signal.clear(),
-                Ok(Woken::Elapsed) => {}
+                Ok(Woken::Signalled | Woken::Elapsed) => {}
                 Err(e) => break Err(e),
             }
         };
-        d.delist(&signal);
+        d.delist(&waker);
         result
     }
 
@@ -403,14 +432,16 @@ impl PollFd {
         self.rt.timer_at(at, move || {
             let Some(shared) = weak.upgrade() else { return };
             let d = shared.dir(dir);
-            let mut w = d.waiters.lock();
-            if w.timer.as_ref().is_some_and(|(_, at)| *at == word) {
-                w.timer = None;
-            }
-            if let Some(waker) = w.waker.take() {
+            let (waker, _timer) = {
+                let mut w = d.waiters.lock();
+                let timer = w.timer.take_if(|(_, at)| *at == word);
+                let waker = w.waker.take();
+                d.watched.store(w.watched(), SeqCst);
+                (waker, timer)
+            };
+            if let Some(waker) = waker {
                 waker.wake();
             }
-            d.watched.store(w.watched(), SeqCst);
         })
     }
 

@@ -1,10 +1,24 @@
 //! The reactor: one mio poller, one timing wheel, and whoever drives them.
+//!
+//! # Locks
+//! - `poll` guards the mio `Poll` and its event buffer: held by the one
+//!   thread inside `turn`, for the whole call. Never taken by anyone else.
+//! - `timers` guards the wheel: taken briefly to arm, move, cancel and
+//!   collect timers, also from inside `turn` (after `poll`).
+//! - `sources` guards the table of `PollFd`s, `watches` the descriptors
+//!   watched for green threads' waits: each taken briefly, inside `turn`
+//!   after `poll`, never together with `timers`.
+//!
+//! Order: `poll`, then any one of `timers`, `sources`, `watches`. No
+//! callback or `Waker` runs while any of them is held, except `poll`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, OnceLock, Weak};
+use std::task::Waker;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,12 +29,16 @@ use parking_lot::Mutex;
 use crate::clock;
 use crate::error::ReactorShutdown;
 use crate::poll_fd::Shared;
+use crate::sys::Interest as Dir;
 use crate::timer::Timer;
 use crate::wheel::{Key, Wheel};
 
 type Callback = Box<dyn FnOnce() + Send>;
 
 const WAKE: Token = Token(usize::MAX);
+/// Tokens with this bit set carry a watched descriptor's number (green
+/// threads' waits); the others index the table of `PollFd`s.
+const WATCH: usize = 1 << (usize::BITS - 1);
 /// `wake_at` while nobody sleeps in the poller: nothing needs waking.
 const AWAKE: u64 = 0;
 const NO_TIMER: u64 = u64::MAX;
@@ -196,7 +214,19 @@ pub(crate) struct Driver {
     /// Coalesces wake-ups: set by `wake`, cleared by `turn`.
     woken: AtomicBool,
     sources: Mutex<Sources>,
+    watches: Mutex<HashMap<RawFd, Watch>>,
     stopping: AtomicBool,
+}
+
+/// A descriptor watched on behalf of waits (`park` in green context): one
+/// `Waker` per direction, each woken once at the next readiness.
+#[derive(Default)]
+struct Watch {
+    read: Option<Waker>,
+    write: Option<Waker>,
+    /// Whether the fd is (believed to be) in the poller. A closed fd leaves
+    /// the poller by itself, so a reused number may find this stale.
+    registered: bool,
 }
 
 struct Poller {
@@ -224,6 +254,7 @@ impl Driver {
             wake_at: AtomicU64::new(AWAKE),
             woken: AtomicBool::new(false),
             sources: Mutex::new(Sources::default()),
+            watches: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
         })
     }
@@ -274,16 +305,30 @@ impl Driver {
         }
 
         let mut woken = 0;
+        let mut wakers = Vec::new();
         for event in events.iter() {
             if event.token() == WAKE {
                 continue;
             }
             let readable = event.is_readable() || event.is_read_closed() || event.is_error();
             let writable = event.is_writable() || event.is_write_closed() || event.is_error();
+            if event.token().0 & WATCH != 0 {
+                let fd = (event.token().0 & !WATCH) as RawFd;
+                if let Some(w) = self.watches.lock().get_mut(&fd) {
+                    wakers.extend(w.read.take().filter(|_| readable));
+                    wakers.extend(w.write.take().filter(|_| writable));
+                }
+                continue;
+            }
             let shared = self.sources.lock().get(event.token());
             if let Some(shared) = shared {
-                woken += shared.on_ready(readable, writable);
+                shared.on_ready(readable, writable, &mut wakers);
             }
+        }
+        woken += wakers.len();
+        // Woken outside every lock but `poll`: a `wake` may run the task.
+        for w in wakers.drain(..) {
+            w.wake();
         }
 
         {
@@ -373,6 +418,48 @@ impl Driver {
         self.registry.register(&mut SourceFd(&fd), token, Interest::READABLE | Interest::WRITABLE)
     }
 
+    /// Wake `waker` once, at `fd`'s next readiness for `interest` (or at
+    /// once if it is ready now). Re-arms the poller's edge each time, so a
+    /// readiness that came before the call is not missed.
+    pub(crate) fn watch(&self, fd: RawFd, interest: Dir, waker: Waker) -> io::Result<()> {
+        if self.is_stopping() {
+            return Err(ReactorShutdown.into());
+        }
+        let mut watches = self.watches.lock();
+        let w = watches.entry(fd).or_default();
+        match interest {
+            Dir::Readable => w.read = Some(waker),
+            Dir::Writable => w.write = Some(waker),
+        }
+        let want = match (&w.read, &w.write) {
+            (Some(_), None) => Interest::READABLE,
+            (None, Some(_)) => Interest::WRITABLE,
+            _ => Interest::READABLE | Interest::WRITABLE,
+        };
+        let token = Token(WATCH | fd as usize);
+        let mut source = SourceFd(&fd);
+        let first = if w.registered {
+            self.registry.reregister(&mut source, token, want)
+        } else {
+            self.registry.register(&mut source, token, want)
+        };
+        let result = match first {
+            // The fd was closed since (and its number reused), or it is still
+            // in the poller from before: the other call fits.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.registry.register(&mut source, token, want),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => self.registry.reregister(&mut source, token, want),
+            other => other,
+        };
+        w.registered = result.is_ok();
+        if result.is_err() {
+            match interest {
+                Dir::Readable => w.read = None,
+                Dir::Writable => w.write = None,
+            }
+        }
+        result
+    }
+
     pub(crate) fn deregister(&self, fd: RawFd) {
         // ENOENT/EBADF only mean the fd is already gone from the poller.
         let _ = self.registry.deregister(&mut SourceFd(&fd));
@@ -440,7 +527,8 @@ impl Sources {
         let (index, generation) = Self::split(token);
         if let Some(slot) = self.slots.get_mut(index) {
             if slot.0 == generation && slot.1.is_some() {
-                slot.0 = slot.0.wrapping_add(1);
+                // Generations keep clear of the `WATCH` bit.
+                slot.0 = slot.0.wrapping_add(1) & 0x7FFF_FFFF;
                 slot.1 = None;
                 self.free.push(index as u32);
             }

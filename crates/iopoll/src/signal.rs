@@ -3,13 +3,14 @@
 //! A blocking waiter sleeps in `ppoll` on its socket and on its thread's
 //! eventfd. Readiness needs nobody's help (the kernel watches the socket);
 //! the eventfd is how another thread makes it look again: a deadline moved
-//! earlier, or a close. One per thread, created on first use, closed when
+//! earlier, a close, or a lock or condition it waits for (see `park`). One per thread, created on first use, closed when
 //! the thread exits.
 
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
+use std::task::Wake;
 
 use crate::sys;
 
@@ -53,5 +54,16 @@ impl Signal {
 
     pub(crate) fn fd(&self) -> &OwnedFd {
         &self.fd
+    }
+}
+
+/// A thread's `Waker`: waking writes its eventfd.
+impl Wake for Signal {
+    fn wake(self: Arc<Self>) {
+        self.notify();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.notify();
     }
 }

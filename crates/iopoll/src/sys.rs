@@ -8,31 +8,20 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-/// Which readiness a blocking caller waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Interest {
-    Readable,
-    Writable,
-}
+use crate::park::Woken;
 
-/// Why a direct wait returned.
+/// Which readiness a wait is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Woken {
-    /// The socket is ready (or in error, which its next syscall reports).
-    Ready,
-    /// Another thread wrote the waiter's eventfd.
-    Signalled,
-    /// The timeout passed, or a signal interrupted the wait.
-    Elapsed,
+pub enum Interest {
+    /// Readable: data, end of stream, an error, or a pending connection.
+    Readable,
+    /// Writable: room in the send buffer, a finished connect, or an error.
+    Writable,
 }
 
 /// Whether `fd` has `interest` right now (or is in error), without waiting.
 pub(crate) fn is_ready(fd: RawFd, interest: Interest) -> bool {
-    let events = match interest {
-        Interest::Readable => libc::POLLIN | libc::POLLRDHUP,
-        Interest::Writable => libc::POLLOUT,
-    };
-    let mut pfd = libc::pollfd { fd, events, revents: 0 };
+    let mut pfd = libc::pollfd { fd, events: events(interest), revents: 0 };
     // SAFETY: one valid pollfd on the stack; zero timeout.
     unsafe { libc::poll(&mut pfd, 1, 0) > 0 }
 }
@@ -73,28 +62,30 @@ pub(crate) fn eventfd_clear(fd: &OwnedFd) {
     unsafe { libc::read(fd.as_raw_fd(), (&raw mut count).cast(), 8) };
 }
 
-/// Block until `fd` has `interest`, `signal` is readable, or `timeout`
-/// (`None`: forever) passes. Nanosecond timeouts: `ppoll`, not `poll`.
-pub(crate) fn wait(fd: RawFd, interest: Interest, signal: &OwnedFd, timeout: Option<Duration>) -> io::Result<Woken> {
-    let events = match interest {
-        Interest::Readable => libc::POLLIN | libc::POLLRDHUP,
-        Interest::Writable => libc::POLLOUT,
+/// Block until `io`'s fd has its interest, `signal` is readable, or
+/// `timeout` (`None`: forever) passes. Nanosecond timeouts: `ppoll`, not
+/// `poll`. A signal interrupting the wait reads as `Elapsed`.
+pub(crate) fn wait(io: Option<(RawFd, Interest)>, signal: &OwnedFd, timeout: Option<Duration>) -> io::Result<Woken> {
+    let sig = libc::pollfd { fd: signal.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut fds = match io {
+        Some((fd, interest)) => [libc::pollfd { fd, events: events(interest), revents: 0 }, sig],
+        None => [sig, sig],
     };
-    let mut fds = [
-        libc::pollfd { fd, events, revents: 0 },
-        libc::pollfd { fd: signal.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-    ];
+    let n_fds = if io.is_some() { 2 } else { 1 };
     let ts = timeout.map(|t| libc::timespec {
         tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
         tv_nsec: t.subsec_nanos() as libc::c_long,
     });
     let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `fds` and `ts` outlive the call; a null sigmask keeps the
-    // thread's signal mask.
-    let n = unsafe { libc::ppoll(fds.as_mut_ptr(), 2, ts_ptr, std::ptr::null()) };
+    // SAFETY: `fds` and `ts` outlive the call and `n_fds` <= fds.len(); a
+    // null sigmask keeps the thread's signal mask.
+    let n = unsafe { libc::ppoll(fds.as_mut_ptr(), n_fds, ts_ptr, std::ptr::null()) };
     if n < 0 {
         let err = io::Error::last_os_error();
         return if err.kind() == io::ErrorKind::Interrupted { Ok(Woken::Elapsed) } else { Err(err) };
+    }
+    if io.is_none() {
+        return Ok(if fds[0].revents != 0 { Woken::Signalled } else { Woken::Elapsed });
     }
     if fds[0].revents & libc::POLLNVAL != 0 {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
@@ -106,4 +97,11 @@ pub(crate) fn wait(fd: RawFd, interest: Interest, signal: &OwnedFd, timeout: Opt
     } else {
         Woken::Elapsed
     })
+}
+
+fn events(interest: Interest) -> libc::c_short {
+    match interest {
+        Interest::Readable => libc::POLLIN | libc::POLLRDHUP,
+        Interest::Writable => libc::POLLOUT,
+    }
 }

@@ -5,9 +5,10 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use iopoll::sync::OneShot;
 use iopoll::{Closed, DeadlineExceeded, PollFd, Runtime};
 use parking_lot::Mutex;
 
@@ -228,12 +229,15 @@ type Outcome = Result<Conn, (SocketAddr, Error)>;
 fn dial_parallel(primaries: Vec<SocketAddr>, fallbacks: Vec<SocketAddr>, plan: Plan, delay: Duration) -> Outcome {
     let race = Arc::new(Race::default());
     let racing = Plan { race: Some(race.clone()), ..plan.clone() };
-    let (tx, rx) = mpsc::channel::<Outcome>();
+    // Waited on through `iopoll::park`, so a dial in a green thread
+    // suspends only that green thread.
+    let primary = Arc::new(OneShot::<Outcome>::new());
+    let tx = primary.clone();
     let primary_plan = racing.clone();
     let primary_addrs = primaries.clone();
     let spawned = std::thread::Builder::new().name("reseau-dial".into()).spawn(move || {
         let outcome = dial_serial(&primary_addrs, &primary_plan).and_then(|conn| claim(&primary_plan, conn));
-        let _ = tx.send(outcome);
+        tx.put(outcome);
     });
     if spawned.is_err() {
         // No thread for a racer: try everything in order instead.
@@ -241,19 +245,19 @@ fn dial_parallel(primaries: Vec<SocketAddr>, fallbacks: Vec<SocketAddr>, plan: P
         return dial_serial(&all, &plan);
     }
 
-    match rx.recv_timeout(delay) {
-        Ok(Ok(conn)) => return Ok(conn),
-        Ok(Err(primary_err)) => return dial_serial(&fallbacks, &plan).map_err(|_| primary_err),
-        Err(_) => {}
+    match primary.take(Instant::now().checked_add(delay)) {
+        Some(Ok(conn)) => return Ok(conn),
+        Some(Err(primary_err)) => return dial_serial(&fallbacks, &plan).map_err(|_| primary_err),
+        None => {}
     }
     let fallback_err = match dial_serial(&fallbacks, &racing).and_then(|conn| claim(&racing, conn)) {
         Ok(conn) => return Ok(conn),
         Err(e) => e,
     };
-    match rx.recv() {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(primary_err)) => Err(primary_err),
-        Err(_) => Err(fallback_err),
+    match primary.take(None) {
+        Some(Ok(conn)) => Ok(conn),
+        Some(Err(primary_err)) => Err(primary_err),
+        None => Err(fallback_err),
     }
 }
 

@@ -12,6 +12,14 @@
 //!
 //! The I/O loop is Go's: check closed and deadline, try the nonblocking
 //! syscall, and on `WouldBlock` wait and try again.
+//!
+//! # Locks
+//! `read_lock` and `write_lock` are held for a whole read or write, waits
+//! included; `released` only to publish or await the release. All three are
+//! `iopoll::sync` locks, so a caller queued on one (on an OS thread or in a
+//! green thread) parks through `iopoll::park` rather than blocking a worker.
+//! They never nest with each other; the `PollFd`'s own locks are taken
+//! inside the read or write lock.
 
 use std::fmt;
 use std::io;
@@ -20,8 +28,8 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 use std::task::{Context, Poll};
 
+use iopoll::sync::{Condvar, Mutex, MutexGuard};
 use iopoll::{Closed, PollFd, Runtime};
-use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::sys;
 

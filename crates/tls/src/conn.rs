@@ -11,6 +11,22 @@
 //! released, so one reader and one writer run at once. Ciphertext leaves in
 //! the order OpenSSL produced it: every producer appends to one queue under
 //! the engine lock, and a single flusher at a time drains it to the socket.
+//!
+//! # Locks
+//! All are `iopoll::sync` locks: a caller queued on one parks through
+//! `iopoll::park`, so in a green thread it suspends and never blocks the
+//! worker that runs the lock's holder.
+//! - `handshake` guards the handshake's outcome; the driver holds it for the
+//!   whole handshake, waits included.
+//! - `reader` serialises readers and `writer` writers, each for a whole call.
+//! - `inbound` guards the ciphertext read buffer, held across one socket read.
+//! - `engine` guards the `SSL` and the ciphertext queue: held only for calls
+//!   into OpenSSL and queue updates, never across a wait (`flushed` waits
+//!   release it).
+//!
+//! Order: `reader` or `writer`, then `handshake`, then `inbound`, then
+//! `engine`. `is_open`, `Debug` and `connection_state` take no lock that is
+//! held across a wait, except `connection_state` briefly taking `engine`.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -18,7 +34,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use iopoll::sync::{Condvar, Mutex, MutexGuard};
 use tcp::{Closed, DeadlineExceeded};
 
 use crate::config::{Config, Version};
@@ -70,8 +86,9 @@ pub struct Conn {
     /// Serialises writers.
     writer: Mutex<()>,
     closed: AtomicBool,
-    /// OpenSSL reported a fatal error after the handshake (a forged record,
-    /// an alert): the connection refuses all further reads and writes.
+    /// The handshake failed, or OpenSSL reported a fatal error after it (a
+    /// forged record, an alert): the connection refuses all further reads
+    /// and writes. Read by `is_open` without taking the handshake lock.
     broken: AtomicBool,
     /// An outer deadline for the handshake (the dial's), if any.
     handshake_deadline: Option<Instant>,
@@ -192,7 +209,10 @@ impl Conn {
                 *hs = Handshake::Done;
                 self.handshake_done.store(true, Release);
             }
-            Err(e) => *hs = Handshake::Failed(format!("handshake failed earlier: {e}")),
+            Err(e) => {
+                *hs = Handshake::Failed(format!("handshake failed earlier: {e}"));
+                self.broken.store(true, Release);
+            }
         }
         result
     }
@@ -450,10 +470,7 @@ impl Conn {
     /// Whether the connection is usable: not closed, the handshake not
     /// failed, no fatal TLS error since, and the TCP connection open.
     pub fn is_open(&self) -> bool {
-        !self.closed.load(Acquire)
-            && !self.broken.load(Acquire)
-            && self.tcp.is_open()
-            && !matches!(*self.handshake.lock(), Handshake::Failed(_))
+        !self.closed.load(Acquire) && !self.broken.load(Acquire) && self.tcp.is_open()
     }
 
     /// A snapshot of the connection's TLS state. Never runs the handshake.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
-use parking_lot::{Condvar, Mutex};
+use iopoll::sync::{Condvar, Mutex};
 
 use super::{Resolver, normalize};
 use crate::LookupError;
@@ -96,7 +96,7 @@ impl<R: Resolver> Resolver for SingleflightResolver<R> {
             match deadline {
                 None => call.done.wait(&mut answer),
                 Some(d) => {
-                    if call.done.wait_until(&mut answer, d).timed_out() && answer.is_none() {
+                    if call.done.wait_until(&mut answer, Some(d)) && answer.is_none() {
                         self.waiting.fetch_sub(1, Relaxed);
                         return Err(LookupError::timeout(host));
                     }

@@ -3,9 +3,10 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::{OnceLock, mpsc};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use iopoll::sync::OneShot;
 use parking_lot::{Condvar, Mutex};
 
 use super::{Resolver, services};
@@ -107,7 +108,10 @@ impl Pool {
         deadline: Option<Instant>,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Option<T> {
-        let (tx, rx) = mpsc::sync_channel(1);
+        // The caller waits through `iopoll::park`: in a green thread only
+        // that green thread waits.
+        let answer = Arc::new(OneShot::new());
+        let tx = answer.clone();
         {
             let mut st = self.state.lock();
             if st.jobs.len() >= QUEUE {
@@ -115,7 +119,7 @@ impl Pool {
             }
             st.jobs.push_back(Box::new(move || {
                 // The caller may have given up; then the answer is dropped.
-                let _ = tx.send(f());
+                tx.put(f());
             }));
             // More jobs queued than idle threads to take them (an idle
             // thread counts as idle until it wakes): add a thread, so a
@@ -132,10 +136,7 @@ impl Pool {
             }
             self.work.notify_one();
         }
-        match deadline {
-            None => rx.recv().ok(),
-            Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())).ok(),
-        }
+        answer.take(deadline)
     }
 
     fn work(&self) {

@@ -1,0 +1,368 @@
+//! A mutex and a condition variable that wait through [`park`](crate::park).
+//!
+//! `tcp` and `tls` hold locks across waits: a reader holds its
+//! connection's read lock while it waits for data, and a second reader
+//! queues behind it. With std's or parking_lot's locks that queueing
+//! blocks the OS thread, and in a green thread it would block the worker
+//! and every green thread on it, including perhaps the one holding the
+//! lock. These park the waiting green thread (or OS thread) instead, as
+//! Go's `fdMutex` parks goroutines on runtime semaphores.
+//!
+//! Uncontended, [`Mutex::lock`] is one compare-and-swap and unlocking one
+//! swap and one load, as with parking_lot.
+//!
+//! # Locks
+//! Each `WaitList` has an inner parking_lot lock guarding its queue of
+//! wakers, held only to push, pop or remove an entry; no `Waker` is called
+//! under it, and nothing else is taken while it is held.
+
+use std::cell::UnsafeCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::task::Waker;
+use std::time::Instant;
+
+use crate::park;
+
+/// Wakers of parked callers, first come first served.
+#[derive(Default)]
+struct WaitList {
+    /// Entries in `queue`: lets the uncontended path skip the lock.
+    len: AtomicUsize,
+    next_id: AtomicU64,
+    queue: parking_lot::Mutex<VecDeque<(u64, Waker)>>,
+}
+
+impl WaitList {
+    /// Enlist `waker`; the id removes it again.
+    fn push(&self, waker: Waker) -> u64 {
+        let id = self.next_id.fetch_add(1, SeqCst);
+        let mut q = self.queue.lock();
+        q.push_back((id, waker));
+        self.len.store(q.len(), SeqCst);
+        id
+    }
+
+    /// Take entry `id` out; false if someone popped it (to wake it) first.
+    fn remove(&self, id: u64) -> bool {
+        let mut q = self.queue.lock();
+        let found = q.iter().position(|(i, _)| *i == id).map(|at| q.remove(at));
+        self.len.store(q.len(), SeqCst);
+        found.is_some()
+    }
+
+    fn wake_one(&self) {
+        if self.len.load(SeqCst) == 0 {
+            return;
+        }
+        let first = {
+            let mut q = self.queue.lock();
+            let first = q.pop_front();
+            self.len.store(q.len(), SeqCst);
+            first
+        };
+        if let Some((_, w)) = first {
+            w.wake();
+        }
+    }
+
+    fn wake_all(&self) {
+        if self.len.load(SeqCst) == 0 {
+            return;
+        }
+        let all = {
+            let mut q = self.queue.lock();
+            self.len.store(0, SeqCst);
+            std::mem::take(&mut *q)
+        };
+        for (_, w) in all {
+            w.wake();
+        }
+    }
+}
+
+/// Wait until woken or `deadline`; on an OS thread that cannot get its
+/// wake-up descriptor, give the core away once instead (callers loop).
+fn park_or_yield(deadline: Option<Instant>) {
+    if park::park(deadline).is_err() {
+        std::thread::yield_now();
+    }
+}
+
+/// The caller's waker, or `None` when it has none (see `park_or_yield`).
+fn my_waker() -> Option<Waker> {
+    park::waker().ok()
+}
+
+/// A mutual exclusion lock whose waiters park through [`park`](crate::park):
+/// a green thread waiting for it suspends instead of blocking its worker.
+///
+/// ```
+/// let m = iopoll::sync::Mutex::new(0);
+/// *m.lock() += 1;
+/// assert_eq!(*m.lock(), 1);
+/// ```
+pub struct Mutex<T: ?Sized> {
+    locked: AtomicBool,
+    waiters: WaitList,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out access to `value` to one holder at a time, so
+// sharing the mutex shares `T` only by moving access between threads.
+unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
+// SAFETY: as for std's Mutex: moving the mutex moves the `T` it owns.
+unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
+
+impl<T> Mutex<T> {
+    /// A new, unlocked mutex holding `value`.
+    pub fn new(value: T) -> Mutex<T> {
+        Mutex { locked: AtomicBool::new(false), waiters: WaitList::default(), value: UnsafeCell::new(value) }
+    }
+
+    /// The value, for an owner that no longer needs the lock.
+    pub fn into_inner(self) -> T {
+        self.value.into_inner()
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// Take the lock, parking until it is free.
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.acquire();
+        MutexGuard { mutex: self }
+    }
+
+    /// Take the lock if it is free now.
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        self.try_acquire().then_some(MutexGuard { mutex: self })
+    }
+
+    /// Whether someone holds the lock right now.
+    pub fn is_locked(&self) -> bool {
+        self.locked.load(SeqCst)
+    }
+
+    /// Mutable access through a unique borrow: no locking needed.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut()
+    }
+
+    fn try_acquire(&self) -> bool {
+        self.locked.compare_exchange(false, true, SeqCst, SeqCst).is_ok()
+    }
+
+    fn acquire(&self) {
+        if self.try_acquire() {
+            return;
+        }
+        loop {
+            // Enlist first, then look again: an unlock after our look sees
+            // the entry (both SeqCst), so a wake cannot be missed.
+            let entry = my_waker().map(|w| self.waiters.push(w));
+            if self.try_acquire() {
+                if let Some(id) = entry {
+                    if !self.waiters.remove(id) {
+                        // Our entry was popped for us: pass the wake on.
+                        self.waiters.wake_one();
+                    }
+                }
+                return;
+            }
+            park_or_yield(None);
+            if let Some(id) = entry {
+                self.waiters.remove(id);
+            }
+            if self.try_acquire() {
+                return;
+            }
+        }
+    }
+
+    fn release(&self) {
+        self.locked.store(false, SeqCst);
+        self.waiters.wake_one();
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Mutex<T> {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.try_lock() {
+            Some(g) => f.debug_struct("Mutex").field("value", &&*g).finish(),
+            None => f.debug_struct("Mutex").field("value", &"<locked>").finish(),
+        }
+    }
+}
+
+/// Access to a [`Mutex`]'s value; unlocks when dropped.
+pub struct MutexGuard<'a, T: ?Sized> {
+    mutex: &'a Mutex<T>,
+}
+
+// SAFETY: a shared guard only gives `&T`, so it may be shared when `T` is.
+unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
+
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    /// Release the lock while `f` runs, then take it again.
+    pub fn unlocked<R>(guard: &mut MutexGuard<'a, T>, f: impl FnOnce() -> R) -> R {
+        guard.mutex.release();
+        let r = f();
+        guard.mutex.acquire();
+        r
+    }
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard exists only while its holder has the lock.
+        unsafe { &*self.mutex.value.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`, and `&mut self` makes the access unique.
+        unsafe { &mut *self.mutex.value.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        self.mutex.release();
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+/// A condition variable for [`Mutex`], parking through [`park`](crate::park).
+///
+/// ```
+/// use std::sync::Arc;
+/// use iopoll::sync::{Condvar, Mutex};
+/// let pair = Arc::new((Mutex::new(false), Condvar::new()));
+/// let p = pair.clone();
+/// std::thread::spawn(move || { *p.0.lock() = true; p.1.notify_all(); });
+/// let mut ready = pair.0.lock();
+/// while !*ready {
+///     pair.1.wait(&mut ready);
+/// }
+/// ```
+#[derive(Default)]
+pub struct Condvar {
+    waiters: WaitList,
+}
+
+impl Condvar {
+    /// A new condition variable.
+    pub fn new() -> Condvar {
+        Condvar::default()
+    }
+
+    /// Unlock, wait for a notification, lock again. May wake spuriously.
+    pub fn wait<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>) {
+        self.wait_until(guard, None);
+    }
+
+    /// As [`wait`](Condvar::wait), but give up at `deadline`; returns true
+    /// if the deadline has passed.
+    pub fn wait_until<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>, deadline: Option<Instant>) -> bool {
+        let entry = my_waker().map(|w| self.waiters.push(w));
+        MutexGuard::unlocked(guard, || park_or_yield(deadline));
+        let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
+        if let Some(id) = entry {
+            if !self.waiters.remove(id) && timed_out {
+                // A `notify_one` chose us as we gave up: pass it on.
+                self.waiters.wake_one();
+            }
+        }
+        timed_out
+    }
+
+    /// Wake one waiter.
+    pub fn notify_one(&self) {
+        self.waiters.wake_one();
+    }
+
+    /// Wake every waiter.
+    pub fn notify_all(&self) {
+        self.waiters.wake_all();
+    }
+}
+
+impl fmt::Debug for Condvar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condvar").field("waiters", &self.waiters.len.load(SeqCst)).finish()
+    }
+}
+
+/// A value handed over once, from whoever produces it to whoever waits for
+/// it (an answer from a helper thread, a green thread's result).
+///
+/// ```
+/// use std::sync::Arc;
+/// let slot = Arc::new(iopoll::sync::OneShot::new());
+/// let s = slot.clone();
+/// std::thread::spawn(move || s.put(42));
+/// assert_eq!(slot.take(None), Some(42));
+/// ```
+pub struct OneShot<T> {
+    value: Mutex<Option<T>>,
+    ready: Condvar,
+}
+
+impl<T> OneShot<T> {
+    /// An empty slot.
+    pub fn new() -> OneShot<T> {
+        OneShot { value: Mutex::new(None), ready: Condvar::new() }
+    }
+
+    /// Fill the slot (replacing any value not yet taken) and wake the waiters.
+    pub fn put(&self, value: T) {
+        *self.value.lock() = Some(value);
+        self.ready.notify_all();
+    }
+
+    /// Whether a value is waiting to be taken.
+    pub fn is_set(&self) -> bool {
+        self.value.lock().is_some()
+    }
+
+    /// Wait for the value until `deadline` (`None`: as long as it takes)
+    /// and take it; `None` if the deadline passed first.
+    pub fn take(&self, deadline: Option<Instant>) -> Option<T> {
+        let mut v = self.value.lock();
+        loop {
+            if let Some(value) = v.take() {
+                return Some(value);
+            }
+            if self.ready.wait_until(&mut v, deadline) {
+                return v.take();
+            }
+        }
+    }
+}
+
+impl<T> Default for OneShot<T> {
+    fn default() -> OneShot<T> {
+        OneShot::new()
+    }
+}
+
+impl<T> fmt::Debug for OneShot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OneShot").field("set", &self.is_set()).finish()
+    }
+}
