@@ -5,6 +5,9 @@
 //! - [`tcp`]: TCP connections and listeners with a blocking facade and
 //!   absolute deadlines.
 //! - [`tls`]: TLS on OpenSSL memory BIOs, driven by the same reactor.
+//! - [`green`]: green threads whose blocking `tcp` and `tls` calls suspend
+//!   only themselves.
+pub use green;
 pub use iopoll;
 pub use tcp;
 pub use tls;

@@ -4,6 +4,7 @@
 
 #![allow(clippy::missing_panics_doc)]
 
+pub mod certs;
 mod data;
 mod process;
 pub mod race;

@@ -20,16 +20,30 @@ pub fn rss() -> usize {
     pages * page
 }
 
-/// Raise the soft open-file limit to `want` (or the hard limit, if lower).
-pub fn raise_fd_limit(want: u64) {
+/// Raise the open-file limit to `want`: the soft limit, and the hard one
+/// too where the process may (as root). Returns the soft limit reached.
+// `rlim_t` is u64 here but not on every OS: the conversions are kept.
+#[allow(clippy::useless_conversion)]
+pub fn raise_fd_limit(want: u64) -> u64 {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `lim` is a valid rlimit to fill in.
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-    let target = (want as libc::rlim_t).min(lim.rlim_max);
+    let requested = want;
+    let want = libc::rlim_t::try_from(want).unwrap_or(libc::rlim_t::MAX);
+    if lim.rlim_max < want {
+        let higher = libc::rlimit { rlim_cur: want, rlim_max: want };
+        // SAFETY: a valid rlimit; raising the hard limit fails harmlessly
+        // (EPERM) without the privilege.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &higher) } == 0 {
+            return requested;
+        }
+    }
+    let target = want.min(lim.rlim_max);
     if lim.rlim_cur < target {
         lim.rlim_cur = target;
         // SAFETY: `lim` is a valid rlimit; raising the soft limit up to the
         // hard one needs no privilege.
         assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
     }
+    u64::try_from(lim.rlim_cur.max(target)).unwrap_or(0)
 }
