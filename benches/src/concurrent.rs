@@ -12,14 +12,27 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{Bench, Better, Mode, Row, median};
 
-const MSG: usize = 64;
+pub(crate) const MSG: usize = 64;
 const STACK: usize = 128 * 1024;
 
 /// What one run measured.
 #[derive(Clone, Copy)]
-struct Figures {
-    msgs_per_sec: f64,
-    p99_us: f64,
+pub(crate) struct Figures {
+    pub(crate) msgs_per_sec: f64,
+    pub(crate) p99_us: f64,
+    /// Process CPU time (user + system) per 1 000 messages while echoing;
+    /// NaN where it was not measured.
+    pub(crate) cpu_ms_per_1k: f64,
+}
+
+/// This process's CPU time so far (all threads, user + system).
+pub(crate) fn cpu_time() -> Duration {
+    // SAFETY: rusage is plain old data; getrusage fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid rusage to write into.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 fn p99(mut lat: Vec<u32>) -> f64 {
@@ -32,14 +45,14 @@ fn p99(mut lat: Vec<u32>) -> f64 {
 
 /// One client's timed echoes: each latency, and when the first began and
 /// the last ended.
-struct Talk {
-    lat: Vec<u32>,
-    began: Instant,
-    ended: Instant,
+pub(crate) struct Talk {
+    pub(crate) lat: Vec<u32>,
+    pub(crate) began: Instant,
+    pub(crate) ended: Instant,
 }
 
 impl Talk {
-    fn time(msgs: usize, mut echo: impl FnMut()) -> Talk {
+    pub(crate) fn time(msgs: usize, mut echo: impl FnMut()) -> Talk {
         let mut lat = Vec::with_capacity(msgs);
         let began = Instant::now();
         for _ in 0..msgs {
@@ -56,7 +69,7 @@ impl Figures {
     /// client's last one. It is read by the clients themselves: a
     /// coordinating thread, woken with a thousand others at the start line,
     /// may not run again until long after the echoing has begun.
-    fn of(talks: impl IntoIterator<Item = Talk>) -> Figures {
+    pub(crate) fn of(talks: impl IntoIterator<Item = Talk>) -> Figures {
         let mut lat = Vec::new();
         let mut span: Option<(Instant, Instant)> = None;
         for t in talks {
@@ -64,7 +77,13 @@ impl Figures {
             span = Some(span.map_or((t.began, t.ended), |(b, e)| (b.min(t.began), e.max(t.ended))));
         }
         let secs = span.map_or(f64::NAN, |(b, e)| (e - b).as_secs_f64());
-        Figures { msgs_per_sec: lat.len() as f64 / secs, p99_us: p99(lat) }
+        Figures { msgs_per_sec: lat.len() as f64 / secs, p99_us: p99(lat), cpu_ms_per_1k: f64::NAN }
+    }
+
+    /// The same, with the CPU time spent echoing.
+    pub(crate) fn with_cpu(mut self, msgs: usize, cpu: Duration) -> Figures {
+        self.cpu_ms_per_1k = cpu.as_secs_f64() * 1e3 / (msgs as f64 / 1e3);
+        self
     }
 }
 
@@ -84,7 +103,7 @@ fn client_loop(mut c: impl Read + Write, start: &Barrier, msgs: usize, deadline:
     })
 }
 
-fn server_loop(mut c: impl Read + Write, deadline: impl Fn()) {
+pub(crate) fn server_loop(mut c: impl Read + Write, deadline: impl Fn()) {
     let mut buf = [0u8; MSG];
     loop {
         deadline();
@@ -175,7 +194,7 @@ fn std_echo(conns: usize, msgs: usize, timeouts: bool) -> Figures {
     )
 }
 
-fn tokio_echo(rt: &tokio::runtime::Runtime, conns: usize, msgs: usize) -> Figures {
+pub(crate) fn tokio_echo(rt: &tokio::runtime::Runtime, conns: usize, msgs: usize) -> Figures {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     rt.block_on(async move {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -223,18 +242,25 @@ fn tokio_echo(rt: &tokio::runtime::Runtime, conns: usize, msgs: usize) -> Figure
             }));
         }
         start_line.wait().await;
+        let cpu = cpu_time();
         let mut talks = Vec::with_capacity(conns);
         for c in clients {
             talks.push(c.await.expect("client task"));
         }
+        let cpu = cpu_time() - cpu;
         server.await.expect("server");
-        Figures::of(talks)
+        Figures::of(talks).with_cpu(conns * msgs, cpu)
     })
 }
 
 /// Run each contender once per round, rotating who goes first, and record
 /// the throughput (against each peer) and p99 latency rows.
-fn contest(b: &mut Bench, name: &str, contenders: &mut [(&'static str, &mut dyn FnMut() -> Figures)], targets: &[f64]) {
+pub(crate) fn contest(
+    b: &mut Bench,
+    name: &str,
+    contenders: &mut [(&'static str, &mut dyn FnMut() -> Figures)],
+    targets: &[f64],
+) {
     let rounds = b.rounds();
     let k = contenders.len();
     let mut runs: Vec<Vec<Figures>> = vec![Vec::new(); k];
@@ -261,6 +287,20 @@ fn contest(b: &mut Bench, name: &str, contenders: &mut [(&'static str, &mut dyn 
             ratio: Some(median(&mut ratios)),
             target: Some((*target, Better::Higher)),
         });
+        let ours_cpu: Vec<f64> = runs[0].iter().map(|f| f.cpu_ms_per_1k).collect();
+        let theirs_cpu: Vec<f64> = runs[p].iter().map(|f| f.cpu_ms_per_1k).collect();
+        if ours_cpu.iter().chain(&theirs_cpu).all(|c| c.is_finite()) {
+            let mut ratios: Vec<f64> = ours_cpu.iter().zip(&theirs_cpu).map(|(a, b)| a / b).collect();
+            b.record(Row {
+                workload: format!("{name}, CPU ms/1k msgs vs {}", contenders[p].0),
+                unit: "ms",
+                reseau: median(&mut ours_cpu.clone()),
+                peer_name: contenders[p].0,
+                peer: Some(median(&mut theirs_cpu.clone())),
+                ratio: Some(median(&mut ratios)),
+                target: None,
+            });
+        }
         let theirs_p99: Vec<f64> = runs[p].iter().map(|f| f.p99_us).collect();
         let mut ratios: Vec<f64> = ours_p99.iter().zip(&theirs_p99).map(|(a, b)| a / b).collect();
         b.record(Row {

@@ -162,7 +162,7 @@ impl Bench {
         eprint!("\r\x1b[2K");
         if self.rows.is_empty() {
             println!(
-                "{:<34} {:>12} {:>12} {:<8} {:<16} {:>7} {:>9} {:>4}",
+                "{:<44} {:>12} {:>12} {:<8} {:<14} {:>7} {:>9} {:>4}",
                 "workload", "reseau", "peer", "unit", "peer is", "ratio", "target", "met"
             );
         }
@@ -170,7 +170,7 @@ impl Bench {
             format!("{}{}", if b == Better::Higher { ">=" } else { "<=" }, fmt_num(t))
         });
         println!(
-            "{:<34} {:>12} {:>12} {:<8} {:<16} {:>7} {:>9} {:>4}",
+            "{:<44} {:>12} {:>12} {:<8} {:<14} {:>7} {:>9} {:>4}",
             r.workload,
             fmt_num(r.reseau),
             r.peer.map_or("-".into(), fmt_num),
@@ -230,7 +230,7 @@ impl Bench {
     }
 }
 
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
         // benches/ lives one level below the workspace root.
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target")

@@ -6,6 +6,7 @@
 
 mod chart;
 mod concurrent;
+mod green_io;
 mod harness;
 mod reactor;
 mod tcp_io;
@@ -18,6 +19,11 @@ fn main() {
     let mut mode = Mode::Quick;
     let mut only: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("--idle-child") && argv.len() == 4 {
+        green_io::idle_child(&argv[2], argv[3].parse().expect("a connection count"));
+        return;
+    }
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--full" => mode = Mode::Full,
@@ -25,7 +31,7 @@ fn main() {
             "--only" => only.extend(args.next()),
             "-h" | "--help" => {
                 println!("usage: reseau-bench [--quick|--full] [--only WORKLOAD]...");
-                println!("workloads: timers park-wake rtt bulk churn echo deadlines tls");
+                println!("workloads: timers park-wake rtt bulk churn echo deadlines green green-rtt idle tls");
                 return;
             }
             other => {
@@ -43,6 +49,7 @@ fn main() {
     tcp_io::bulk(&mut bench);
     tcp_io::churn(&mut bench);
     concurrent::run(&mut bench);
+    green_io::run(&mut bench);
     tls_io::run(&mut bench);
     let failed = bench.finish();
     if failed > 0 {

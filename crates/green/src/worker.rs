@@ -19,10 +19,11 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Arc, OnceLock};
 use std::task::Waker;
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -37,6 +38,23 @@ use crate::task::{AfterRun, Body, Co, Task};
 const BATCH: usize = 61;
 /// Finished green threads' stacks kept for reuse, per worker.
 const STACK_CACHE: usize = 64;
+/// How long an idle worker polls its reactor before sleeping in it: about
+/// one cross-core wake-up on this project's machines.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// Workers polling their reactors right now, across all pools.
+static SPINNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether idle workers may spin at all, and on how many cores.
+fn spin_cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| {
+        if std::env::var_os("RESEAU_SPIN").is_some_and(|v| v == "0") {
+            return 0;
+        }
+        thread::available_parallelism().map_or(1, |n| n.get())
+    })
+}
 
 pub(crate) struct Worker {
     pub(crate) index: usize,
@@ -47,6 +65,10 @@ pub(crate) struct Worker {
     sleeping: AtomicBool,
     stacks: Mutex<Vec<DefaultStack>>,
     stack_size: usize,
+    /// Spins in a row that found nothing; after `n` of them the worker
+    /// skips the next 2^n - 1 chances to spin (touched by its thread only).
+    spin_failures: AtomicUsize,
+    spin_skip: AtomicUsize,
     pub(crate) pool: std::sync::Weak<PoolShared>,
 }
 
@@ -78,6 +100,8 @@ impl Worker {
             sleeping: AtomicBool::new(false),
             stacks: Mutex::new(Vec::new()),
             stack_size,
+            spin_failures: AtomicUsize::new(0),
+            spin_skip: AtomicUsize::new(0),
             pool,
         })
     }
@@ -121,6 +145,9 @@ impl Worker {
             if pool.finished() {
                 break;
             }
+            if self.spin() {
+                continue;
+            }
             self.sleeping.store(true, SeqCst);
             if self.queue.lock().is_empty() && !pool.finished() {
                 self.turn(None);
@@ -128,6 +155,42 @@ impl Worker {
             self.sleeping.store(false, SeqCst);
         }
         WORKER.with(|w| w.set(std::ptr::null()));
+    }
+
+    /// With nothing to run, poll the reactor for a short while before
+    /// sleeping in it: a reply due in microseconds then costs no sleep and
+    /// no cross-core wake-up. Only while no more workers spin than there
+    /// are cores, and backing off after spins that found nothing. True if
+    /// a green thread became runnable.
+    fn spin(&self) -> bool {
+        let skip = self.spin_skip.load(Relaxed);
+        if skip > 0 {
+            self.spin_skip.store(skip - 1, Relaxed);
+            return false;
+        }
+        if SPINNING.fetch_add(1, SeqCst) >= spin_cores() {
+            SPINNING.fetch_sub(1, SeqCst);
+            return false;
+        }
+        let start = Instant::now();
+        let found = loop {
+            self.turn(Some(Duration::ZERO));
+            if !self.queue.lock().is_empty() {
+                break true;
+            }
+            if start.elapsed() >= SPIN {
+                break false;
+            }
+        };
+        SPINNING.fetch_sub(1, SeqCst);
+        if found {
+            self.spin_failures.store(0, Relaxed);
+        } else {
+            let f = (self.spin_failures.load(Relaxed) + 1).min(8);
+            self.spin_failures.store(f, Relaxed);
+            self.spin_skip.store((1 << f) - 1, Relaxed);
+        }
+        found
     }
 
     fn turn(&self, timeout: Option<Duration>) {

@@ -169,7 +169,9 @@ impl Waiter {
     }
 
     /// Sleep until `io`'s descriptor may be ready, the waker is woken, or
-    /// `deadline` passes.
+    /// `deadline` passes. In a green thread the caller has had `io` watched
+    /// by the scheduler's reactor already (`PollFd` does), with this
+    /// waiter's waker; here only the deadline is armed.
     pub(crate) fn wait(&self, io: Option<(RawFd, Interest)>, deadline: Option<Instant>) -> io::Result<Woken> {
         match self {
             Waiter::Thread(signal) => {
@@ -182,9 +184,6 @@ impl Waiter {
             }
             Waiter::Green(s) => {
                 let rt = s.runtime();
-                if let Some((fd, interest)) = io {
-                    rt.driver().watch(fd, interest, s.waker())?;
-                }
                 let timer = deadline.map(|at| {
                     let w = s.waker();
                     rt.timer_at(at, move || w.wake())

@@ -38,7 +38,8 @@ use mio::Token;
 use parking_lot::Mutex;
 
 use crate::deadline::{self, AtomicDeadline};
-use crate::park::{Waiter, Woken};
+use crate::park::{Scheduler, Waiter, Woken};
+use crate::runtime::Driver;
 use crate::spin::{self, Waiting};
 use crate::sys::{self, Interest};
 use crate::{Closed, DeadlineExceeded, ReactorShutdown, Runtime, Timer};
@@ -50,6 +51,9 @@ use crate::{Closed, DeadlineExceeded, ReactorShutdown, Runtime, Timer};
 /// before closing the fd. `tcp::Conn` and `tcp::Listener` are built on it.
 ///
 /// The caller's loop is: try the syscall; on `WouldBlock`, wait; retry.
+/// In a green thread the wait is edge-triggered: it returns on readiness
+/// that came after the last wait, so wait only after a `WouldBlock` (on an
+/// OS thread, waiting first is fine too).
 ///
 /// ```no_run
 /// use std::io::{self, Read};
@@ -95,6 +99,9 @@ pub(crate) struct Shared {
     /// Whether the fd is registered with the poller: on the first
     /// `Waker`-based wait, never for blocking waits.
     registered: Mutex<bool>,
+    /// The green schedulers' reactors that watch the fd (see
+    /// `Driver::watch`); each forgets it when the `PollFd` closes.
+    watchers: Mutex<Vec<Weak<Driver>>>,
 }
 
 struct Direction {
@@ -256,6 +263,7 @@ impl PollFd {
             write: Direction::new(),
             token,
             registered: Mutex::new(false),
+            watchers: Mutex::new(Vec::new()),
         })?;
         Ok(PollFd { fd, rt: rt.clone(), shared })
     }
@@ -351,6 +359,11 @@ impl PollFd {
         }
         drop(registered);
         self.rt.driver().untrack(self.shared.token);
+        // After `closed` is set: no watch can register the fd again.
+        let watchers = std::mem::take(&mut *self.shared.watchers.lock());
+        for driver in watchers.iter().filter_map(Weak::upgrade) {
+            driver.unwatch(self.fd);
+        }
         self.shared.wake_all();
     }
 
@@ -359,15 +372,12 @@ impl PollFd {
         let waiter = Waiter::current()?;
         let d = self.shared.dir(dir);
         let io = Some((self.fd, dir.interest()));
-        if let Waiter::Green(_) = waiter {
-            // No spinning: other green threads can use the core. One
+        if let Waiter::Green(scheduler) = &waiter {
+            // No spinning: other green threads can use the core. At most one
             // suspension, then the caller retries its syscall.
             let waker = waiter.waker();
             d.enlist(&waker);
-            let result = match self.shared.check(dir) {
-                Ok(()) => waiter.wait(io, d.deadline.get()).map(drop),
-                Err(e) => Err(e),
-            };
+            let result = self.wait_green(dir, scheduler.as_ref(), &waker, &waiter);
             d.delist(&waker);
             return result;
         }
@@ -391,6 +401,24 @@ impl PollFd {
         };
         d.delist(&waker);
         result
+    }
+
+    /// A green thread's wait: the scheduler's own reactor watches the fd,
+    /// its wheel the deadline; a close or a deadline moved earlier wakes us
+    /// through the waiter list, as it wakes threads.
+    fn wait_green(&self, dir: Dir, scheduler: &dyn Scheduler, waker: &Waker, waiter: &Waiter) -> io::Result<()> {
+        self.shared.check(dir)?;
+        let driver = scheduler.runtime().driver();
+        {
+            let mut watchers = self.shared.watchers.lock();
+            if !watchers.iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(driver))) {
+                watchers.push(Arc::downgrade(driver));
+            }
+        }
+        if driver.watch(self.fd, dir.interest(), waker, &self.shared.closed)? {
+            return Ok(()); // readiness came since the last wait
+        }
+        waiter.wait(None, self.shared.dir(dir).deadline.get()).map(drop)
     }
 
     fn poll_ready(&self, dir: Dir, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -12,7 +12,6 @@
 //! Order: `poll`, then any one of `timers`, `sources`, `watches`. No
 //! callback or `Waker` runs while any of them is held, except `poll`.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -214,19 +213,33 @@ pub(crate) struct Driver {
     /// Coalesces wake-ups: set by `wake`, cleared by `turn`.
     woken: AtomicBool,
     sources: Mutex<Sources>,
-    watches: Mutex<HashMap<RawFd, Watch>>,
+    /// Indexed by fd number.
+    watches: Mutex<Vec<Watch>>,
     stopping: AtomicBool,
 }
 
-/// A descriptor watched on behalf of waits (`park` in green context): one
-/// `Waker` per direction, each woken once at the next readiness.
+/// A `PollFd`'s descriptor as watched by this reactor for green threads'
+/// waits: registered edge-triggered once, for both directions, until the
+/// `PollFd` closes ([`Driver::unwatch`]). Readiness that comes while no one
+/// waits is latched, so the next wait does not miss it.
 #[derive(Default)]
 struct Watch {
-    read: Option<Waker>,
-    write: Option<Waker>,
-    /// Whether the fd is (believed to be) in the poller. A closed fd leaves
-    /// the poller by itself, so a reused number may find this stale.
     registered: bool,
+    read: Side,
+    write: Side,
+}
+
+#[derive(Default)]
+struct Side {
+    waker: Option<Waker>,
+    ready: bool,
+}
+
+impl Side {
+    fn on_ready(&mut self, wakers: &mut Vec<Waker>) {
+        self.ready = true;
+        wakers.extend(self.waker.take());
+    }
 }
 
 struct Poller {
@@ -254,7 +267,7 @@ impl Driver {
             wake_at: AtomicU64::new(AWAKE),
             woken: AtomicBool::new(false),
             sources: Mutex::new(Sources::default()),
-            watches: Mutex::new(HashMap::new()),
+            watches: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
         })
     }
@@ -313,10 +326,14 @@ impl Driver {
             let readable = event.is_readable() || event.is_read_closed() || event.is_error();
             let writable = event.is_writable() || event.is_write_closed() || event.is_error();
             if event.token().0 & WATCH != 0 {
-                let fd = (event.token().0 & !WATCH) as RawFd;
-                if let Some(w) = self.watches.lock().get_mut(&fd) {
-                    wakers.extend(w.read.take().filter(|_| readable));
-                    wakers.extend(w.write.take().filter(|_| writable));
+                let fd = event.token().0 & !WATCH;
+                if let Some(w) = self.watches.lock().get_mut(fd).filter(|w| w.registered) {
+                    if readable {
+                        w.read.on_ready(&mut wakers);
+                    }
+                    if writable {
+                        w.write.on_ready(&mut wakers);
+                    }
                 }
                 continue;
             }
@@ -418,46 +435,62 @@ impl Driver {
         self.registry.register(&mut SourceFd(&fd), token, Interest::READABLE | Interest::WRITABLE)
     }
 
-    /// Wake `waker` once, at `fd`'s next readiness for `interest` (or at
-    /// once if it is ready now). Re-arms the poller's edge each time, so a
-    /// readiness that came before the call is not missed.
-    pub(crate) fn watch(&self, fd: RawFd, interest: Dir, waker: Waker) -> io::Result<()> {
+    /// Wake `waker` once, at `fd`'s next readiness for `interest`; or
+    /// return true at once (keeping no waker) if readiness came since the
+    /// last wait, which the caller should try its syscall on. The first
+    /// watch registers `fd`; it stays registered until [`unwatch`].
+    ///
+    /// `closed` is the `PollFd`'s flag, read under the table's lock: a close
+    /// sets it before it unwatches, so no watch slips in after the unwatch
+    /// and leaves a closed (and soon reused) fd number registered.
+    ///
+    /// [`unwatch`]: Driver::unwatch
+    pub(crate) fn watch(&self, fd: RawFd, interest: Dir, waker: &Waker, closed: &AtomicBool) -> io::Result<bool> {
         if self.is_stopping() {
             return Err(ReactorShutdown.into());
         }
+        let index = usize::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
         let mut watches = self.watches.lock();
-        let w = watches.entry(fd).or_default();
-        match interest {
-            Dir::Readable => w.read = Some(waker),
-            Dir::Writable => w.write = Some(waker),
+        if closed.load(SeqCst) {
+            return Err(crate::Closed.into());
         }
-        let want = match (&w.read, &w.write) {
-            (Some(_), None) => Interest::READABLE,
-            (None, Some(_)) => Interest::WRITABLE,
-            _ => Interest::READABLE | Interest::WRITABLE,
+        if watches.len() <= index {
+            watches.resize_with(index + 1, Watch::default);
+        }
+        let w = &mut watches[index];
+        if !w.registered {
+            let token = Token(WATCH | index);
+            self.registry.register(&mut SourceFd(&fd), token, Interest::READABLE | Interest::WRITABLE)?;
+            *w = Watch { registered: true, ..Watch::default() };
+        }
+        let side = match interest {
+            Dir::Readable => &mut w.read,
+            Dir::Writable => &mut w.write,
         };
-        let token = Token(WATCH | fd as usize);
-        let mut source = SourceFd(&fd);
-        let first = if w.registered {
-            self.registry.reregister(&mut source, token, want)
-        } else {
-            self.registry.register(&mut source, token, want)
-        };
-        let result = match first {
-            // The fd was closed since (and its number reused), or it is still
-            // in the poller from before: the other call fits.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => self.registry.register(&mut source, token, want),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => self.registry.reregister(&mut source, token, want),
-            other => other,
-        };
-        w.registered = result.is_ok();
-        if result.is_err() {
-            match interest {
-                Dir::Readable => w.read = None,
-                Dir::Writable => w.write = None,
+        if std::mem::take(&mut side.ready) {
+            return Ok(true);
+        }
+        if !side.waker.as_ref().is_some_and(|old| old.will_wake(waker)) {
+            side.waker = Some(waker.clone());
+        }
+        Ok(false)
+    }
+
+    /// Forget `fd`: it is about to be closed. Any waker left is dropped
+    /// (its owner was woken by the close).
+    pub(crate) fn unwatch(&self, fd: RawFd) {
+        let Ok(index) = usize::try_from(fd) else { return };
+        let old = {
+            let mut watches = self.watches.lock();
+            match watches.get_mut(index) {
+                Some(w) if w.registered => {
+                    self.deregister(fd);
+                    std::mem::take(w)
+                }
+                _ => return,
             }
-        }
-        result
+        };
+        drop(old); // wakers dropped outside the lock
     }
 
     pub(crate) fn deregister(&self, fd: RawFd) {

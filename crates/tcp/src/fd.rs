@@ -177,10 +177,14 @@ impl NetFd {
     /// syscall that would fail: two syscalls per message instead of three.
     /// Every 16th operation still tries the syscall first, and one that
     /// finds data switches back, so a streaming reader pays nothing.
+    ///
+    /// In a green thread the wait is edge-triggered (the scheduler's reactor
+    /// reports new readiness, not lasting readiness), so it must follow a
+    /// `WouldBlock`: there the syscall always comes first.
     pub(crate) fn read_loop<T>(&self, mut op: impl FnMut(RawFd) -> io::Result<T>) -> io::Result<T> {
         // Readers are serialised by the read lock: Relaxed is enough.
         let idle = self.idle_reads.load(Relaxed);
-        let mut wait_first = idle % 16 != 0;
+        let mut wait_first = idle % 16 != 0 && !iopoll::park::in_green_thread();
         loop {
             self.pd.prepare_read()?;
             if wait_first {

@@ -1,0 +1,3 @@
+module reseau/benches/go
+
+go 1.19
