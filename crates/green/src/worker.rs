@@ -181,6 +181,10 @@ impl Worker {
             if start.elapsed() >= SPIN {
                 break false;
             }
+            // A breath between polls: each is a syscall.
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
         };
         SPINNING.fetch_sub(1, SeqCst);
         if found {

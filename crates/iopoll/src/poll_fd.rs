@@ -415,9 +415,7 @@ impl PollFd {
                 watchers.push(Arc::downgrade(driver));
             }
         }
-        if driver.watch(self.fd, dir.interest(), waker, &self.shared.closed)? {
-            return Ok(()); // readiness came since the last wait
-        }
+        driver.watch(self.fd, dir.interest(), waker, &self.shared.closed)?;
         waiter.wait(None, self.shared.dir(dir).deadline.get()).map(drop)
     }
 

@@ -220,26 +220,17 @@ pub(crate) struct Driver {
 
 /// A `PollFd`'s descriptor as watched by this reactor for green threads'
 /// waits: registered edge-triggered once, for both directions, until the
-/// `PollFd` closes ([`Driver::unwatch`]). Readiness that comes while no one
-/// waits is latched, so the next wait does not miss it.
+/// `PollFd` closes ([`Driver::unwatch`]).
+///
+/// Nothing is latched between waits. A green thread waits only after its
+/// syscall said `WouldBlock`, and this reactor runs only while the green
+/// threads that wait through it are suspended, so every edge that matters
+/// to a wait is still queued in the poller when the wait's waker is here.
 #[derive(Default)]
 struct Watch {
     registered: bool,
-    read: Side,
-    write: Side,
-}
-
-#[derive(Default)]
-struct Side {
-    waker: Option<Waker>,
-    ready: bool,
-}
-
-impl Side {
-    fn on_ready(&mut self, wakers: &mut Vec<Waker>) {
-        self.ready = true;
-        wakers.extend(self.waker.take());
-    }
+    read: Option<Waker>,
+    write: Option<Waker>,
 }
 
 struct Poller {
@@ -329,10 +320,10 @@ impl Driver {
                 let fd = event.token().0 & !WATCH;
                 if let Some(w) = self.watches.lock().get_mut(fd).filter(|w| w.registered) {
                     if readable {
-                        w.read.on_ready(&mut wakers);
+                        wakers.extend(w.read.take());
                     }
                     if writable {
-                        w.write.on_ready(&mut wakers);
+                        wakers.extend(w.write.take());
                     }
                 }
                 continue;
@@ -435,17 +426,17 @@ impl Driver {
         self.registry.register(&mut SourceFd(&fd), token, Interest::READABLE | Interest::WRITABLE)
     }
 
-    /// Wake `waker` once, at `fd`'s next readiness for `interest`; or
-    /// return true at once (keeping no waker) if readiness came since the
-    /// last wait, which the caller should try its syscall on. The first
-    /// watch registers `fd`; it stays registered until [`unwatch`].
+    /// Wake `waker` once, at `fd`'s next readiness for `interest`. Call it
+    /// only after a syscall on `fd` said `WouldBlock`, on the thread that
+    /// drives this reactor (see [`Watch`]). The first watch registers `fd`;
+    /// it stays registered until [`unwatch`].
     ///
     /// `closed` is the `PollFd`'s flag, read under the table's lock: a close
     /// sets it before it unwatches, so no watch slips in after the unwatch
     /// and leaves a closed (and soon reused) fd number registered.
     ///
     /// [`unwatch`]: Driver::unwatch
-    pub(crate) fn watch(&self, fd: RawFd, interest: Dir, waker: &Waker, closed: &AtomicBool) -> io::Result<bool> {
+    pub(crate) fn watch(&self, fd: RawFd, interest: Dir, waker: &Waker, closed: &AtomicBool) -> io::Result<()> {
         if self.is_stopping() {
             return Err(ReactorShutdown.into());
         }
@@ -467,13 +458,10 @@ impl Driver {
             Dir::Readable => &mut w.read,
             Dir::Writable => &mut w.write,
         };
-        if std::mem::take(&mut side.ready) {
-            return Ok(true);
+        if !side.as_ref().is_some_and(|old| old.will_wake(waker)) {
+            *side = Some(waker.clone());
         }
-        if !side.waker.as_ref().is_some_and(|old| old.will_wake(waker)) {
-            side.waker = Some(waker.clone());
-        }
-        Ok(false)
+        Ok(())
     }
 
     /// Forget `fd`: it is about to be closed. Any waker left is dropped
