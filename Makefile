@@ -3,11 +3,13 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 SYSTEM_PACKAGES := libssl-dev pkg-config openssl curl python3
+# What `make bench` needs on top: Go, the goroutine contender of the green rows.
+BENCH_PACKAGES := golang-go
 # What `make stress` needs on top: memcheck, and Go for the interop peers.
 STRESS_PACKAGES := valgrind golang-go
 
-.PHONY: all deps test demo bench bench-full doc fmt clippy clean \
-	stress stress-deps stress-fuzz stress-valgrind stress-interop stress-soak
+.PHONY: all deps test demo bench bench-full bench-deps doc fmt clippy clean \
+	stress stress-deps stress-fuzz stress-valgrind stress-interop stress-soak stress-idle
 
 all: test
 
@@ -47,11 +49,14 @@ test: deps fmt clippy
 demo: deps
 	$(CARGO) run --release -p reseau --example demo
 
-bench: deps
+bench: bench-deps
 	$(CARGO) run --release -p reseau-bench -- --quick
 
-bench-full: deps
+bench-full: bench-deps
 	$(CARGO) run --release -p reseau-bench -- --full
+
+bench-deps: deps
+	$(call install_packages,$(BENCH_PACKAGES))
 
 doc: deps
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
@@ -62,11 +67,12 @@ clean:
 # The longer checks of docs/reliability.md, in order: fuzzing (fuzz/run.sh,
 # FUZZ_SECONDS per target, default 600), the tcp and tls test binaries under
 # valgrind, the interop matrix against openssl, Python, curl and Go, and a
-# soak of 1 000 connections (SOAK_SECONDS, default 600). Every step runs and
+# soak of 1 000 connections (SOAK_SECONDS, default 600), and 100 000 idle green
+# connections (IDLE_CONNS; skipped where the fd or mapping limits forbid). Every step runs and
 # reports PASS/FAIL/SKIPPED, then a summary; the exit status is non-zero if
 # any step failed. Logs: target/stress/. One step alone: make stress-soak.
 stress: stress-deps
-	@CARGO="$(CARGO)" stress/run.sh fuzz valgrind interop soak
+	@CARGO="$(CARGO)" stress/run.sh fuzz valgrind interop soak idle
 
 stress-fuzz: stress-deps
 	@CARGO="$(CARGO)" stress/run.sh fuzz
@@ -79,6 +85,9 @@ stress-interop: stress-deps
 
 stress-soak: stress-deps
 	@CARGO="$(CARGO)" stress/run.sh soak
+
+stress-idle: stress-deps
+	@CARGO="$(CARGO)" stress/run.sh idle
 
 # What the stress steps need besides what `make deps` installs, the same way.
 stress-deps: deps

@@ -22,12 +22,13 @@ type StepFn = fn() -> Step;
 
 fn main() {
     println!("reseau demo: Go's network model on a hand-rolled reactor, all on loopback\n");
-    let steps: [(&str, StepFn); 6] = [
+    let steps: [(&str, StepFn); 7] = [
         ("TCP echo with a read deadline that fires and is retried", deadline_echo),
         ("tcp::connect(\"localhost:PORT\") through the resolver", resolver_dial),
         ("happy eyeballs: IPv6 is a black hole, IPv4 wins after the fallback delay", happy_eyeballs),
         ("TLS: certificates made on the spot, a verifying client, ALPN, a resumed session", tls_tour),
         ("the reactor embedded in a custom event loop", custom_loop),
+        ("green threads: 1 000 connections, a blocking green thread at each end, on two OS threads", green_threads),
         ("one-byte ping-pong against std::net", std_comparison),
     ];
     let mut failed = 0;
@@ -242,6 +243,60 @@ fn custom_loop() -> Step {
         return Err("the timer did not fire".into());
     }
     let _ = iopoll::Closed;
+    Ok(())
+}
+
+fn green_threads() -> Step {
+    const CONNS: usize = 1_000;
+    let threads_before = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
+    let pool = reseau::green::Pool::new(2)?;
+    let listener = tcp::ListenConfig::new().backlog(1024).listen("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    // Plain blocking code: a green thread per connection on each side.
+    let server = pool.spawn(move || {
+        for _ in 0..CONNS {
+            let Ok(mut conn) = listener.accept() else { break };
+            reseau::green::spawn(move || {
+                let mut buf = [0u8; 64];
+                while let Ok(n @ 1..) = conn.read(&mut buf) {
+                    if conn.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let start = Instant::now();
+    let clients: Vec<_> = (0..CONNS)
+        .map(|i| {
+            pool.spawn(move || -> std::io::Result<usize> {
+                let mut conn = tcp::connect_addr(addr)?;
+                conn.set_read_deadline(Some(Instant::now() + Duration::from_secs(10)))?;
+                let msg = [i as u8; 64];
+                let mut back = [0u8; 64];
+                for _ in 0..10 {
+                    conn.write_all(&msg)?;
+                    conn.read_exact(&mut back)?;
+                    if back != msg {
+                        return Err(std::io::Error::other("echoed other bytes"));
+                    }
+                }
+                Ok(std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count()))
+            })
+        })
+        .collect();
+    let mut peak = 0;
+    for c in clients {
+        peak = peak.max(c.join().map_err(|_| "a client panicked")??);
+    }
+    server.join().map_err(|_| "the server panicked")?;
+    println!(
+        "   {} connections x 10 echoes in {:.0} ms on {} OS threads (the process had {threads_before} before the pool)",
+        CONNS,
+        start.elapsed().as_secs_f64() * 1e3,
+        peak
+    );
+    pool.shutdown();
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make stress`: the longer checks of docs/reliability.md, not run by CI.
 #
-#   stress/run.sh [STEP...]      steps: fuzz valgrind interop soak (default: all, in that order)
+#   stress/run.sh [STEP...]      steps: fuzz valgrind interop soak idle (default: all, in that order)
 #
 # Each step runs even if an earlier one failed; each reports PASS, FAIL or
 # SKIPPED, its log goes to target/stress/STEP.log, and a summary closes the
@@ -12,6 +12,7 @@
 #   SOAK_SECONDS   length of the soak (default 600); SOAK_CONNS (1000) and the
 #                  other SOAK_* knobs are read by the soak itself (stress/src/bin/soak.rs)
 #   VALGRIND_ONLY, VALGRIND_TIMEOUT, VALGRIND_ARGS   see stress/valgrind.sh
+#   IDLE_CONNS     idle green connections held at once (default 100 000; stress/src/bin/idle.rs)
 #
 # The system packages (valgrind, golang-go, openssl, curl, python3) are
 # installed by `make stress-deps`, which `make stress` runs first.
@@ -44,13 +45,17 @@ step_soak() {
   "${STRESS_CARGO[@]}" --bin soak -- --seconds "${SOAK_SECONDS:-600}"
 }
 
+step_idle() {
+  "${STRESS_CARGO[@]}" --bin idle
+}
+
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(fuzz valgrind interop soak)
+[ ${#steps[@]} -gt 0 ] || steps=(fuzz valgrind interop soak idle)
 for s in "${steps[@]}"; do
   case "$s" in
-    fuzz | valgrind | interop | soak) ;;
+    fuzz | valgrind | interop | soak | idle) ;;
     *)
-      echo "unknown step '$s' (steps: fuzz valgrind interop soak)"
+      echo "unknown step '$s' (steps: fuzz valgrind interop soak idle)"
       exit 2
       ;;
   esac

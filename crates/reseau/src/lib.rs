@@ -21,6 +21,7 @@ pub struct ReadmeDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/index.md")]
 #[doc = include_str!("../../../docs/embedding.md")]
+#[doc = include_str!("../../../docs/green.md")]
 #[doc = include_str!("../../../docs/deadlines.md")]
 #[doc = include_str!("../../../docs/migrating-from-std.md")]
 pub struct GuideDoctests;

@@ -150,7 +150,7 @@ fn sample() -> Sample {
 
 /// A connection of either kind, as the echo loops use it.
 enum Stream {
-    Tcp(tcp::Conn),
+    Tcp(Box<tcp::Conn>),
     Tls(Box<tls::Conn>),
 }
 
@@ -178,7 +178,7 @@ impl Stream {
 impl Read for &Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Stream::Tcp(c) => (&*c).read(buf),
+            Stream::Tcp(c) => (&**c).read(buf),
             Stream::Tls(c) => (&**c).read(buf),
         }
     }
@@ -187,7 +187,7 @@ impl Read for &Stream {
 impl Write for &Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Stream::Tcp(c) => (&*c).write(buf),
+            Stream::Tcp(c) => (&**c).write(buf),
             Stream::Tls(c) => (&**c).write(buf),
         }
     }
@@ -226,7 +226,7 @@ fn accept_loop(l: Arc<tcp::Listener>, tls_cfg: Option<tls::Config>, stats: Arc<S
                     continue;
                 }
             },
-            None => Stream::Tcp(c),
+            None => Stream::Tcp(Box::new(c)),
         };
         let st = stats.clone();
         st.handlers_running.fetch_add(1, Relaxed);
@@ -274,7 +274,7 @@ fn handle(s: Stream, stats: &Stats) {
 fn dial(addr: SocketAddr, tls_cfg: Option<&tls::Config>) -> Result<Stream, String> {
     let c = tcp::Dialer::new().timeout(IO_TIMEOUT).connect_addr(addr).map_err(|e| format!("dial: {e}"))?;
     match tls_cfg {
-        None => Ok(Stream::Tcp(c)),
+        None => Ok(Stream::Tcp(Box::new(c))),
         Some(cfg) => {
             let t = tls::client(c, cfg).map_err(|e| format!("tls::client: {e}"))?;
             t.handshake().map_err(|e| format!("handshake: {e}"))?;
