@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence};
 use std::sync::{Arc, OnceLock};
 use std::task::Waker;
 use std::thread;
@@ -113,8 +113,9 @@ impl Worker {
     /// Queue a runnable green thread; wake the worker if it sleeps.
     pub(crate) fn schedule(&self, task: Arc<Task>) {
         self.queue.lock().push_back(task);
-        // Pairs with the worker setting `sleeping` before its last look at
-        // the queue (both SeqCst): one of the two sees the other.
+        // Pairs with the fence after the worker sets `sleeping`, before its
+        // last look at the queue: one of the two sees the other.
+        fence(SeqCst);
         if !self.is_current() && self.sleeping.load(SeqCst) {
             self.rt.wake();
         }
@@ -149,6 +150,7 @@ impl Worker {
                 continue;
             }
             self.sleeping.store(true, SeqCst);
+            fence(SeqCst);
             if self.queue.lock().is_empty() && !pool.finished() {
                 self.turn(None);
             }
