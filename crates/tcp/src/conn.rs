@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -130,6 +130,25 @@ impl Conn {
         })
     }
 
+    /// std's form: the read deadline becomes now + `d` (saturating: a
+    /// huge `d` means no deadline in practice, never a panic); `None`
+    /// clears it. Unlike std's `set_read_timeout`, this is one deadline for
+    /// all later reads, not a budget per call: set it again to extend it.
+    /// `Some(Duration::ZERO)` makes reads fail at once.
+    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        self.set_read_deadline(d.map(from_now))
+    }
+
+    /// As [`set_read_timeout`](Conn::set_read_timeout), for writes.
+    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        self.set_write_deadline(d.map(from_now))
+    }
+
+    /// As [`set_read_timeout`](Conn::set_read_timeout), for both directions.
+    pub fn set_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        self.set_deadline(d.map(from_now))
+    }
+
     /// The current read deadline.
     pub fn read_deadline(&self) -> Option<Instant> {
         self.fd.poll_fd().read_deadline()
@@ -174,12 +193,63 @@ impl Conn {
         self.remote.ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "remote address unknown"))
     }
 
+    /// The peer's address, by std's name: the same as
+    /// [`remote_addr`](Conn::remote_addr).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.remote_addr()
+    }
+
+    /// `SO_LINGER`: with `Some(d)`, closing waits up to `d` (whole seconds,
+    /// rounded up) for unsent data, and `Some(Duration::ZERO)` resets the
+    /// connection instead of closing it gracefully; `None` (the default)
+    /// closes in the background.
+    pub fn set_linger(&self, d: Option<Duration>) -> io::Result<()> {
+        self.fd.control(|fd| sys::set_linger(fd, d))
+    }
+
+    /// The time-to-live (IPv4) or hop limit (IPv6) of outgoing packets.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let v6 = self.local.is_some_and(|a| a.is_ipv6());
+        self.fd.control(|fd| sys::set_ttl(fd, v6, ttl))
+    }
+
+    /// The time-to-live (IPv4) or hop limit (IPv6) of outgoing packets.
+    pub fn ttl(&self) -> io::Result<u32> {
+        let v6 = self.local.is_some_and(|a| a.is_ipv6());
+        self.fd.control(|fd| sys::ttl(fd, v6))
+    }
+
+    /// Run `f` with the socket's descriptor, which stays open while `f`
+    /// runs even if another thread closes the connection meanwhile (the
+    /// close then completes once `f` returns), as Go's
+    /// `SyscallConn().Control` does. `Err` with [`Closed`](crate::Closed)
+    /// once closed. Do not close the descriptor, or make it blocking.
+    ///
+    /// ```no_run
+    /// use std::os::fd::AsRawFd;
+    /// let conn = tcp::connect("127.0.0.1:7")?;
+    /// let fd_number = conn.with_fd(|fd| fd.as_raw_fd())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_fd<R>(&self, f: impl FnOnce(BorrowedFd<'_>) -> R) -> io::Result<R> {
+        self.fd.control(|fd| {
+            // SAFETY: `control` holds a reference on the descriptor for the
+            // whole call, so it cannot be released (and its number reused)
+            // before `f` returns; the borrow does not outlive `f`.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+            Ok(f(borrowed))
+        })
+    }
+
     /// Turn Nagle's algorithm off (`true`, the default) or on.
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.fd.control(|fd| sys::set_nodelay(fd, on))
     }
 
     /// Keepalive probes every `period` after `period` of idleness, or none.
+    /// The kernel counts whole seconds from 1 to 32 767: `period` is rounded
+    /// up to a whole second and clamped to that range, so `Some(ZERO)`
+    /// means 1 s and anything above about 9 hours means 32 767 s.
     pub fn set_keepalive(&self, period: Option<Duration>) -> io::Result<()> {
         self.fd.control(|fd| sys::set_keepalive(fd, period))
     }
@@ -240,23 +310,28 @@ impl AsRawFd for Conn {
     }
 }
 
-impl AsFd for Conn {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the fd stays open while `self` lives, unless the connection
-        // is closed through a shared reference meanwhile; as with Go's
-        // `SyscallConn`, callers must not close a connection they are
-        // using the raw descriptor of.
-        unsafe { BorrowedFd::borrow_raw(self.fd.raw()) }
+impl fmt::Debug for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Conn");
+        // A closed connection's number may belong to another file by now.
+        if self.is_open() {
+            d.field("fd", &self.fd.raw());
+        }
+        d.field("local", &self.local).field("remote", &self.remote).field("open", &self.is_open()).finish()
     }
 }
 
-impl fmt::Debug for Conn {
+/// `tcp::Conn(127.0.0.1:5000 => 127.0.0.1:41234, open)`: local, then peer.
+impl fmt::Display for Conn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Conn")
-            .field("fd", &self.fd.raw())
-            .field("local", &self.local)
-            .field("remote", &self.remote)
-            .field("open", &self.is_open())
-            .finish()
+        let addr = |a: Option<SocketAddr>| a.map_or_else(|| "?".to_string(), |a| a.to_string());
+        let state = if self.is_open() { "open" } else { "closed" };
+        write!(f, "tcp::Conn({} => {}, {state})", addr(self.local), addr(self.remote))
     }
+}
+
+/// Now + `d`, saturating far in the future rather than overflowing.
+pub(crate) fn from_now(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
 }

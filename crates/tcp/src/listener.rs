@@ -112,6 +112,14 @@ impl Listener {
         self.established(fd, peer)
     }
 
+    /// std's shape: accept one connection and return it with the peer's
+    /// address.
+    pub fn accept_with_addr(&self) -> io::Result<(Conn, SocketAddr)> {
+        let conn = self.accept()?;
+        let peer = conn.remote_addr()?;
+        Ok((conn, peer))
+    }
+
     /// Wrap an accepted socket. It inherited `TCP_NODELAY` and keepalive
     /// from the listener, and its local address is the listener's unless
     /// that is a wildcard.
@@ -176,10 +184,19 @@ impl AsRawFd for Listener {
 
 impl fmt::Debug for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Listener")
-            .field("fd", &self.fd.raw())
-            .field("addr", &self.local)
-            .field("open", &self.is_open())
-            .finish()
+        let mut d = f.debug_struct("Listener");
+        // A closed listener's number may belong to another file by now.
+        if self.is_open() {
+            d.field("fd", &self.fd.raw());
+        }
+        d.field("addr", &self.local).field("open", &self.is_open()).finish()
+    }
+}
+
+/// `tcp::Listener(127.0.0.1:5000, active)`, or `closed`.
+impl fmt::Display for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let addr = self.local.map_or_else(|| "?".to_string(), |a| a.to_string());
+        write!(f, "tcp::Listener({addr}, {})", if self.is_open() { "active" } else { "closed" })
     }
 }

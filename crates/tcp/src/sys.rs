@@ -114,6 +114,48 @@ fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: T) -> 
         .map(drop)
 }
 
+fn getsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` live across the call; `len` is value's size.
+    cvt(unsafe { libc::getsockopt(fd, level, name, (&raw mut value).cast(), &mut len) })?;
+    Ok(value)
+}
+
+/// `SO_LINGER`: on close, wait up to `d` (whole seconds, rounded up) for
+/// unsent data; `Some(ZERO)` resets the connection at once; `None`, the
+/// default, closes in the background.
+pub(crate) fn set_linger(fd: RawFd, d: Option<Duration>) -> io::Result<()> {
+    let linger = match d {
+        None => libc::linger { l_onoff: 0, l_linger: 0 },
+        Some(d) => {
+            let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
+            libc::linger { l_onoff: 1, l_linger: libc::c_int::try_from(secs).unwrap_or(libc::c_int::MAX) }
+        }
+    };
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, linger)
+}
+
+/// The IP time-to-live (IPv4) or hop limit (IPv6) for outgoing packets.
+pub(crate) fn set_ttl(fd: RawFd, v6: bool, ttl: u32) -> io::Result<()> {
+    let ttl =
+        libc::c_int::try_from(ttl).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "ttl out of range"))?;
+    if v6 {
+        setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, ttl)
+    } else {
+        setsockopt(fd, libc::IPPROTO_IP, libc::IP_TTL, ttl)
+    }
+}
+
+pub(crate) fn ttl(fd: RawFd, v6: bool) -> io::Result<u32> {
+    let v = if v6 {
+        getsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS)?
+    } else {
+        getsockopt_int(fd, libc::IPPROTO_IP, libc::IP_TTL)?
+    };
+    u32::try_from(v).map_err(|_| io::Error::other("negative ttl from the kernel"))
+}
+
 pub(crate) fn set_reuseaddr(fd: RawFd, on: bool) -> io::Result<()> {
     setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, libc::c_int::from(on))
 }

@@ -506,6 +506,37 @@ impl Conn {
         self.tcp.set_write_deadline(d)
     }
 
+    /// std's form: the read deadline becomes now + `d` (saturating); `None`
+    /// clears it. See [`tcp::Conn::set_read_timeout`].
+    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        self.tcp.set_read_timeout(d)
+    }
+
+    /// As [`set_read_timeout`](Conn::set_read_timeout), for writes.
+    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        self.tcp.set_write_timeout(d)
+    }
+
+    /// As [`set_read_timeout`](Conn::set_read_timeout), for both directions.
+    pub fn set_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        self.tcp.set_timeout(d)
+    }
+
+    /// `SO_LINGER` on the TCP connection; see [`tcp::Conn::set_linger`].
+    pub fn set_linger(&self, d: Option<Duration>) -> io::Result<()> {
+        self.tcp.set_linger(d)
+    }
+
+    /// The time-to-live (IPv4) or hop limit (IPv6) of outgoing packets.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.tcp.set_ttl(ttl)
+    }
+
+    /// The time-to-live (IPv4) or hop limit (IPv6) of outgoing packets.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.tcp.ttl()
+    }
+
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.tcp.local_addr()
@@ -513,6 +544,12 @@ impl Conn {
 
     /// The peer's address.
     pub fn remote_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.remote_addr()
+    }
+
+    /// The peer's address, by std's name: the same as
+    /// [`remote_addr`](Conn::remote_addr).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.tcp.remote_addr()
     }
 
@@ -633,6 +670,32 @@ impl Write for Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         let _ = self.close();
+    }
+}
+
+/// `tls::Conn(127.0.0.1:5000 => 127.0.0.1:41234, client, TLSv1.3, h2, open)`:
+/// the handshake state stands where the version is until it completes.
+impl fmt::Display for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let addr = |a: io::Result<SocketAddr>| a.map_or_else(|_| "?".to_string(), |a| a.to_string());
+        let role = if self.server { "server" } else { "client" };
+        write!(f, "tls::Conn({} => {}, {role}, ", addr(self.local_addr()), addr(self.remote_addr()))?;
+        if self.handshake_done.load(Acquire) {
+            let state = self.connection_state();
+            f.write_str(match state.version {
+                Some(Version::Tls12) => "TLSv1.2",
+                Some(Version::Tls13) => "TLSv1.3",
+                None => "TLS",
+            })?;
+            if let Some(alpn) = &state.alpn_protocol {
+                write!(f, ", {alpn}")?;
+            }
+        } else if self.broken.load(Acquire) {
+            f.write_str("handshake failed")?;
+        } else {
+            f.write_str("handshake pending")?;
+        }
+        write!(f, ", {})", if self.is_open() { "open" } else { "closed" })
     }
 }
 

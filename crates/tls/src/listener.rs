@@ -83,6 +83,24 @@ impl Listener {
     pub fn net_listener(&self) -> &tcp::Listener {
         &self.tcp
     }
+
+    /// Accept connections in a loop, as [`tcp::Listener::incoming`] does;
+    /// the iterator ends once the listener is closed. Each connection's
+    /// handshake is left for its first use.
+    pub fn incoming(&self) -> impl Iterator<Item = Result<Conn, Error>> + '_ {
+        std::iter::from_fn(move || match self.accept() {
+            Err(Error::Io(e)) if tcp::Closed::is(&e) => None,
+            other => Some(other),
+        })
+    }
+}
+
+/// `tls::Listener(127.0.0.1:5000, active)`, or `closed`.
+impl fmt::Display for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let addr = self.local_addr().map_or_else(|_| "?".to_string(), |a| a.to_string());
+        write!(f, "tls::Listener({addr}, {})", if self.is_open() { "active" } else { "closed" })
+    }
 }
 
 impl fmt::Debug for Listener {
