@@ -47,7 +47,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::task::Waker;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::Runtime;
 use crate::signal::Signal;
@@ -113,8 +113,9 @@ pub fn in_green_thread() -> bool {
 /// The `Waker` of whoever is calling: the running green thread, or this
 /// OS thread. Waking it makes the caller's current or next [`park`] return.
 ///
-/// Fails only on an OS thread that cannot get its wake-up descriptor (the
-/// process is out of descriptors).
+/// An OS thread that cannot get its wake-up descriptor (the process is out
+/// of descriptors) still gets a `Waker`, one that does nothing: its waits
+/// then look again every few milliseconds instead.
 pub fn waker() -> io::Result<Waker> {
     Ok(Waiter::current()?.waker())
 }
@@ -147,9 +148,19 @@ pub(crate) enum Woken {
     Elapsed,
 }
 
+/// How long a waiter without a wake-up descriptor sleeps before it looks
+/// again: the delay with which it sees a close or a deadline moved earlier.
+const SLICE: Duration = Duration::from_millis(10);
+
 /// The caller, as something that can sleep and be woken.
 pub(crate) enum Waiter {
     Thread(Arc<Signal>),
+    /// An OS thread that could not make its wake-up descriptor (the process
+    /// is out of them). It waits on the socket alone, or sleeps, in slices
+    /// of at most `SLICE`, and its caller re-checks between them: the wait
+    /// still ends on readiness, close or deadline, a little late for the
+    /// last two, and never fails for want of a descriptor.
+    Polling,
     Green(Arc<dyn Scheduler>),
 }
 
@@ -158,12 +169,19 @@ impl Waiter {
         if let Some(s) = SCHEDULER.try_with(|s| s.borrow().clone()).ok().flatten() {
             return Ok(Waiter::Green(s));
         }
-        Ok(Waiter::Thread(Signal::current()?))
+        match Signal::current() {
+            Ok(signal) => Ok(Waiter::Thread(signal)),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM)) => {
+                Ok(Waiter::Polling)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub(crate) fn waker(&self) -> Waker {
         match self {
             Waiter::Thread(signal) => Waker::from(signal.clone()),
+            Waiter::Polling => Waker::noop().clone(),
             Waiter::Green(s) => s.waker(),
         }
     }
@@ -176,11 +194,19 @@ impl Waiter {
         match self {
             Waiter::Thread(signal) => {
                 let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-                let woken = sys::wait(io, signal.fd(), timeout)?;
+                let woken = sys::wait(io, Some(signal.fd()), timeout)?;
                 if woken == Woken::Signalled {
                     signal.clear();
                 }
                 Ok(woken)
+            }
+            Waiter::Polling => {
+                let left = deadline.map_or(SLICE, |d| d.saturating_duration_since(Instant::now()));
+                match sys::wait(io, None, Some(left.min(SLICE)))? {
+                    // The slice ended: look again, as if signalled.
+                    Woken::Elapsed => Ok(Woken::Signalled),
+                    woken => Ok(woken),
+                }
             }
             Waiter::Green(s) => {
                 let rt = s.runtime();

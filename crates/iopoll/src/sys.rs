@@ -64,9 +64,15 @@ pub(crate) fn eventfd_clear(fd: &OwnedFd) {
 
 /// Block until `io`'s fd has its interest, `signal` is readable, or
 /// `timeout` (`None`: forever) passes. Nanosecond timeouts: `ppoll`, not
-/// `poll`. A signal interrupting the wait reads as `Elapsed`.
-pub(crate) fn wait(io: Option<(RawFd, Interest)>, signal: &OwnedFd, timeout: Option<Duration>) -> io::Result<Woken> {
-    let sig = libc::pollfd { fd: signal.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+/// `poll`. A signal interrupting the wait reads as `Elapsed`. With neither
+/// an fd nor a signal, this sleeps for `timeout`.
+pub(crate) fn wait(
+    io: Option<(RawFd, Interest)>,
+    signal: Option<&OwnedFd>,
+    timeout: Option<Duration>,
+) -> io::Result<Woken> {
+    // A negative fd is ignored by poll: it stands for "no signal".
+    let sig = libc::pollfd { fd: signal.map_or(-1, |s| s.as_raw_fd()), events: libc::POLLIN, revents: 0 };
     let mut fds = match io {
         Some((fd, interest)) => [libc::pollfd { fd, events: events(interest), revents: 0 }, sig],
         None => [sig, sig],

@@ -1,10 +1,11 @@
 //! Out of descriptors, continued (`accept_emfile.rs` has the blocking
 //! accept that fails promptly and recovers). Here: an accept already parked
-//! when a connection arrives, a task waiting in `poll_accept`, a thread
-//! that has never waited (it has no wake-up eventfd yet and cannot make
-//! one), and a dial all fail cleanly with EMFILE; nothing spins while a
-//! connection nobody can accept sits in the queue (the process's CPU time
-//! stays low); and all of it works again once descriptors are free.
+//! when a connection arrives, a task waiting in `poll_accept`, and a dial
+//! all fail cleanly with EMFILE; nothing spins while a connection nobody
+//! can accept sits in the queue (the process's CPU time stays low); a
+//! thread that has never waited (it has no wake-up eventfd yet and cannot
+//! make one) still waits correctly, for data or for its deadline, as std
+//! and Go do; and all of it works again once descriptors are free.
 //!
 //! In a file of its own, with a single test, because it lowers the
 //! process-wide RLIMIT_NOFILE.
@@ -150,6 +151,10 @@ fn out_of_descriptors_nothing_spins_and_everything_recovers() {
     let addr = l.local_addr().unwrap();
     let first = unconnected_socket();
     let second = unconnected_socket();
+    // A connected pair for the reads of threads with no eventfd.
+    let reading = Arc::new(listener());
+    let talker = tcp::connect_addr(reading.local_addr().unwrap()).unwrap();
+    let quiet = Arc::new(reading.accept().unwrap());
     // Make this thread wait once, so its wake-up eventfd exists beforehand.
     l.set_deadline(Some(Instant::now() + Duration::from_millis(1))).unwrap();
     assert_timeout_result(l.accept().and_then(|c| c.remote_addr()));
@@ -189,15 +194,34 @@ fn out_of_descriptors_nothing_spins_and_everything_recovers() {
     let repeated: Vec<_> = (0..20).map(|_| l.accept().and_then(|c| c.remote_addr())).collect();
     let repeated_took = t0.elapsed();
 
-    // A thread that has never waited cannot make its wake-up eventfd.
+    // A thread that has never waited cannot make its wake-up eventfd, and
+    // waits all the same: an accept until its deadline, a read for data or
+    // its deadline.
     let idle2 = idle.clone();
+    idle.set_deadline(Some(Instant::now() + Duration::from_millis(300))).unwrap();
     let (_, fresh, hold_fresh) = spawn_held(move || idle2.accept().and_then(|c| c.remote_addr()));
     let fresh = fresh.recv_timeout(PATIENCE);
+    let q = quiet.clone();
+    let read_start = Instant::now();
+    let (_, timed, hold_timed) = spawn_held(move || {
+        q.set_read_deadline(Some(Instant::now() + Duration::from_millis(300))).unwrap();
+        (&*q).read(&mut [0; 8])
+    });
+    let timed = timed.recv_timeout(PATIENCE);
+    let read_took = read_start.elapsed();
+    let q = quiet.clone();
+    let (_, got, hold_got) = spawn_held(move || {
+        q.set_read_deadline(Some(Instant::now() + PATIENCE)).unwrap();
+        let mut buf = [0; 5];
+        (&*q).read_exact(&mut buf).map(|()| buf)
+    });
+    (&talker).write_all(b"hello").unwrap();
+    let got = got.recv_timeout(PATIENCE);
     // Dialing needs a socket.
     let dial = tcp::connect_addr(addr).map(|c| c.local_addr());
 
     drop(ex);
-    drop((hold_parked, hold_fresh));
+    drop((hold_parked, hold_fresh, hold_timed, hold_got));
 
     assert!(
         cpu < Duration::from_millis(100),
@@ -224,8 +248,14 @@ fn out_of_descriptors_nothing_spins_and_everything_recovers() {
     assert!(repeated_took < Duration::from_secs(2), "20 failing accepts took {repeated_took:?}");
     match fresh.expect("an accept on a thread with no eventfd hangs when none can be made").0 {
         Ok(a) => panic!("accepted {a:?} from a listener nobody connects to"),
-        Err(e) => assert!(is_fd_exhaustion(&e), "a first wait with no descriptors left: {e:?}"),
+        Err(e) => assert!(tcp::DeadlineExceeded::is(&e), "a first wait with no descriptors left: {e:?}"),
     }
+    let (r, _) = timed.expect("a read on a thread with no eventfd hangs past its deadline");
+    let e = r.expect_err("read data nobody sent");
+    assert!(tcp::DeadlineExceeded::is(&e), "a read with no descriptors left: expected its deadline, got {e:?}");
+    assert!(read_took >= Duration::from_millis(300), "the deadline fired early ({read_took:?})");
+    let (r, _) = got.expect("a read on a thread with no eventfd never saw its data");
+    assert_eq!(&r.expect("a read with no descriptors left"), b"hello");
     match dial {
         Ok(a) => panic!("dialed ({a:?}) with no descriptors left"),
         Err(tcp::OpError { err: tcp::Error::Io(e), .. }) => assert!(is_fd_exhaustion(&e), "dial: {e:?}"),
@@ -253,6 +283,7 @@ fn out_of_descriptors_nothing_spins_and_everything_recovers() {
     assert_eq!(s2.remote_addr().unwrap(), second.local_addr().unwrap());
 
     let idle2 = idle.clone();
+    idle.set_deadline(None).unwrap();
     let (tid, rx) = spawn_tracked(move || idle2.accept().and_then(|c| c.remote_addr()));
     until_parked(tid); // it could make its eventfd this time
     let client = tcp::connect_addr(idle.local_addr().unwrap()).expect("dial once descriptors are back");
