@@ -609,10 +609,14 @@ fn closed_error(op: &'static str) -> Error {
 }
 
 /// While the handshake runs, each transport deadline becomes the earlier of
-/// its own value and the cap; the originals come back afterwards.
+/// its own value and the cap. Afterwards each gets its own value back, but
+/// only if nobody set it meanwhile: a deadline another thread set during
+/// the handshake (Go's `SetDeadline(now)` to kick a connection, or an idle
+/// timeout) wins over the one saved before.
 struct DeadlineOverlay<'a> {
     tcp: &'a tcp::Conn,
-    saved: Option<(Option<Instant>, Option<Instant>)>,
+    /// Per direction: the value before, and the capped value put in force.
+    saved: Option<[(Option<Instant>, Option<Instant>); 2]>,
 }
 
 impl<'a> DeadlineOverlay<'a> {
@@ -620,16 +624,22 @@ impl<'a> DeadlineOverlay<'a> {
         let Some(cap) = cap else { return DeadlineOverlay { tcp, saved: None } };
         let (r, w) = (tcp.read_deadline(), tcp.write_deadline());
         let capped = |d: Option<Instant>| Some(d.map_or(cap, |d| d.min(cap)));
-        let _ = tcp.set_read_deadline(capped(r));
-        let _ = tcp.set_write_deadline(capped(w));
-        DeadlineOverlay { tcp, saved: Some((r, w)) }
+        let (rc, wc) = (capped(r), capped(w));
+        let _ = tcp.set_read_deadline(rc);
+        let _ = tcp.set_write_deadline(wc);
+        DeadlineOverlay { tcp, saved: Some([(r, rc), (w, wc)]) }
     }
 }
 
 impl Drop for DeadlineOverlay<'_> {
     fn drop(&mut self) {
-        if let Some((r, w)) = self.saved {
+        let Some([(r, rc), (w, wc)]) = self.saved else { return };
+        // A setter racing this check loses at worst by being overwritten with
+        // the value from before the handshake, never with the cap.
+        if self.tcp.read_deadline() == rc {
             let _ = self.tcp.set_read_deadline(r);
+        }
+        if self.tcp.write_deadline() == wc {
             let _ = self.tcp.set_write_deadline(w);
         }
     }

@@ -207,3 +207,45 @@ fn write_deadline_breaks_the_write_side_for_good() {
     done_tx.send(()).unwrap();
     server.join().unwrap();
 }
+
+/// A deadline set by another thread while a handshake runs under its
+/// timeout's overlay survives the handshake: the overlay restores only the
+/// deadlines nobody changed. (It used to restore the ones saved before, so
+/// a read blocked after the handshake waited past the deadline set for it.)
+#[test]
+fn a_deadline_set_during_the_handshake_outlives_it() {
+    for direction in ["read", "write"] {
+        let server_cfg = support::server_builder().handshake_timeout(Duration::from_secs(5)).build().unwrap();
+        let listener = support::listener(&server_cfg);
+        let raw = tcp::connect_addr(listener.local_addr().unwrap()).unwrap();
+        let s = Arc::new(listener.accept().unwrap());
+        let s2 = s.clone();
+        // The handshake runs in this call, waiting for the ClientHello.
+        let (tid, rx) = testkit::spawn_tracked(move || match direction {
+            "read" => (&*s2).read(&mut [0; 8]).map(drop),
+            _ => (&*s2).write_all(b"x"),
+        });
+        testkit::until_parked(tid);
+        let set = Instant::now() + Duration::from_millis(400);
+        match direction {
+            "read" => s.set_read_deadline(Some(set)).unwrap(),
+            _ => s.set_write_deadline(Some(set)).unwrap(),
+        }
+        let client = tls::client(raw, &client_config()).unwrap();
+        client.handshake().unwrap();
+        // The client stays silent: a read ends at the deadline set above.
+        let (r, _) = rx.recv_timeout(testkit::PATIENCE).unwrap_or_else(|_| panic!("{direction}: still blocked"));
+        let kept = match direction {
+            "read" => {
+                let e = r.expect_err("read data nobody sent");
+                assert!(DeadlineExceeded::is(&e), "{e:?}");
+                s.net_conn().read_deadline()
+            }
+            _ => {
+                r.unwrap();
+                s.net_conn().write_deadline()
+            }
+        };
+        assert_eq!(kept, Some(set), "{direction}: the deadline set during the handshake was lost");
+    }
+}

@@ -293,3 +293,23 @@ fn client_renegotiation_is_refused_and_the_server_serves_on() {
     let handshakes = log.lines().filter(|l| l.starts_with("CLIENT_RANDOM ")).count();
     assert_eq!(handshakes, 1, "one TLS 1.2 handshake with s_client, not a second:\n{log}");
 }
+
+/// TLS 1.2 offers Go's suites: ECDHE with AEAD, and ECDHE CBC-SHA for old
+/// peers, but not the CBC-SHA256/384 suites that testssl.sh flags for
+/// LUCKY13 (OpenSSL's default list has them).
+#[test]
+fn tls12_defaults_leave_out_cbc_sha256_and_sha384_suites() {
+    for (cipher, accepted) in [
+        ("ECDHE-ECDSA-AES128-SHA256", false),
+        ("ECDHE-ECDSA-AES256-SHA384", false),
+        ("ECDHE-ECDSA-AES128-GCM-SHA256", true),
+        ("ECDHE-ECDSA-CHACHA20-POLY1305", true),
+        ("ECDHE-ECDSA-AES128-SHA", true),
+    ] {
+        let (out, server) = s_client_against_our_server(&["-tls1_2", "-cipher", cipher], b"ping");
+        assert_eq!(server.is_ok(), accepted, "{cipher}: server said {server:?}; s_client:\n{out}");
+        if accepted {
+            assert_eq!(server.unwrap(), Some(Version::Tls12), "{cipher}");
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! `SslCtx`: an owned `SSL_CTX` and the Rust data its callbacks read.
 
-use std::ffi::{CString, c_void};
+use std::ffi::{CStr, CString, c_void};
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
@@ -72,9 +72,19 @@ fn check(ok: bool, fallback: impl FnOnce() -> String) -> Result<(), String> {
     Err(if queue.is_empty() { fallback() } else { format!("{}: {queue}", fallback()) })
 }
 
+/// The TLS 1.2 suites on offer, as Go's defaults: ECDHE key exchange with
+/// an AEAD (AES-GCM, ChaCha20-Poly1305), then the ECDHE CBC-SHA1 suites Go
+/// keeps for old peers. OpenSSL's own default adds CBC-SHA256/384 suites,
+/// which testssl.sh flags for LUCKY13. TLS 1.3 suites are set apart.
+pub(crate) const TLS12_CIPHERS: &CStr = c"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:\
+ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:\
+ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:\
+ECDHE-RSA-AES256-SHA";
+
 impl SslCtx {
     /// A new client or server context with reseau's fixed security
-    /// settings: no renegotiation, no compression, TLS 1.2 at the least.
+    /// settings: no renegotiation, no compression, TLS 1.2 at the least,
+    /// and Go's TLS 1.2 cipher suites ([`TLS12_CIPHERS`]).
     pub(crate) fn new(server: bool) -> Result<SslCtx, String> {
         super::init();
         clear_errors();
@@ -93,6 +103,10 @@ impl SslCtx {
                 (sys::SSL_OP_NO_RENEGOTIATION | sys::SSL_OP_NO_COMPRESSION | sys::SSL_OP_CIPHER_SERVER_PREFERENCE) as _,
             );
             sys::SSL_CTX_set_mode(ctx.ptr.as_ptr(), sys::SSL_MODE_RELEASE_BUFFERS);
+        }
+        // SAFETY: live context; a NUL-terminated list.
+        if unsafe { sys::SSL_CTX_set_cipher_list(ctx.ptr.as_ptr(), TLS12_CIPHERS.as_ptr()) } != 1 {
+            return Err(drain_errors());
         }
         Ok(ctx)
     }
