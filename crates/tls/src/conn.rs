@@ -41,9 +41,12 @@ use crate::config::{Config, Version};
 use crate::error::{ConfigError, Error, TlsError};
 use crate::ffi::{Outcome, Ssl};
 
-/// Plaintext handed to OpenSSL per `SSL_write`: bounds the ciphertext
-/// queued at once while keeping syscalls large.
+/// Plaintext taken per `write` call: bounds the ciphertext queued at once
+/// while keeping syscalls large.
 const MAX_WRITE: usize = 256 * 1024;
+/// Plaintext per `SSL_write`: one full record, so that a `write` cut short
+/// can count the records that fully reached the socket.
+const RECORD: usize = 16 * 1024;
 /// Ciphertext read from the socket at once: the buffer starts small, since
 /// most connections (and every idle one) move little, and doubles each time
 /// a read fills it, up to `READ_MAX`.
@@ -102,16 +105,39 @@ struct Engine {
     flushing: bool,
     /// Sending failed: the record stream is broken for good.
     write_error: Option<(io::ErrorKind, String)>,
+    /// The error that broke it, when the `write` that met it reported the
+    /// records already sent instead: the next `write` returns it.
+    unreported: Option<io::Error>,
     /// close_notify queued: no more writes.
     write_closed: bool,
+    /// Ciphertext bytes ever queued in `out`, and ever handed to the socket:
+    /// a record queued up to offset q has reached the socket once sent >= q.
+    queued: u64,
+    sent: u64,
 }
 
 impl Engine {
     fn collect(&mut self) {
         if self.ssl.has_output() {
+            let before = self.out.len();
             self.ssl.take_output(&mut self.out);
+            self.queued += (self.out.len() - before) as u64;
         }
     }
+}
+
+/// Write all of `buf` to `tcp`; how much went, and the error that stopped it.
+fn send_all(tcp: &tcp::Conn, buf: &[u8]) -> (usize, io::Result<()>) {
+    let mut done = 0;
+    while done < buf.len() {
+        match (&*tcp).write(&buf[done..]) {
+            Ok(0) => return (done, Err(io::ErrorKind::WriteZero.into())),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (done, Err(e)),
+        }
+    }
+    (done, Ok(()))
 }
 
 enum Handshake {
@@ -170,7 +196,10 @@ impl Conn {
                 out: Vec::new(),
                 flushing: false,
                 write_error: None,
+                unreported: None,
                 write_closed: false,
+                queued: 0,
+                sent: 0,
             }),
             flushed: Condvar::new(),
             handshake: Mutex::new(Handshake::Pending),
@@ -306,7 +335,8 @@ impl Conn {
             }
             e.flushing = true;
             let mut chunk = std::mem::take(&mut e.out);
-            let sent = MutexGuard::unlocked(&mut e, || (&self.tcp).write_all(&chunk));
+            let (done, sent) = MutexGuard::unlocked(&mut e, || send_all(&self.tcp, &chunk));
+            e.sent += done as u64;
             e.flushing = false;
             if e.out.is_empty() {
                 chunk.clear();
@@ -369,6 +399,7 @@ impl Conn {
             return Err(Closed.into());
         }
         self.handshake()?;
+        let mut records: Vec<(u64, usize)> = Vec::new();
         let outcome = {
             let mut e = self.engine.lock();
             // Again under the engine lock: a `close` since the check above
@@ -376,6 +407,9 @@ impl Conn {
             // not as a close_write.
             if self.closed.load(Acquire) {
                 return Err(Closed.into());
+            }
+            if let Some(err) = e.unreported.take() {
+                return Err(err);
             }
             if let Some((kind, msg)) = &e.write_error {
                 return Err(io::Error::new(*kind, format!("tls: the write side failed earlier: {msg}")));
@@ -386,11 +420,40 @@ impl Conn {
             if buf.is_empty() {
                 return Ok(0);
             }
-            let o = e.ssl.write(&buf[..buf.len().min(MAX_WRITE)]);
-            e.collect();
-            o
+            // Record by record, noting where each one's ciphertext ends.
+            let want = buf.len().min(MAX_WRITE);
+            let mut taken = 0;
+            let mut outcome = Outcome::Done(0);
+            while taken < want {
+                match e.ssl.write(&buf[taken..want.min(taken + RECORD)]) {
+                    Outcome::Done(n) => {
+                        taken += n;
+                        e.collect();
+                        records.push((e.queued, taken));
+                    }
+                    other => {
+                        e.collect();
+                        outcome = other;
+                        break;
+                    }
+                }
+            }
+            if let Outcome::Done(_) = outcome {
+                outcome = Outcome::Done(taken);
+            }
+            outcome
         };
-        self.flush(true)?;
+        if let Err(err) = self.flush(true) {
+            // std's contract: report what fully reached the socket; the
+            // error (the write side is broken for good) comes next call.
+            let mut e = self.engine.lock();
+            let delivered = records.iter().take_while(|(end, _)| *end <= e.sent).last().map_or(0, |r| r.1);
+            if delivered == 0 {
+                return Err(err);
+            }
+            e.unreported = Some(err);
+            return Ok(delivered);
+        }
         match outcome {
             Outcome::Done(n) => Ok(n),
             Outcome::Closed => Err(io::Error::new(io::ErrorKind::BrokenPipe, "tls: connection closed")),

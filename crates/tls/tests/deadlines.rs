@@ -249,3 +249,53 @@ fn a_deadline_set_during_the_handshake_outlives_it() {
         assert_eq!(kept, Some(set), "{direction}: the deadline set during the handshake was lost");
     }
 }
+
+/// A write that its deadline cuts short reports, as std's `Write` does,
+/// the plaintext of the records that fully reached the socket, and fails
+/// only on the next call: the peer decrypts exactly what the writer was
+/// told. (A failed flush used to return `Err` although whole records had
+/// gone out, so a caller resuming from its count sent them twice.)
+#[test]
+fn a_write_cut_short_reports_exactly_what_the_peer_can_read() {
+    let listener = support::listener(&server_config());
+    let addr = listener.local_addr().unwrap();
+    let accepting = std::thread::spawn(move || {
+        let s = listener.accept().unwrap();
+        s.handshake().unwrap();
+        s
+    });
+    let client = dial(addr, &client_config()).unwrap();
+    let server = accepting.join().unwrap();
+    testkit::small_sndbuf(server.net_conn());
+
+    server.set_write_deadline(Some(Instant::now() + Duration::from_millis(300))).unwrap();
+    let chunk = vec![0x5a; 100_000];
+    let mut told = 0;
+    let failure = loop {
+        match (&server).write(&chunk) {
+            Ok(n) => told += n,
+            Err(e) => break e,
+        }
+    };
+    assert!(told > 0, "nothing was written before the deadline");
+    assert!((&server).write(b"more").is_err(), "the write side works again after a cut record");
+    drop(failure);
+
+    // The peer reads everything that arrives, whole records only, until
+    // nothing more comes for two seconds (after a zero window, TCP may take
+    // a probe interval to resume).
+    let mut decrypted = 0;
+    let mut buf = vec![0; 64 * 1024];
+    let give_up = Instant::now() + PATIENCE;
+    loop {
+        assert!(Instant::now() < give_up, "the peer kept reading for {PATIENCE:?}");
+        client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        match (&client).read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => decrypted += n,
+            Err(e) if DeadlineExceeded::is(&e) => break,
+            Err(e) => panic!("the peer's read: {e:?}"),
+        }
+    }
+    assert_eq!(decrypted, told, "the writer was told {told} bytes; the peer decrypted {decrypted}");
+}
