@@ -6,10 +6,10 @@ SYSTEM_PACKAGES := libssl-dev pkg-config openssl curl python3
 # What `make bench` needs on top: Go, the goroutine contender of the green rows.
 BENCH_PACKAGES := golang-go
 # What `make stress` needs on top: memcheck, and Go for the interop peers.
-STRESS_PACKAGES := valgrind golang-go
+STRESS_PACKAGES := valgrind golang-go testssl.sh
 
 .PHONY: all deps test demo bench bench-full bench-deps doc fmt clippy clean \
-	stress stress-deps stress-fuzz stress-valgrind stress-interop stress-soak stress-idle
+	stress stress-deps stress-fuzz stress-valgrind stress-interop stress-soak stress-idle stress-testssl
 
 all: test
 
@@ -68,11 +68,12 @@ clean:
 # FUZZ_SECONDS per target, default 600), the tcp and tls test binaries under
 # valgrind, the interop matrix against openssl, Python, curl and Go, and a
 # soak of 1 000 connections (SOAK_SECONDS, default 600), and 100 000 idle green
-# connections (IDLE_CONNS; skipped where the fd or mapping limits forbid). Every step runs and
+# connections (IDLE_CONNS; skipped where the fd or mapping limits forbid), and
+# testssl.sh against a default reseau TLS server. Every step runs and
 # reports PASS/FAIL/SKIPPED, then a summary; the exit status is non-zero if
 # any step failed. Logs: target/stress/. One step alone: make stress-soak.
 stress: stress-deps
-	@CARGO="$(CARGO)" stress/run.sh fuzz valgrind interop soak idle
+	@CARGO="$(CARGO)" stress/run.sh fuzz valgrind interop soak idle testssl
 
 stress-fuzz: stress-deps
 	@CARGO="$(CARGO)" stress/run.sh fuzz
@@ -88,6 +89,9 @@ stress-soak: stress-deps
 
 stress-idle: stress-deps
 	@CARGO="$(CARGO)" stress/run.sh idle
+
+stress-testssl: stress-deps
+	@CARGO="$(CARGO)" stress/run.sh testssl
 
 # What the stress steps need besides what `make deps` installs, the same way.
 stress-deps: deps

@@ -22,61 +22,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn getrlimit() -> libc::rlimit {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: `lim` is a valid rlimit to fill in.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-    lim
-}
-
-fn setrlimit(lim: &libc::rlimit) {
-    // SAFETY: `lim` is a valid rlimit; lowering the soft limit, or raising
-    // it back up to the hard limit, needs no privilege.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, lim) }, 0, "{}", io::Error::last_os_error());
-}
-
 fn is_fd_exhaustion(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
-}
-
-/// Lower the limit to just above the highest open descriptor and fill
-/// every hole below it: the next descriptor anyone asks for fails.
-/// Dropping the result gives them back.
-struct Exhausted {
-    saved: libc::rlimit,
-    fillers: Vec<OwnedFd>,
-}
-
-impl Exhausted {
-    fn new() -> Exhausted {
-        let saved = getrlimit();
-        let highest = std::fs::read_dir("/proc/self/fd")
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<libc::rlim_t>().ok())
-            .max()
-            .unwrap();
-        setrlimit(&libc::rlimit { rlim_cur: highest + 1, rlim_max: saved.rlim_max });
-        let mut ex = Exhausted { saved, fillers: Vec::new() };
-        loop {
-            // SAFETY: duplicates stdin's descriptor number 0 if open, or any
-            // open one; the new descriptor is owned below.
-            let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 0) };
-            if fd < 0 {
-                let e = io::Error::last_os_error();
-                assert!(is_fd_exhaustion(&e), "dup: {e}");
-                return ex;
-            }
-            // SAFETY: `fd` is new and owned by nobody else.
-            ex.fillers.push(unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-    }
-}
-
-impl Drop for Exhausted {
-    fn drop(&mut self) {
-        self.fillers.clear();
-        setrlimit(&self.saved);
-    }
 }
 
 /// A TCP socket made now, connected later (connecting needs no new
@@ -171,7 +118,7 @@ fn out_of_descriptors_nothing_spins_and_everything_recovers() {
     let mut cx = Context::from_waker(&waker);
     assert!(l.poll_accept(&mut cx).is_pending());
 
-    let ex = Exhausted::new();
+    let ex = testkit::Exhausted::new();
     // From here until the connection is accepted, nothing should spin: not
     // the reactor (whose registration is edge-triggered) and not a waiter
     // that retries accept4.

@@ -14,7 +14,7 @@ mod threads;
 use std::time::Duration;
 
 pub use data::stream_bytes;
-pub use process::{count_fds, count_threads, raise_fd_limit, rss};
+pub use process::{Exhausted, count_fds, count_threads, raise_fd_limit, rss};
 pub use sockets::{getsockopt_int, linger0, raises_sigpipe, setsockopt, small_rcvbuf, small_sndbuf};
 pub use threads::{Worker, any_parked, bounded, gettid, settles, spawn_parked, spawn_tracked, until_parked, within};
 

@@ -47,3 +47,68 @@ pub fn raise_fd_limit(want: u64) -> u64 {
     }
     u64::try_from(lim.rlim_cur.max(target)).unwrap_or(0)
 }
+
+fn getrlimit() -> libc::rlimit {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a valid rlimit to fill in.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    lim
+}
+
+fn setrlimit(lim: &libc::rlimit) {
+    // SAFETY: `lim` is a valid rlimit; lowering the soft limit, or raising
+    // it back up to the hard limit, needs no privilege.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, lim) }, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// The process out of descriptors: the limit lowered to just above the
+/// highest open one and every hole below it filled, so the next descriptor
+/// anyone asks for fails with EMFILE. Dropping it gives them back.
+///
+/// It changes the whole process: use it only in a test binary of its own
+/// with a single test.
+#[derive(Debug)]
+pub struct Exhausted {
+    saved: libc::rlimit,
+    fillers: Vec<std::os::fd::OwnedFd>,
+}
+
+impl Exhausted {
+    /// Use up every descriptor.
+    pub fn new() -> Exhausted {
+        use std::os::fd::FromRawFd;
+        let saved = getrlimit();
+        let highest = std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<libc::rlim_t>().ok())
+            .max()
+            .unwrap();
+        setrlimit(&libc::rlimit { rlim_cur: highest + 1, rlim_max: saved.rlim_max });
+        let mut ex = Exhausted { saved, fillers: Vec::new() };
+        loop {
+            // SAFETY: duplicates descriptor 2 (stderr) into the lowest free
+            // number; the new descriptor is owned below.
+            let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 0) };
+            if fd < 0 {
+                let e = std::io::Error::last_os_error();
+                assert!(matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)), "dup: {e}");
+                return ex;
+            }
+            // SAFETY: `fd` is new and owned by nobody else.
+            ex.fillers.push(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+        }
+    }
+}
+
+impl Default for Exhausted {
+    fn default() -> Exhausted {
+        Exhausted::new()
+    }
+}
+
+impl Drop for Exhausted {
+    fn drop(&mut self) {
+        self.fillers.clear();
+        setrlimit(&self.saved);
+    }
+}
