@@ -3,6 +3,11 @@
 //! docs/reliability.md recommends). Passes when no protocol, cipher or
 //! vulnerability check is flagged; prints testssl.sh's findings either way.
 //!
+//! One finding is expected and reported without failing: testssl.sh's
+//! experimental LUCKY13 check marks any CBC suite "potentially vulnerable".
+//! reseau keeps the two ECDHE CBC-SHA1 suites for old clients, as Go does;
+//! the OpenSSL it runs on checks CBC padding and MAC in constant time.
+//!
 //! TESTSSL_CHECKS overrides the checks run (default: `-p -s -f -E -U`,
 //! protocols, cipher categories, forward secrecy, ciphers per protocol,
 //! vulnerabilities); TESTSSL_TIMEOUT bounds the run (seconds, default 1200).
@@ -60,7 +65,12 @@ fn main() {
         .filter(|l| ["VULNERABLE", "NOT ok", "offered (NOT ok)", "-- NOT ok"].iter().any(|w| l.contains(w)))
         .filter(|l| !l.contains("not vulnerable"))
         .collect();
+    let (expected, flagged): (Vec<&str>, Vec<&str>) =
+        flagged.into_iter().partition(|l| l.contains("LUCKY13") && l.contains("experimental"));
     println!("\n=== testssl.sh summary against reseau's default TLS server ({addr})");
+    for l in &expected {
+        println!("expected (ECDHE CBC-SHA1 kept for old clients, as Go does): {}", l.trim());
+    }
     if !out.status.success() && flagged.is_empty() {
         println!("testssl.sh exited with {} and flagged nothing: see its output above", out.status);
         std::process::exit(1);
