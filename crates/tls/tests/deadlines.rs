@@ -299,3 +299,16 @@ fn a_write_cut_short_reports_exactly_what_the_peer_can_read() {
     }
     assert_eq!(decrypted, told, "the writer was told {told} bytes; the peer decrypted {decrypted}");
 }
+
+/// The dial's deadline overlays the handshake only: once `connect`
+/// returns, the connection has the deadlines it had before (none), not the
+/// dial's.
+#[test]
+fn the_dial_deadline_ends_with_the_dial() {
+    let (addr, server) = serve_one(&server_config(), |c| c.handshake().map(drop));
+    let dialer = tls::Dialer::new(tcp::Dialer::new().timeout(Duration::from_secs(5)), client_config());
+    let c = dialer.connect_addr(addr).unwrap();
+    assert_eq!(c.net_conn().read_deadline(), None);
+    assert_eq!(c.net_conn().write_deadline(), None);
+    server.join().unwrap().unwrap();
+}
