@@ -93,6 +93,16 @@ struct Inner {
     sessions: Arc<SessionCache>,
 }
 
+/// A password, kept out of `Debug` output.
+#[derive(Clone)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) server_name: Option<String>,
@@ -100,6 +110,7 @@ pub(crate) struct Settings {
     pub(crate) client_auth: ClientAuth,
     pub(crate) cert_file: Option<PathBuf>,
     pub(crate) key_file: Option<PathBuf>,
+    pub(crate) key_password: Option<Secret>,
     pub(crate) ca_file: Option<PathBuf>,
     pub(crate) client_ca_file: Option<PathBuf>,
     pub(crate) alpn: Vec<String>,
@@ -118,6 +129,7 @@ impl Default for Settings {
             client_auth: ClientAuth::NoClientCert,
             cert_file: None,
             key_file: None,
+            key_password: None,
             ca_file: None,
             client_ca_file: None,
             alpn: Vec::new(),
@@ -168,6 +180,14 @@ impl ConfigBuilder {
     /// PEM private key for `cert_file`.
     pub fn key_file(mut self, path: impl AsRef<Path>) -> Self {
         self.s.key_file = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// The password of an encrypted `key_file`. Without it an encrypted key
+    /// is a `ConfigError` ("… is encrypted: set key_password"); reseau never
+    /// asks for a password on the terminal.
+    pub fn key_password(mut self, password: impl Into<String>) -> Self {
+        self.s.key_password = Some(Secret(password.into()));
         self
     }
 
@@ -290,6 +310,7 @@ impl Config {
     fn common(&self, server: bool) -> Result<SslCtx, ConfigError> {
         let s = &self.inner.settings;
         let mut ctx = SslCtx::new(server).map_err(ConfigError)?;
+        ctx.set_key_password(s.key_password.as_ref().map(|p| p.0.as_str()));
         ctx.set_versions(s.min_version.raw(), s.max_version.map(Version::raw)).map_err(ConfigError)?;
         if let Some(path) = &s.keylog_file {
             let file = OpenOptions::new()

@@ -32,6 +32,12 @@ pub(crate) enum VerifyMode {
 /// C through the context's ex-data slot.
 #[derive(Default)]
 struct CallbackData {
+    /// The password for an encrypted private key; without one the password
+    /// callback answers "none" (OpenSSL's default would prompt on the
+    /// terminal).
+    key_password: Option<String>,
+    /// Set when OpenSSL asked for a password: the key was encrypted.
+    password_asked: std::sync::atomic::AtomicBool,
     /// Server ALPN preferences, in wire format.
     alpn: Vec<u8>,
     keylog: Option<Mutex<File>>,
@@ -51,6 +57,32 @@ pub(crate) struct SslCtx {
 unsafe impl Send for SslCtx {}
 // SAFETY: as above.
 unsafe impl Sync for SslCtx {}
+
+// libssl's, not declared by openssl-sys.
+unsafe extern "C" {
+    fn SSL_CTX_set_default_passwd_cb(ctx: *mut sys::SSL_CTX, cb: sys::pem_password_cb);
+    fn SSL_CTX_set_default_passwd_cb_userdata(ctx: *mut sys::SSL_CTX, u: *mut c_void);
+}
+
+/// OpenSSL's password callback: copy the configured key password into
+/// `buf`, or return 0 (no password) so that OpenSSL fails instead of
+/// prompting.
+unsafe extern "C" fn password_callback(
+    buf: *mut libc::c_char,
+    size: libc::c_int,
+    _rwflag: libc::c_int,
+    user: *mut c_void,
+) -> libc::c_int {
+    // SAFETY: `user` is the context's CallbackData, set with the callback
+    // and alive as long as the context.
+    let Some(data) = (unsafe { user.cast::<CallbackData>().as_ref() }) else { return 0 };
+    data.password_asked.store(true, std::sync::atomic::Ordering::SeqCst);
+    let Some(password) = &data.key_password else { return 0 };
+    let n = password.len().min(usize::try_from(size).unwrap_or(0));
+    // SAFETY: OpenSSL hands a buffer of `size` bytes; we copy at most that.
+    unsafe { std::ptr::copy_nonoverlapping(password.as_ptr(), buf.cast::<u8>(), n) };
+    libc::c_int::try_from(n).unwrap_or(0)
+}
 
 fn ctx_data_index() -> libc::c_int {
     static INDEX: OnceLock<libc::c_int> = OnceLock::new();
@@ -103,6 +135,9 @@ impl SslCtx {
                 (sys::SSL_OP_NO_RENEGOTIATION | sys::SSL_OP_NO_COMPRESSION | sys::SSL_OP_CIPHER_SERVER_PREFERENCE) as _,
             );
             sys::SSL_CTX_set_mode(ctx.ptr.as_ptr(), sys::SSL_MODE_RELEASE_BUFFERS);
+            // Never a prompt on the terminal for an encrypted key.
+            SSL_CTX_set_default_passwd_cb(ctx.ptr.as_ptr(), Some(password_callback));
+            SSL_CTX_set_default_passwd_cb_userdata(ctx.ptr.as_ptr(), data.cast());
         }
         // SAFETY: live context; a NUL-terminated list.
         if unsafe { sys::SSL_CTX_set_cipher_list(ctx.ptr.as_ptr(), TLS12_CIPHERS.as_ptr()) } != 1 {
@@ -150,6 +185,11 @@ impl SslCtx {
         check(ok, || "cannot load the system CA certificates".into())
     }
 
+    /// The password for an encrypted private key (see `use_certificate`).
+    pub(crate) fn set_key_password(&mut self, password: Option<&str>) {
+        self.data().key_password = password.map(str::to_owned);
+    }
+
     /// Use the certificate chain in `cert` (PEM, leaf first) and the private
     /// key in `key`, and check that they match.
     pub(crate) fn use_certificate(&mut self, cert: &Path, key: &Path) -> Result<(), String> {
@@ -158,8 +198,17 @@ impl SslCtx {
         // SAFETY: live context; valid C strings.
         let ok = unsafe { sys::SSL_CTX_use_certificate_chain_file(self.as_ptr(), c_cert.as_ptr()) } == 1;
         check(ok, || format!("cannot load certificate {}", cert.display()))?;
+        self.data().password_asked.store(false, std::sync::atomic::Ordering::SeqCst);
         // SAFETY: as above.
         let ok = unsafe { sys::SSL_CTX_use_PrivateKey_file(self.as_ptr(), c_key.as_ptr(), sys::SSL_FILETYPE_PEM) } == 1;
+        if !ok && self.data().password_asked.load(std::sync::atomic::Ordering::SeqCst) {
+            // OpenSSL's queue says "bad decrypt" and more; the plain words:
+            clear_errors();
+            return Err(match self.data().key_password {
+                None => format!("key file {} is encrypted: set key_password", key.display()),
+                Some(_) => format!("key file {} is encrypted and key_password does not open it", key.display()),
+            });
+        }
         check(ok, || format!("cannot load private key {}", key.display()))?;
         // SAFETY: live context with a certificate and key loaded.
         let ok = unsafe { sys::SSL_CTX_check_private_key(self.as_ptr()) } == 1;
