@@ -53,8 +53,9 @@ const RECORD: usize = 16 * 1024;
 const READ_FIRST: usize = 4 * 1024;
 const READ_MAX: usize = 64 * 1024;
 /// How long `close` may spend sending close_notify to a peer that does not
-/// read.
-const CLOSE_NOTIFY_BOUND: Duration = Duration::from_secs(1);
+/// read: a window of its own, whatever the write deadline (Go's 5 s), so a
+/// connection closed after its idle deadline passed still ends cleanly.
+const CLOSE_NOTIFY_BOUND: Duration = Duration::from_secs(5);
 
 /// A TLS connection.
 ///
@@ -247,7 +248,15 @@ impl Conn {
     }
 
     fn drive_handshake(&self) -> Result<(), Error> {
-        let _overlay = DeadlineOverlay::apply(&self.tcp, self.handshake_cap());
+        let (cap, timeout_binds) = self.handshake_cap();
+        let _overlay = DeadlineOverlay::apply(&self.tcp, cap);
+        // A passed deadline is the handshake timeout only when that timeout
+        // was the earliest limit; the dial's or the user's is reported as
+        // the i/o timeout it is.
+        let transport_error = |err: io::Error| match self.config.settings().handshake_timeout {
+            Some(t) if timeout_binds && DeadlineExceeded::is(&err) => Error::HandshakeTimeout(t),
+            _ => Error::Tls(TlsError { op: "handshake", code: 0, message: String::new(), cause: Some(err) }),
+        };
         loop {
             let outcome = {
                 let mut e = self.engine.lock();
@@ -257,11 +266,11 @@ impl Conn {
             };
             // Send what OpenSSL produced first: on failure that is the alert
             // telling the peer why.
-            self.flush(true).map_err(|err| self.transport_error("handshake", err))?;
+            self.flush(true).map_err(transport_error)?;
             match outcome {
                 Outcome::Done(()) => return Ok(()),
                 Outcome::WantRead => {
-                    if self.fill().map_err(|err| self.transport_error("handshake", err))? == 0 {
+                    if self.fill().map_err(transport_error)? == 0 {
                         return Err(Error::Eof);
                     }
                 }
@@ -273,22 +282,22 @@ impl Conn {
         }
     }
 
-    /// The earliest of now + handshake timeout and the dial's deadline.
-    fn handshake_cap(&self) -> Option<Instant> {
+    /// The earliest of now + handshake timeout and the dial's deadline, and
+    /// whether the timeout is the earliest limit of all (the transport's
+    /// own deadlines included).
+    fn handshake_cap(&self) -> (Option<Instant>, bool) {
         let from_timeout = self.config.settings().handshake_timeout.and_then(|t| Instant::now().checked_add(t));
-        match (from_timeout, self.handshake_deadline) {
+        let cap = match (from_timeout, self.handshake_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        }
-    }
-
-    fn transport_error(&self, op: &'static str, err: io::Error) -> Error {
-        if DeadlineExceeded::is(&err) {
-            if let Some(t) = self.config.settings().handshake_timeout {
-                return Error::HandshakeTimeout(t);
-            }
-        }
-        Error::Tls(TlsError { op, code: 0, message: String::new(), cause: Some(err) })
+        };
+        let binds = from_timeout.is_some_and(|t| {
+            [self.handshake_deadline, self.tcp.read_deadline(), self.tcp.write_deadline()]
+                .into_iter()
+                .flatten()
+                .all(|other| t <= other)
+        });
+        (cap, binds)
     }
 
     /// Read ciphertext from the socket into the engine; 0 at end of stream.
@@ -496,7 +505,7 @@ impl Conn {
     }
 
     /// Close: send close_notify if the handshake finished and no write is
-    /// in flight (best effort, at most about a second against a peer that
+    /// in flight (best effort, at most 5 s against a peer that
     /// does not read), then close the TCP connection, waking any blocked
     /// reader or writer. Idempotent; dropping the `Conn` closes it too.
     pub fn close(&self) -> io::Result<()> {
@@ -521,9 +530,7 @@ impl Conn {
             // Writers that come after us see `closed` and fail at once.
             drop(idle_writer);
             if queued {
-                let bound = Instant::now() + CLOSE_NOTIFY_BOUND;
-                let d = self.tcp.write_deadline().map_or(bound, |d| d.min(bound));
-                let _ = self.tcp.set_write_deadline(Some(d));
+                let _ = self.tcp.set_write_deadline(Some(Instant::now() + CLOSE_NOTIFY_BOUND));
                 let _ = self.flush(false);
             }
         }
@@ -634,7 +641,9 @@ impl Conn {
 pub(crate) fn client_ssl(config: &Config, name: Option<&str>, peer: &str) -> Result<Ssl, Error> {
     let ctx = config.client_ctx().map_err(Error::Config)?;
     let s = config.settings();
-    let name = s.server_name.as_deref().or(name).filter(|n| !n.is_empty());
+    // A fully qualified "example.com." names the same host: the dot goes
+    // neither into SNI nor into the name check (as Go does).
+    let name = s.server_name.as_deref().or(name).map(|n| n.strip_suffix('.').unwrap_or(n)).filter(|n| !n.is_empty());
     if s.verify_peer && name.is_none() {
         return Err(Error::Config(ConfigError(
             "no server name to verify: set server_name, dial a host name, or turn verify_peer off".into(),
