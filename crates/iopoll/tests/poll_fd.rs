@@ -330,3 +330,52 @@ fn the_global_runtime_cannot_be_shut_down() {
     embedded.shutdown().unwrap();
     assert!(iopoll::ReactorShutdown::is(&embedded.turn(Some(Duration::ZERO)).unwrap_err()));
 }
+
+/// A `Waker` whose `wake` polls the very `PollFd` that woke it (as an
+/// executor that runs a task inline does): readiness, a deadline moved
+/// earlier and a close all wake it with no lock held, so none deadlocks.
+#[test]
+fn a_waker_that_polls_the_same_fd_inside_wake_does_not_deadlock() {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    struct Reentrant {
+        pfd: OnceLock<Arc<PollFd>>,
+        wakes: AtomicUsize,
+    }
+    impl Wake for Reentrant {
+        fn wake(self: Arc<Self>) {
+            self.wakes.fetch_add(1, SeqCst);
+            let waker = Waker::from(self.clone());
+            let _ = self.pfd.get().unwrap().poll_read_ready(&mut Context::from_waker(&waker));
+        }
+    }
+
+    let outcome = testkit::within(testkit::PATIENCE, "re-entrant wakes", || {
+        let rt = Runtime::new().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let pfd = Arc::new(PollFd::new(&rt, a.as_raw_fd()).unwrap());
+        let r = Arc::new(Reentrant { pfd: OnceLock::new(), wakes: AtomicUsize::new(0) });
+        let _ = r.pfd.set(pfd.clone());
+        let waker = Waker::from(r.clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(pfd.poll_read_ready(&mut cx).is_pending());
+        // Readiness, delivered by the reactor's turn.
+        b.write_all(b"x").unwrap();
+        while r.wakes.load(SeqCst) < 1 {
+            rt.turn(Some(Duration::from_millis(100))).unwrap();
+        }
+        (&a).read_exact(&mut [0u8; 1]).unwrap();
+        assert!(pfd.poll_read_ready(&mut cx).is_pending());
+        // A deadline moved earlier, from this thread.
+        pfd.set_read_deadline(Some(Instant::now()));
+        assert!(r.wakes.load(SeqCst) >= 2);
+        pfd.set_read_deadline(None);
+        assert!(pfd.poll_read_ready(&mut cx).is_pending());
+        // A close.
+        pfd.close();
+        r.wakes.load(SeqCst)
+    });
+    assert!(outcome >= 3, "{outcome} wakes");
+}
