@@ -6,23 +6,9 @@
 mod common;
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn getrlimit() -> libc::rlimit {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: `lim` is a valid rlimit to fill in.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-    lim
-}
-
-fn setrlimit(lim: &libc::rlimit) {
-    // SAFETY: `lim` is a valid rlimit; lowering the soft limit, or raising
-    // it back up to the hard limit, needs no privilege.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, lim) }, 0, "{}", io::Error::last_os_error());
-}
 
 fn is_fd_exhaustion(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
@@ -41,29 +27,7 @@ fn accept_fails_promptly_with_emfile_and_recovers() {
     let mut client = tcp::connect_addr(addr).unwrap();
     raw_wait_readable(&l); // queued, waiting to be accepted
 
-    let saved = getrlimit();
-    let highest = std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<libc::rlim_t>().ok())
-        .max()
-        .unwrap();
-    setrlimit(&libc::rlimit { rlim_cur: highest + 1, rlim_max: saved.rlim_max });
-    // Fill every hole below the limit.
-    let mut fillers = Vec::new();
-    loop {
-        // SAFETY: duplicates a descriptor we own; the new one is owned below.
-        let fd = unsafe { libc::fcntl(l.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
-        if fd < 0 {
-            let e = io::Error::last_os_error();
-            if is_fd_exhaustion(&e) {
-                break;
-            }
-            setrlimit(&saved);
-            panic!("dup: {e}");
-        }
-        // SAFETY: `fd` is new and owned by nobody else.
-        fillers.push(unsafe { OwnedFd::from_raw_fd(fd) });
-    }
+    let ex = testkit::Exhausted::new();
 
     // A spinning accept would run into this deadline and report a timeout
     // instead of EMFILE; a hanging one would never return.
@@ -75,8 +39,7 @@ fn accept_fails_promptly_with_emfile_and_recovers() {
         results.push((r.map(|c| c.remote_addr()), t0.elapsed()));
     }
 
-    drop(fillers);
-    setrlimit(&saved);
+    drop(ex);
 
     for (r, took) in results {
         match r {
