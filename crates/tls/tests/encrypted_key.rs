@@ -25,10 +25,7 @@ fn make_encrypted() -> (PathBuf, PathBuf) {
     let (key, cert) = (dir.join("enc.key"), dir.join("enc.pem"));
     {
         std::fs::create_dir_all(&dir).unwrap();
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl").args(args).current_dir(&dir).output().unwrap();
-            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
+        let run = |args: &[&str]| support::openssl(&dir, args);
         run(&[
             "genpkey",
             "-algorithm",

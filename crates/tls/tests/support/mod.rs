@@ -33,7 +33,8 @@ pub struct Pki {
     pub dir: PathBuf,
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
+/// Run the `openssl` command line in `dir`; a failure fails the test.
+pub fn openssl(dir: &Path, args: &[&str]) {
     let out = match Command::new("openssl").args(args).current_dir(dir).output() {
         Ok(out) => out,
         Err(e) => {
