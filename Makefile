@@ -42,8 +42,9 @@ fmt:
 clippy: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# The whole suite: formatting, lints, then every test and doc test.
-test: deps fmt clippy
+# The whole suite: formatting, lints, the docs (warnings are errors), then
+# every test and doc test.
+test: deps fmt clippy doc
 	$(CARGO) test --workspace
 
 demo: deps
@@ -59,7 +60,7 @@ bench-deps: deps
 	$(call install_packages,$(BENCH_PACKAGES))
 
 doc: deps
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --document-private-items
 
 clean:
 	$(CARGO) clean

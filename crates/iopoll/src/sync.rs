@@ -1,4 +1,4 @@
-//! A mutex and a condition variable that wait through [`park`](crate::park).
+//! A mutex and a condition variable that wait through [`park`].
 //!
 //! `tcp` and `tls` hold locks across waits: a reader holds its
 //! connection's read lock while it waits for data, and a second reader
@@ -96,7 +96,7 @@ fn my_waker() -> Option<Waker> {
     park::waker().ok()
 }
 
-/// A mutual exclusion lock whose waiters park through [`park`](crate::park):
+/// A mutual exclusion lock whose waiters park through [`park`]:
 /// a green thread waiting for it suspends instead of blocking its worker.
 ///
 /// ```
@@ -247,7 +247,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
     }
 }
 
-/// A condition variable for [`Mutex`], parking through [`park`](crate::park).
+/// A condition variable for [`Mutex`], parking through [`park`].
 ///
 /// ```
 /// use std::sync::Arc;

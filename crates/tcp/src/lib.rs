@@ -7,7 +7,7 @@
 //!   reader and one writer thread at once, under absolute read and write
 //!   deadlines that other threads may move while a call is blocked.
 //! - [`Listener`] accepts, under an accept deadline.
-//! - [`connect`], [`listen`], [`Dialer`] and [`ListenConfig`] take
+//! - [`connect`], [`listen()`], [`Dialer`] and [`ListenConfig`] take
 //!   `"host:port"` strings: names go through a [`resolve::Resolver`], and
 //!   dual-stack names are dialed with happy eyeballs.
 //!

@@ -155,7 +155,7 @@ impl Listener {
     }
 
     /// Stop listening and wake a blocked `accept` with
-    /// [`Closed`](crate::Closed). Idempotent; dropping closes too.
+    /// [`Closed`]. Idempotent; dropping closes too.
     pub fn close(&self) -> io::Result<()> {
         self.fd.close();
         Ok(())

@@ -9,7 +9,8 @@ const BIO_CTRL_PENDING: libc::c_int = 10;
 
 /// A memory BIO. Owned (and freed on drop) until handed to an `Ssl` with
 /// [`MemBio::into_raw`]; after that the `SSL` owns it and frees it with
-/// itself, and the `Ssl` wrapper keeps only a borrowed [`MemBio::from_owned_by_ssl`] handle.
+/// itself, and the `Ssl` wrapper keeps only the borrowed handle that
+/// `into_raw` returns beside the pointer.
 #[derive(Debug)]
 pub(crate) struct MemBio {
     ptr: NonNull<sys::BIO>,
