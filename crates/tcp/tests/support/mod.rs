@@ -40,11 +40,17 @@ pub fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-/// Whether `[::1]` can be bound here. Tests that need it print a note and
-/// pass when it cannot.
+/// Whether `[::1]` can be bound here. Tests that need it print that they
+/// skipped when it cannot, unless `RESEAU_REQUIRE_IPV6` is set (CI sets
+/// it): then a missing IPv6 loopback fails them instead of passing them
+/// without testing anything.
 pub fn ipv6_loopback(test: &str) -> bool {
     let ok = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_ok();
     if !ok {
+        assert!(
+            std::env::var_os("RESEAU_REQUIRE_IPV6").is_none(),
+            "{test}: no IPv6 loopback here, and RESEAU_REQUIRE_IPV6 is set"
+        );
         eprintln!("{test}: skipped, no IPv6 loopback on this machine");
     }
     ok
