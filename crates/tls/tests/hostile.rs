@@ -16,7 +16,6 @@ mod support;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -317,10 +316,7 @@ fn extra_certs() -> &'static Path {
     static DONE: OnceLock<()> = OnceLock::new();
     let dir = &pki().dir;
     DONE.get_or_init(|| {
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
-            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
+        let run = |args: &[&str]| support::openssl(dir, args);
         for name in ["hostile-expired", "hostile-untrusted"] {
             run(&[
                 "genpkey",
