@@ -230,7 +230,7 @@ pub fn idle_child(kind: &str, conns: usize) {
                     });
                 }
             });
-            let before = testkit_rss();
+            let before = testkit::rss();
             let clients: Vec<tcp::Conn> = (0..conns).map(|_| tcp::connect_addr(addr).expect("connect")).collect();
             (before, Clients::Reseau(clients))
         }
@@ -250,7 +250,7 @@ pub fn idle_child(kind: &str, conns: usize) {
                     });
                 }
             });
-            let before = testkit_rss();
+            let before = testkit::rss();
             let clients: Vec<std::net::TcpStream> =
                 (0..conns).map(|_| std::net::TcpStream::connect(addr).expect("connect")).collect();
             (before, Clients::Std(clients))
@@ -262,8 +262,8 @@ pub fn idle_child(kind: &str, conns: usize) {
     }
     // As the Go contender does: let every reader reach its read.
     std::thread::sleep(Duration::from_millis(200));
-    let per_conn = (testkit_rss().saturating_sub(before)) / conns;
-    let threads = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
+    let per_conn = (testkit::rss().saturating_sub(before)) / conns;
+    let threads = testkit::count_threads();
     println!("{per_conn} {threads}");
     drop(clients);
     std::process::exit(0);
@@ -272,13 +272,6 @@ pub fn idle_child(kind: &str, conns: usize) {
 enum Clients {
     Reseau(#[allow(dead_code)] Vec<tcp::Conn>),
     Std(#[allow(dead_code)] Vec<std::net::TcpStream>),
-}
-
-fn testkit_rss() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize
 }
 
 pub fn run(b: &mut Bench) {

@@ -237,6 +237,9 @@ struct Poller {
     poll: Poll,
     events: Events,
     expired: Vec<Callback>,
+    /// The wakers a turn collects, woken once the tables are unlocked;
+    /// kept, like `expired`, so a turn allocates nothing.
+    ready: Vec<Waker>,
 }
 
 pub(crate) struct Timers {
@@ -250,7 +253,12 @@ impl Driver {
         let waker = mio::Waker::new(poll.registry(), WAKE)?;
         let fd = poll.as_raw_fd();
         Ok(Driver {
-            poll: Mutex::new(Poller { poll, events: Events::with_capacity(256), expired: Vec::new() }),
+            poll: Mutex::new(Poller {
+                poll,
+                events: Events::with_capacity(256),
+                expired: Vec::new(),
+                ready: Vec::new(),
+            }),
             registry,
             waker,
             fd,
@@ -285,7 +293,7 @@ impl Driver {
             return Err(ReactorShutdown.into());
         }
         let mut guard = self.poll.lock();
-        let Poller { poll, events, expired } = &mut *guard;
+        let Poller { poll, events, expired, ready: wakers } = &mut *guard;
         let now = Instant::now();
         let mut wait = timeout;
         {
@@ -309,7 +317,6 @@ impl Driver {
         }
 
         let mut woken = 0;
-        let mut wakers = Vec::new();
         for event in events.iter() {
             if event.token() == WAKE {
                 continue;
@@ -330,7 +337,7 @@ impl Driver {
             }
             let shared = self.sources.lock().get(event.token());
             if let Some(shared) = shared {
-                shared.on_ready(readable, writable, &mut wakers);
+                shared.on_ready(readable, writable, wakers);
             }
         }
         woken += wakers.len();
