@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use crate::park;
@@ -68,6 +68,17 @@ impl WaitList {
         }
     }
 
+    /// Enlist `waker` unless an entry that wakes the same task is there:
+    /// a task polled again before its wake-up must not pile up entries.
+    fn push_unique(&self, waker: &Waker) {
+        let mut q = self.queue.lock();
+        if !q.iter().any(|(_, w)| w.will_wake(waker)) {
+            let id = self.next_id.fetch_add(1, SeqCst);
+            q.push_back((id, waker.clone()));
+            self.len.store(q.len(), SeqCst);
+        }
+    }
+
     fn wake_all(&self) {
         if self.len.load(SeqCst) == 0 {
             return;
@@ -107,6 +118,10 @@ fn my_waker() -> Option<Waker> {
 pub struct Mutex<T: ?Sized> {
     locked: AtomicBool,
     waiters: WaitList,
+    /// `Waker`s of [`poll_lock`](Mutex::poll_lock) callers: all woken at
+    /// each unlock, since a task may have stopped wanting the lock by then
+    /// and a wake-up handed to it alone would be lost.
+    pollers: WaitList,
     value: UnsafeCell<T>,
 }
 
@@ -119,7 +134,12 @@ unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 impl<T> Mutex<T> {
     /// A new, unlocked mutex holding `value`.
     pub fn new(value: T) -> Mutex<T> {
-        Mutex { locked: AtomicBool::new(false), waiters: WaitList::default(), value: UnsafeCell::new(value) }
+        Mutex {
+            locked: AtomicBool::new(false),
+            waiters: WaitList::default(),
+            pollers: WaitList::default(),
+            value: UnsafeCell::new(value),
+        }
     }
 
     /// The value, for an owner that no longer needs the lock.
@@ -138,6 +158,32 @@ impl<T: ?Sized> Mutex<T> {
     /// Take the lock if it is free now.
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         self.try_acquire().then_some(MutexGuard { mutex: self })
+    }
+
+    /// The `Waker` form of [`lock`](Mutex::lock): the guard if the lock is
+    /// free now, otherwise `Pending`, with the task woken at the next unlock
+    /// (then poll again). The guard is for this poll only: it cannot be
+    /// held across a `Pending`.
+    ///
+    /// ```
+    /// use std::task::{Context, Poll, Waker};
+    /// let m = iopoll::sync::Mutex::new(0);
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// let held = m.lock();
+    /// assert!(m.poll_lock(&mut cx).is_pending());
+    /// drop(held);
+    /// assert!(matches!(m.poll_lock(&mut cx), Poll::Ready(_)));
+    /// ```
+    pub fn poll_lock(&self, cx: &mut Context<'_>) -> Poll<MutexGuard<'_, T>> {
+        if self.try_acquire() {
+            return Poll::Ready(MutexGuard { mutex: self });
+        }
+        // Enlist, then look again: an unlock after the look sees the entry.
+        self.pollers.push_unique(cx.waker());
+        match self.try_acquire() {
+            true => Poll::Ready(MutexGuard { mutex: self }),
+            false => Poll::Pending,
+        }
     }
 
     /// Whether someone holds the lock right now.
@@ -184,6 +230,7 @@ impl<T: ?Sized> Mutex<T> {
     fn release(&self) {
         self.locked.store(false, SeqCst);
         self.waiters.wake_one();
+        self.pollers.wake_all();
     }
 }
 
@@ -289,6 +336,13 @@ impl Condvar {
             }
         }
         timed_out
+    }
+
+    /// The `Waker` form of [`wait`](Condvar::wait): have `waker` woken by
+    /// the next [`notify_all`](Condvar::notify_all) (a `notify_one` may
+    /// choose it too). Enlisting the same task twice adds one entry.
+    pub fn enlist(&self, waker: &Waker) {
+        self.waiters.push_unique(waker);
     }
 
     /// Wake one waiter.

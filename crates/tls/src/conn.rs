@@ -1,52 +1,57 @@
-//! `Conn`: TLS over a `tcp::Conn`, with OpenSSL on memory BIOs.
+//! `Conn`: TLS over a `tcp::Conn`, driving the sans-I/O [`Engine`].
 //!
 //! ```text
-//!   plaintext ──► SSL_write ──► wbio ──► out queue ──► flusher ──► tcp::Conn ──► peer
-//!   plaintext ◄── SSL_read ◄── rbio ◄── reader ◄──────────────── tcp::Conn ◄── peer
+//!   plaintext ──► Engine::write ──► output ──► flusher ──► tcp::Conn ──► peer
+//!   plaintext ◄── Engine::read ◄── feed ◄── filler ◄────── tcp::Conn ◄── peer
 //! ```
 //!
-//! The `SSL` sits behind the engine lock, which is held only for the short
-//! calls into OpenSSL, never while waiting on the socket: the reader waits
-//! in `tcp::Conn::read` and the flusher in `tcp::Conn::write` with the lock
-//! released, so one reader and one writer run at once. Ciphertext leaves in
-//! the order OpenSSL produced it: every producer appends to one queue under
-//! the engine lock, and a single flusher at a time drains it to the socket.
+//! The engine never touches the socket; this module moves its bytes. Each
+//! operation is written once, as a function returning `Poll`, over a
+//! [`Wait`]: `Wait::Park` blocks (the `Read`/`Write` facade, parking
+//! through `iopoll::park` on a thread or green thread, so it never returns
+//! `Pending`), and `Wait::Task` leaves the task's `Waker` and returns
+//! `Pending` (the `poll_*` methods). So both kinds of caller run the same
+//! code, meet the same deadlines and close, and can share one connection:
+//! a blocking reader with a `poll_write` writer, say.
 //!
 //! # Locks
-//! All are `iopoll::sync` locks: a caller queued on one parks through
-//! `iopoll::park`, so in a green thread it suspends and never blocks the
-//! worker that runs the lock's holder.
-//! - `handshake` guards the handshake's outcome; the driver holds it for the
-//!   whole handshake, waits included.
-//! - `reader` serialises readers and `writer` writers, each for a whole call.
-//! - `inbound` guards the ciphertext read buffer, held across one socket read.
-//! - `engine` guards the `SSL` and the ciphertext queue: held only for calls
-//!   into OpenSSL and queue updates, never across a wait (`flushed` waits
-//!   release it).
+//! All are `iopoll::sync` locks: a blocking caller queued on one parks
+//! through `iopoll::park`; a `poll_*` caller takes them with `poll_lock`,
+//! holds them for that one poll only, and is woken at the next unlock.
+//! - `reader` serialises readers and `writer` writers, each for a whole
+//!   blocking call (or one poll).
+//! - `handshake` guards the handshake's outcome and its deadline overlay;
+//!   a blocking driver holds it for the whole handshake, waits included.
+//! - `inbound` guards the ciphertext read buffer, held across one socket
+//!   read. Only the handshake's driver (before it completes) and then the
+//!   reader fill it, so it is never contended in practice.
+//! - `link` guards the engine and the flush state: held only for calls into
+//!   the engine and for nonblocking sends, never across a wait (a blocking
+//!   flusher sends with it released; `flushed` waits release it).
 //!
 //! Order: `reader` or `writer`, then `handshake`, then `inbound`, then
-//! `engine`. `is_open`, `Debug` and `connection_state` take no lock that is
-//! held across a wait, except `connection_state` briefly taking `engine`.
+//! `link`. The lifecycle is one atomic word, [`Lifecycle`]: `is_open`,
+//! `Debug`, `Display` and (until the handshake completes)
+//! `connection_state` read it and take no lock that is held across a wait.
 
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering::Acquire, Ordering::Release};
+use std::sync::atomic::{AtomicU8, Ordering::AcqRel, Ordering::Acquire};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use iopoll::sync::{Condvar, Mutex, MutexGuard};
 use tcp::{Closed, DeadlineExceeded};
 
 use crate::config::{Config, Version};
+use crate::engine::{Engine, Step};
 use crate::error::{ConfigError, Error, TlsError};
-use crate::ffi::{Outcome, Ssl};
+use crate::ffi::Ssl;
 
 /// Plaintext taken per `write` call: bounds the ciphertext queued at once
 /// while keeping syscalls large.
 const MAX_WRITE: usize = 256 * 1024;
-/// Plaintext per `SSL_write`: one full record, so that a `write` cut short
-/// can count the records that fully reached the socket.
-const RECORD: usize = 16 * 1024;
 /// Ciphertext read from the socket at once: the buffer starts small, since
 /// most connections (and every idle one) move little, and doubles each time
 /// a read fills it, up to `READ_MAX`.
@@ -78,51 +83,105 @@ pub struct Conn {
     tcp: tcp::Conn,
     config: Config,
     server: bool,
-    engine: Mutex<Engine>,
-    /// Signalled when a flusher finishes.
-    flushed: Condvar,
+    state: Lifecycle,
     handshake: Mutex<Handshake>,
-    handshake_done: AtomicBool,
     /// Serialises readers.
     reader: Mutex<()>,
-    /// The buffer ciphertext is read into.
-    inbound: Mutex<Vec<u8>>,
     /// Serialises writers.
     writer: Mutex<()>,
-    closed: AtomicBool,
-    /// The handshake failed, or OpenSSL reported a fatal error after it (a
-    /// forged record, an alert): the connection refuses all further reads
-    /// and writes. Read by `is_open` without taking the handshake lock.
-    broken: AtomicBool,
+    /// The buffer ciphertext is read into.
+    inbound: Mutex<Vec<u8>>,
+    link: Mutex<Link>,
+    /// Signalled when a flusher finishes.
+    flushed: Condvar,
     /// An outer deadline for the handshake (the dial's), if any.
     handshake_deadline: Option<Instant>,
 }
 
-struct Engine {
-    ssl: Ssl,
-    /// Ciphertext produced and not yet sent, in order.
-    out: Vec<u8>,
-    /// Someone is sending `out`'s former contents right now.
+/// The engine, and the state of moving its output to the socket.
+struct Link {
+    engine: Engine,
+    /// A blocking flusher is sending output with the lock released.
     flushing: bool,
     /// Sending failed: the record stream is broken for good.
     write_error: Option<(io::ErrorKind, String)>,
     /// The error that broke it, when the `write` that met it reported the
     /// records already sent instead: the next `write` returns it.
     unreported: Option<io::Error>,
-    /// close_notify queued: no more writes.
-    write_closed: bool,
-    /// Ciphertext bytes ever queued in `out`, and ever handed to the socket:
-    /// a record queued up to offset q has reached the socket once sent >= q.
-    queued: u64,
-    sent: u64,
 }
 
-impl Engine {
-    fn collect(&mut self) {
-        if self.ssl.has_output() {
-            let before = self.out.len();
-            self.ssl.take_output(&mut self.out);
-            self.queued += (self.out.len() - before) as u64;
+/// The connection's lifecycle, in one atomic word: a stage that only moves
+/// forward, fresh → handshaking → open → write-closed → broken → closed,
+/// plus a flag that stays set once the handshake has completed. Readers
+/// never block, whatever another thread is doing.
+struct Lifecycle(AtomicU8);
+
+/// Stages, in the order they are reached.
+const FRESH: u8 = 0;
+const HANDSHAKING: u8 = 1;
+const OPEN: u8 = 2;
+const WRITE_CLOSED: u8 = 3;
+/// The handshake failed, or the engine reported a fatal error after it (a
+/// forged record, an alert): every later read and write fails.
+const BROKEN: u8 = 4;
+const CLOSED: u8 = 5;
+const STAGE: u8 = 0b111;
+/// The handshake completed (the stage may have moved on since).
+const SECURED: u8 = 0b1000;
+
+impl Lifecycle {
+    /// Move to `stage` unless already further on; the word before.
+    fn advance(&self, stage: u8) -> u8 {
+        let flag = if stage == OPEN { SECURED } else { 0 };
+        self.0
+            .fetch_update(AcqRel, Acquire, |w| Some((w & STAGE).max(stage) | (w & !STAGE) | flag))
+            .unwrap_or_else(|w| w)
+    }
+
+    fn stage(&self) -> u8 {
+        self.0.load(Acquire) & STAGE
+    }
+
+    fn is_secured(&self) -> bool {
+        self.0.load(Acquire) & SECURED != 0
+    }
+
+    fn is_closed(&self) -> bool {
+        self.stage() == CLOSED
+    }
+}
+
+/// How an operation waits: see the module's documentation.
+enum Wait<'a, 'b> {
+    /// Block (park the thread or green thread); never returns `Pending`.
+    Park,
+    /// Leave the task's `Waker` and return `Pending`.
+    Task(&'a mut Context<'b>),
+}
+
+impl Wait<'_, '_> {
+    fn lock<'m, T>(&mut self, m: &'m Mutex<T>) -> Poll<MutexGuard<'m, T>> {
+        match self {
+            Wait::Park => Poll::Ready(m.lock()),
+            Wait::Task(cx) => m.poll_lock(cx),
+        }
+    }
+
+    fn read(&mut self, tcp: &tcp::Conn, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match self {
+            Wait::Park => Poll::Ready((&*tcp).read(buf)),
+            Wait::Task(cx) => tcp.poll_read(cx, buf),
+        }
+    }
+}
+
+/// Run an operation to completion on the calling thread or green thread.
+fn park<T>(mut op: impl FnMut(&mut Wait<'_, '_>) -> Poll<T>) -> T {
+    loop {
+        // `Wait::Park` blocks instead of returning `Pending`; the loop only
+        // keeps that promise from being load-bearing.
+        if let Poll::Ready(v) = op(&mut Wait::Park) {
+            return v;
         }
     }
 }
@@ -142,10 +201,22 @@ fn send_all(tcp: &tcp::Conn, buf: &[u8]) -> (usize, io::Result<()>) {
 }
 
 enum Handshake {
-    Pending,
+    /// Not started.
+    Fresh,
+    /// Started: by a blocking driver holding the lock now, or by a poller
+    /// that will come back.
+    Running(Running),
     Done,
     /// It failed; it stays failed (the message is reported again).
     Failed(String),
+}
+
+/// What a running handshake keeps across polls.
+struct Running {
+    /// The transport deadlines the overlay replaced, to restore at the end.
+    overlay: Overlay,
+    /// Whether the handshake timeout is the earliest limit of all.
+    timeout_binds: bool,
 }
 
 /// The state of a connection, as [`Conn::connection_state`] reports it.
@@ -192,24 +263,13 @@ impl Conn {
             tcp,
             config: config.clone(),
             server,
-            engine: Mutex::new(Engine {
-                ssl,
-                out: Vec::new(),
-                flushing: false,
-                write_error: None,
-                unreported: None,
-                write_closed: false,
-                queued: 0,
-                sent: 0,
-            }),
-            flushed: Condvar::new(),
-            handshake: Mutex::new(Handshake::Pending),
-            handshake_done: AtomicBool::new(false),
+            state: Lifecycle(AtomicU8::new(FRESH)),
+            handshake: Mutex::new(Handshake::Fresh),
             reader: Mutex::new(()),
-            inbound: Mutex::new(Vec::new()),
             writer: Mutex::new(()),
-            closed: AtomicBool::new(false),
-            broken: AtomicBool::new(false),
+            inbound: Mutex::new(Vec::new()),
+            link: Mutex::new(Link { engine: Engine::new(ssl), flushing: false, write_error: None, unreported: None }),
+            flushed: Condvar::new(),
             handshake_deadline: deadline,
         }
     }
@@ -217,39 +277,61 @@ impl Conn {
     /// Run the handshake if it has not run. Idempotent; concurrent callers
     /// wait for the one that drives it; a failed handshake stays failed.
     pub fn handshake(&self) -> Result<(), Error> {
-        if self.handshake_done.load(Acquire) {
-            return Ok(());
+        park(|w| self.handshake_with(w))
+    }
+
+    /// The `Waker` form of [`handshake`](Conn::handshake): `Pending` until
+    /// the handshake completes or fails. Deadlines, the handshake timeout
+    /// and `close` apply as they do to the blocking call.
+    ///
+    /// The connection's transport waits on the reactor of the runtime it was
+    /// made in (see `tcp::Conn::from_std_in`), which must be driven: by its
+    /// own thread, or by the caller's [`iopoll::Runtime::turn`].
+    pub fn poll_handshake(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.handshake_with(&mut Wait::Task(cx))
+    }
+
+    fn handshake_with(&self, w: &mut Wait<'_, '_>) -> Poll<Result<(), Error>> {
+        if self.state.is_secured() {
+            return Poll::Ready(Ok(()));
         }
-        let mut hs = self.handshake.lock();
+        let mut hs = ready!(w.lock(&self.handshake));
         match &*hs {
-            Handshake::Done => return Ok(()),
+            Handshake::Done => return Poll::Ready(Ok(())),
             // Closed since (perhaps that is why it failed): say so, as every
             // operation on a closed connection does, so that a reader or
             // writer that was waiting for the handshake sees `Closed`.
-            Handshake::Failed(_) if self.closed.load(Acquire) => return Err(closed_error("handshake")),
-            Handshake::Failed(msg) => return Err(Error::Tls(TlsError::new("handshake", msg.clone()))),
-            Handshake::Pending => {}
+            Handshake::Failed(_) if self.state.is_closed() => return Poll::Ready(Err(closed_error("handshake"))),
+            Handshake::Failed(msg) => return Poll::Ready(Err(Error::Tls(TlsError::new("handshake", msg.clone())))),
+            Handshake::Fresh | Handshake::Running(_) => {}
         }
-        if self.closed.load(Acquire) {
-            return Err(closed_error("handshake"));
+        if self.state.is_closed() {
+            return Poll::Ready(Err(closed_error("handshake")));
         }
-        let result = self.drive_handshake();
+        if let Handshake::Fresh = &*hs {
+            self.state.advance(HANDSHAKING);
+            let (cap, timeout_binds) = self.handshake_cap();
+            *hs = Handshake::Running(Running { overlay: Overlay::apply(&self.tcp, cap), timeout_binds });
+        }
+        let Handshake::Running(running) = &*hs else { unreachable!("set just above") };
+        let result = ready!(self.drive_handshake(w, running.timeout_binds));
+        let Handshake::Running(running) = std::mem::replace(&mut *hs, Handshake::Done) else {
+            unreachable!("still running: only the lock holder changes it")
+        };
+        running.overlay.restore(&self.tcp);
         match &result {
             Ok(()) => {
-                *hs = Handshake::Done;
-                self.handshake_done.store(true, Release);
+                self.state.advance(OPEN);
             }
             Err(e) => {
                 *hs = Handshake::Failed(format!("handshake failed earlier: {e}"));
-                self.broken.store(true, Release);
+                self.state.advance(BROKEN);
             }
         }
-        result
+        Poll::Ready(result)
     }
 
-    fn drive_handshake(&self) -> Result<(), Error> {
-        let (cap, timeout_binds) = self.handshake_cap();
-        let _overlay = DeadlineOverlay::apply(&self.tcp, cap);
+    fn drive_handshake(&self, w: &mut Wait<'_, '_>, timeout_binds: bool) -> Poll<Result<(), Error>> {
         // A passed deadline is the handshake timeout only when that timeout
         // was the earliest limit; the dial's or the user's is reported as
         // the i/o timeout it is.
@@ -258,26 +340,23 @@ impl Conn {
             _ => Error::Tls(TlsError { op: "handshake", code: 0, message: String::new(), cause: Some(err) }),
         };
         loop {
-            let outcome = {
-                let mut e = self.engine.lock();
-                let o = e.ssl.handshake();
-                e.collect();
-                o
-            };
-            // Send what OpenSSL produced first: on failure that is the alert
-            // telling the peer why.
-            self.flush(true).map_err(transport_error)?;
-            match outcome {
-                Outcome::Done(()) => return Ok(()),
-                Outcome::WantRead => {
-                    if self.fill().map_err(transport_error)? == 0 {
-                        return Err(Error::Eof);
+            let step = self.link.lock().engine.handshake();
+            if let Step::Failed(e) = step {
+                // Send the alert that tells the peer why, if the socket
+                // takes it now (a poller does not wait for that).
+                let _ = self.flush(w, true);
+                return Poll::Ready(Err(Error::Tls(e)));
+            }
+            ready!(self.flush(w, true)).map_err(transport_error)?;
+            match step {
+                Step::Done(()) => return Poll::Ready(Ok(())),
+                Step::NeedInput => {
+                    if ready!(self.fill(w)).map_err(transport_error)? == 0 {
+                        return Poll::Ready(Err(Error::Eof));
                     }
                 }
-                Outcome::Closed => return Err(Error::Eof),
-                Outcome::Failed { code, message } => {
-                    return Err(Error::Tls(TlsError { op: "handshake", code, message, cause: None }));
-                }
+                Step::PeerClosed => return Poll::Ready(Err(Error::Eof)),
+                Step::Failed(_) => unreachable!("returned above"),
             }
         }
     }
@@ -301,205 +380,259 @@ impl Conn {
     }
 
     /// Read ciphertext from the socket into the engine; 0 at end of stream.
-    fn fill(&self) -> io::Result<usize> {
-        // The handshake driver and the reader never run at once (the reader
-        // waits for the handshake first), so this lock is uncontended; it is
-        // not the reader lock, which a reader holds across its whole call.
-        let mut buf = self.inbound.lock();
+    fn fill(&self, w: &mut Wait<'_, '_>) -> Poll<io::Result<usize>> {
+        let mut buf = ready!(w.lock(&self.inbound));
         if buf.is_empty() {
             buf.resize(READ_FIRST, 0);
         }
-        let n = (&self.tcp).read(&mut buf)?;
+        let n = ready!(w.read(&self.tcp, &mut buf))?;
         if n > 0 {
-            self.engine.lock().ssl.feed(&buf[..n]);
+            self.link.lock().engine.feed(&buf[..n]);
         }
         if n == buf.len() && n < READ_MAX {
             buf.resize(2 * n, 0);
         }
-        Ok(n)
+        Poll::Ready(Ok(n))
     }
 
-    /// Send queued ciphertext. With `wait`, return only once everything
-    /// queued so far has been sent (waiting for another flusher if need be);
-    /// without, leave it to a flusher already at work.
-    fn flush(&self, wait: bool) -> io::Result<()> {
-        let mut e = self.engine.lock();
+    /// Send the engine's output. With `wait`, finish only once everything
+    /// produced so far has been sent (waiting for another flusher if need
+    /// be); without, leave it to a flusher already at work.
+    fn flush(&self, w: &mut Wait<'_, '_>, wait: bool) -> Poll<io::Result<()>> {
+        let mut l = self.link.lock();
         loop {
-            if let Some((kind, msg)) = &e.write_error {
+            if let Some((kind, msg)) = &l.write_error {
                 // A flush that `close` broke (or bounded) reads as `Closed`.
-                if self.closed.load(Acquire) {
-                    return Err(Closed.into());
+                if self.state.is_closed() {
+                    return Poll::Ready(Err(Closed.into()));
                 }
-                return Err(io::Error::new(*kind, format!("tls: the write side failed earlier: {msg}")));
+                return Poll::Ready(Err(io::Error::new(*kind, format!("tls: the write side failed earlier: {msg}"))));
             }
-            if e.flushing {
+            if l.flushing {
                 if !wait {
-                    return Ok(());
+                    return Poll::Ready(Ok(()));
                 }
-                self.flushed.wait(&mut e);
+                match w {
+                    Wait::Park => self.flushed.wait(&mut l),
+                    // The flusher clears `flushing` under this lock, so it
+                    // notifies after our entry is in.
+                    Wait::Task(cx) => {
+                        self.flushed.enlist(cx.waker());
+                        return Poll::Pending;
+                    }
+                }
                 continue;
             }
-            if e.out.is_empty() {
-                return Ok(());
+            if l.engine.output().is_empty() {
+                return Poll::Ready(Ok(()));
             }
-            e.flushing = true;
-            let mut chunk = std::mem::take(&mut e.out);
-            let (done, sent) = MutexGuard::unlocked(&mut e, || send_all(&self.tcp, &chunk));
-            e.sent += done as u64;
-            e.flushing = false;
-            if e.out.is_empty() {
-                chunk.clear();
-                e.out = chunk; // keep the allocation
-            }
-            self.flushed.notify_all();
+            let sent = match w {
+                // Send with the lock released, so the reader can feed the
+                // engine meanwhile; `flushing` keeps other flushers out.
+                Wait::Park => {
+                    l.flushing = true;
+                    let out = l.engine.take_output();
+                    let (done, sent) = MutexGuard::unlocked(&mut l, || send_all(&self.tcp, &out));
+                    l.engine.restore(out, done);
+                    l.flushing = false;
+                    self.flushed.notify_all();
+                    sent
+                }
+                // One nonblocking send, under the lock.
+                Wait::Task(cx) => match self.tcp.poll_write(cx, l.engine.output()) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(0)) => Err(io::ErrorKind::WriteZero.into()),
+                    Poll::Ready(Ok(n)) => {
+                        l.engine.consume(n);
+                        Ok(())
+                    }
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+                    Poll::Ready(Err(e)) => Err(e),
+                },
+            };
             if let Err(err) = sent {
                 // Part of a record may be on the wire: the stream is broken.
-                e.write_error = Some((err.kind(), err.to_string()));
-                return Err(err);
+                l.write_error = Some((err.kind(), err.to_string()));
+                return Poll::Ready(Err(err));
             }
         }
     }
 
-    fn read_plain(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let _reader = self.reader.lock();
-        if self.closed.load(Acquire) {
-            return Err(Closed.into());
+    fn read_with(&self, w: &mut Wait<'_, '_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let _reader = ready!(w.lock(&self.reader));
+        if self.state.is_closed() {
+            return Poll::Ready(Err(Closed.into()));
         }
-        self.handshake()?;
+        ready!(self.handshake_with(w))?;
         if buf.is_empty() {
-            return Ok(0);
+            return Poll::Ready(Ok(0));
         }
         loop {
-            let (outcome, produced) = {
-                let mut e = self.engine.lock();
-                let o = e.ssl.read(buf);
-                e.collect();
-                (o, !e.out.is_empty())
+            let (step, produced) = {
+                let mut l = self.link.lock();
+                let s = l.engine.read(buf);
+                (s, !l.engine.output().is_empty())
             };
             if produced {
                 // A post-handshake message wanted an answer (KeyUpdate). A
-                // writer already sending will take it along.
-                let _ = self.flush(false);
+                // writer already sending will take it along; a poller sends
+                // what the socket takes now and the rest with its next write.
+                let _ = self.flush(w, false);
             }
-            match outcome {
-                Outcome::Done(n) => return Ok(n),
-                Outcome::Closed => return Ok(0),
-                Outcome::WantRead => {
-                    if self.fill()? == 0 {
-                        return Err(io::Error::new(
+            match step {
+                Step::Done(n) => return Poll::Ready(Ok(n)),
+                Step::PeerClosed => return Poll::Ready(Ok(0)),
+                Step::NeedInput => {
+                    if ready!(self.fill(w))? == 0 {
+                        return Poll::Ready(Err(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
                             "tls: peer closed the connection without close_notify",
-                        ));
+                        )));
                     }
                 }
-                Outcome::Failed { code, message } => {
-                    self.broken.store(true, Release);
-                    return Err(Error::Tls(TlsError { op: "read", code, message, cause: None }).into());
+                Step::Failed(e) => {
+                    self.state.advance(BROKEN);
+                    return Poll::Ready(Err(Error::Tls(e).into()));
                 }
             }
         }
     }
 
-    fn write_plain(&self, buf: &[u8]) -> io::Result<usize> {
-        let _writer = self.writer.lock();
+    fn write_with(&self, w: &mut Wait<'_, '_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let _writer = ready!(w.lock(&self.writer));
         // Checked first: close also closes the write side, which would
         // otherwise report a close_write.
-        if self.closed.load(Acquire) {
-            return Err(Closed.into());
+        if self.state.is_closed() {
+            return Poll::Ready(Err(Closed.into()));
         }
-        self.handshake()?;
-        let mut records: Vec<(u64, usize)> = Vec::new();
-        let outcome = {
-            let mut e = self.engine.lock();
-            // Again under the engine lock: a `close` since the check above
-            // has closed the write side too, which must read as `Closed`,
-            // not as a close_write.
-            if self.closed.load(Acquire) {
-                return Err(Closed.into());
+        ready!(self.handshake_with(w))?;
+        if let Wait::Task(_) = w {
+            // A poller's earlier records may still be queued: they go first,
+            // so that the ciphertext queued at once stays bounded.
+            if let Err(e) = ready!(self.flush(w, true)) {
+                return Poll::Ready(Err(self.write_failure(e)));
             }
-            if let Some(err) = e.unreported.take() {
-                return Err(err);
+        }
+        let mut records = Vec::new();
+        let step = {
+            let mut l = self.link.lock();
+            // Again under the lock: a `close` since the check above has
+            // closed the write side too, which must read as `Closed`, not
+            // as a close_write.
+            if self.state.is_closed() {
+                return Poll::Ready(Err(Closed.into()));
             }
-            if let Some((kind, msg)) = &e.write_error {
-                return Err(io::Error::new(*kind, format!("tls: the write side failed earlier: {msg}")));
+            if let Some(err) = l.unreported.take() {
+                return Poll::Ready(Err(err));
             }
-            if e.write_closed {
-                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "tls: write after close_write"));
+            if let Some((kind, msg)) = &l.write_error {
+                return Poll::Ready(Err(io::Error::new(*kind, format!("tls: the write side failed earlier: {msg}"))));
+            }
+            if l.engine.is_write_closed() {
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "tls: write after close_write")));
             }
             if buf.is_empty() {
-                return Ok(0);
+                return Poll::Ready(Ok(0));
             }
-            // Record by record, noting where each one's ciphertext ends.
-            let want = buf.len().min(MAX_WRITE);
-            let mut taken = 0;
-            let mut outcome = Outcome::Done(0);
-            while taken < want {
-                match e.ssl.write(&buf[taken..want.min(taken + RECORD)]) {
-                    Outcome::Done(n) => {
-                        taken += n;
-                        e.collect();
-                        records.push((e.queued, taken));
-                    }
-                    other => {
-                        e.collect();
-                        outcome = other;
-                        break;
-                    }
-                }
-            }
-            if let Outcome::Done(_) = outcome {
-                outcome = Outcome::Done(taken);
-            }
-            outcome
+            l.engine.write(&buf[..buf.len().min(MAX_WRITE)], &mut records)
         };
-        if let Err(err) = self.flush(true) {
+        let flushed = self.flush(w, true);
+        if let Poll::Ready(Err(err)) = flushed {
             // std's contract: report what fully reached the socket; the
             // error (the write side is broken for good) comes next call.
-            let mut e = self.engine.lock();
-            let delivered = records.iter().take_while(|(end, _)| *end <= e.sent).last().map_or(0, |r| r.1);
+            let mut l = self.link.lock();
+            let delivered = l.engine.delivered(&records);
             if delivered == 0 {
-                return Err(err);
+                return Poll::Ready(Err(err));
             }
-            e.unreported = Some(err);
-            return Ok(delivered);
+            l.unreported = Some(err);
+            return Poll::Ready(Ok(delivered));
         }
-        match outcome {
-            Outcome::Done(n) => Ok(n),
-            Outcome::Closed => Err(io::Error::new(io::ErrorKind::BrokenPipe, "tls: connection closed")),
-            Outcome::WantRead => Err(io::Error::other("tls: write wants to read (renegotiation is disabled)")),
-            Outcome::Failed { code, message } => {
-                self.broken.store(true, Release);
-                Err(Error::Tls(TlsError { op: "write", code, message, cause: None }).into())
+        // Flushed, or (a poller) queued: either way the bytes are taken.
+        Poll::Ready(match step {
+            Step::Done(n) => Ok(n),
+            Step::PeerClosed => Err(io::Error::new(io::ErrorKind::BrokenPipe, "tls: connection closed")),
+            Step::NeedInput => Err(io::Error::other("tls: write wants to read (renegotiation is disabled)")),
+            Step::Failed(e) => {
+                self.state.advance(BROKEN);
+                Err(Error::Tls(e).into())
             }
+        })
+    }
+
+    /// A flush failure seen before any new byte was taken: the one a
+    /// previous write left unreported, if any, comes first.
+    fn write_failure(&self, err: io::Error) -> io::Error {
+        self.link.lock().unreported.take().unwrap_or(err)
+    }
+
+    /// The `Waker` form of `read`: decrypt into `buf`, running the
+    /// handshake first if it has not run. `Ready(Ok(0))` is end of stream
+    /// (close_notify), as for `Read`.
+    ///
+    /// ```no_run
+    /// use std::task::{Context, Poll, Waker};
+    /// # fn demo(conn: &tls::Conn, rt: &iopoll::Runtime) -> std::io::Result<()> {
+    /// // `conn` was made in the embedded runtime `rt`: drive it ourselves.
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// let mut buf = [0u8; 1024];
+    /// let n = loop {
+    ///     match conn.poll_read(&mut cx, &mut buf) {
+    ///         Poll::Ready(r) => break r?,
+    ///         Poll::Pending => { rt.turn(None)?; }
+    ///     }
+    /// };
+    /// # Ok(()) }
+    /// ```
+    pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.read_with(&mut Wait::Task(cx), buf)
+    }
+
+    /// The `Waker` form of `write`: `Ready(Ok(n))` once `n` bytes are taken
+    /// (encrypted and queued; as much as the socket takes now is sent).
+    /// Ciphertext still queued goes out with the next `poll_write`, or with
+    /// [`poll_flush`](Conn::poll_flush). Runs the handshake first.
+    pub fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.write_with(&mut Wait::Task(cx), buf)
+    }
+
+    /// `Ready(Ok(()))` once all ciphertext produced so far (records, and
+    /// close_notify or alerts) has been handed to the socket.
+    pub fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.state.is_closed() {
+            return Poll::Ready(Err(Closed.into()));
+        }
+        match ready!(self.flush(&mut Wait::Task(cx), true)) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(e) => Poll::Ready(Err(self.write_failure(e))),
         }
     }
 
     /// Send close_notify: the peer reads end of stream; this side can still
     /// read. Needs a finished handshake; later writes fail.
     pub fn close_write(&self) -> Result<(), Error> {
-        if !self.handshake_done.load(Acquire) {
+        if !self.state.is_secured() {
             return Err(Error::Tls(TlsError::new("close_write", "the handshake has not completed")));
         }
         let _writer = self.writer.lock();
-        if self.closed.load(Acquire) {
+        if self.state.is_closed() {
             return Err(closed_error("close_write"));
         }
         {
-            let mut e = self.engine.lock();
-            // As in `write_plain`: a `close` since the check above.
-            if self.closed.load(Acquire) {
+            let mut l = self.link.lock();
+            // As in `write_with`: a `close` since the check above.
+            if self.state.is_closed() {
                 return Err(closed_error("close_write"));
             }
-            if e.write_closed {
+            if l.engine.is_write_closed() {
                 return Ok(());
             }
-            e.write_closed = true;
-            if let Outcome::Failed { code, message } = e.ssl.shutdown() {
-                return Err(Error::Tls(TlsError { op: "close_write", code, message, cause: None }));
+            if let Step::Failed(e) = l.engine.close_notify() {
+                return Err(Error::Tls(e));
             }
-            e.collect();
+            self.state.advance(WRITE_CLOSED);
         }
-        self.flush(true).map_err(|err| {
+        park(|w| self.flush(w, true)).map_err(|err| {
             Error::Tls(TlsError { op: "close_write", code: 0, message: String::new(), cause: Some(err) })
         })
     }
@@ -509,29 +642,24 @@ impl Conn {
     /// does not read), then close the TCP connection, waking any blocked
     /// reader or writer. Idempotent; dropping the `Conn` closes it too.
     pub fn close(&self) -> io::Result<()> {
-        if self.closed.swap(true, Release) {
+        let before = self.state.advance(CLOSED);
+        if before & STAGE == CLOSED {
             return Ok(());
         }
         // As Go's tls.Conn does: a write in flight means this close is
         // meant to break it, so skip close_notify (which would queue behind
         // that write) and close at once.
         let idle_writer = self.writer.try_lock();
-        if self.handshake_done.load(Acquire) && idle_writer.is_some() {
+        if matches!(before & STAGE, OPEN | WRITE_CLOSED) && idle_writer.is_some() {
             let queued = {
-                let mut e = self.engine.lock();
-                let ok = e.write_error.is_none() && !e.write_closed;
-                if ok {
-                    e.write_closed = true;
-                    let _ = e.ssl.shutdown();
-                    e.collect();
-                }
-                ok
+                let mut l = self.link.lock();
+                l.write_error.is_none() && !l.engine.is_write_closed() && matches!(l.engine.close_notify(), Step::Done(()))
             };
             // Writers that come after us see `closed` and fail at once.
             drop(idle_writer);
             if queued {
                 let _ = self.tcp.set_write_deadline(Some(Instant::now() + CLOSE_NOTIFY_BOUND));
-                let _ = self.flush(false);
+                let _ = park(|w| self.flush(w, false));
             }
         }
         self.tcp.close()
@@ -539,25 +667,18 @@ impl Conn {
 
     /// Whether the connection is usable: not closed, the handshake not
     /// failed, no fatal TLS error since, and the TCP connection open.
+    /// Never blocks.
     pub fn is_open(&self) -> bool {
-        !self.closed.load(Acquire) && !self.broken.load(Acquire) && self.tcp.is_open()
+        self.state.stage() < BROKEN && self.tcp.is_open()
     }
 
-    /// A snapshot of the connection's TLS state. Never runs the handshake.
+    /// A snapshot of the connection's TLS state. Never runs the handshake,
+    /// and never blocks while one runs.
     pub fn connection_state(&self) -> ConnectionState {
-        if !self.handshake_done.load(Acquire) {
+        if !self.state.is_secured() {
             return ConnectionState::default();
         }
-        let e = self.engine.lock();
-        ConnectionState {
-            handshake_complete: e.ssl.is_handshake_done(),
-            version: Version::from_raw(e.ssl.version()),
-            alpn_protocol: e.ssl.alpn(),
-            cipher_suite: e.ssl.cipher(),
-            server_name: e.ssl.server_name(),
-            peer_certificates: e.ssl.peer_certificates(),
-            session_resumed: e.ssl.session_reused(),
-        }
+        self.link.lock().engine.connection_state()
     }
 
     /// Set the read and write deadlines of the underlying connection.
@@ -634,10 +755,11 @@ impl Conn {
     }
 }
 
+
 /// The client engine for `config`: SNI and name verification for `name`
 /// (unless `config.server_name` overrides it), session resumption filed
 /// under the name and `peer`. Shared by [`Conn`] and the fuzzing entry
-/// points, so both drive an identically configured `SSL`.
+/// points, so both drive an identically configured engine.
 pub(crate) fn client_ssl(config: &Config, name: Option<&str>, peer: &str) -> Result<Ssl, Error> {
     let ctx = config.client_ctx().map_err(Error::Config)?;
     let s = config.settings();
@@ -685,47 +807,44 @@ fn closed_error(op: &'static str) -> Error {
 /// only if nobody set it meanwhile: a deadline another thread set during
 /// the handshake (Go's `SetDeadline(now)` to kick a connection, or an idle
 /// timeout) wins over the one saved before.
-struct DeadlineOverlay<'a> {
-    tcp: &'a tcp::Conn,
+struct Overlay {
     /// Per direction: the value before, and the capped value put in force.
     saved: Option<[(Option<Instant>, Option<Instant>); 2]>,
 }
 
-impl<'a> DeadlineOverlay<'a> {
-    fn apply(tcp: &'a tcp::Conn, cap: Option<Instant>) -> DeadlineOverlay<'a> {
-        let Some(cap) = cap else { return DeadlineOverlay { tcp, saved: None } };
+impl Overlay {
+    fn apply(tcp: &tcp::Conn, cap: Option<Instant>) -> Overlay {
+        let Some(cap) = cap else { return Overlay { saved: None } };
         let (r, w) = (tcp.read_deadline(), tcp.write_deadline());
         let capped = |d: Option<Instant>| Some(d.map_or(cap, |d| d.min(cap)));
         let (rc, wc) = (capped(r), capped(w));
         let _ = tcp.set_read_deadline(rc);
         let _ = tcp.set_write_deadline(wc);
-        DeadlineOverlay { tcp, saved: Some([(r, rc), (w, wc)]) }
+        Overlay { saved: Some([(r, rc), (w, wc)]) }
     }
-}
 
-impl Drop for DeadlineOverlay<'_> {
-    fn drop(&mut self) {
+    fn restore(self, tcp: &tcp::Conn) {
         let Some([(r, rc), (w, wc)]) = self.saved else { return };
         // A setter racing this check loses at worst by being overwritten with
         // the value from before the handshake, never with the cap.
-        if self.tcp.read_deadline() == rc {
-            let _ = self.tcp.set_read_deadline(r);
+        if tcp.read_deadline() == rc {
+            let _ = tcp.set_read_deadline(r);
         }
-        if self.tcp.write_deadline() == wc {
-            let _ = self.tcp.set_write_deadline(w);
+        if tcp.write_deadline() == wc {
+            let _ = tcp.set_write_deadline(w);
         }
     }
 }
 
 impl Read for &Conn {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_plain(buf)
+        park(|w| self.read_with(w, buf))
     }
 }
 
 impl Write for &Conn {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_plain(buf)
+        park(|w| self.write_with(w, buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -735,13 +854,13 @@ impl Write for &Conn {
 
 impl Read for Conn {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_plain(buf)
+        park(|w| self.read_with(w, buf))
     }
 }
 
 impl Write for Conn {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_plain(buf)
+        park(|w| self.write_with(w, buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -762,7 +881,8 @@ impl fmt::Display for Conn {
         let addr = |a: io::Result<SocketAddr>| a.map_or_else(|_| "?".to_string(), |a| a.to_string());
         let role = if self.server { "server" } else { "client" };
         write!(f, "tls::Conn({} => {}, {role}, ", addr(self.local_addr()), addr(self.remote_addr()))?;
-        if self.handshake_done.load(Acquire) {
+        let stage = self.state.stage();
+        if self.state.is_secured() {
             let state = self.connection_state();
             f.write_str(match state.version {
                 Some(Version::Tls12) => "TLSv1.2",
@@ -772,10 +892,12 @@ impl fmt::Display for Conn {
             if let Some(alpn) = &state.alpn_protocol {
                 write!(f, ", {alpn}")?;
             }
-        } else if self.broken.load(Acquire) {
-            f.write_str("handshake failed")?;
-        } else {
+        } else if stage == FRESH {
             f.write_str("handshake pending")?;
+        } else if stage == HANDSHAKING {
+            f.write_str("handshaking")?;
+        } else {
+            f.write_str("handshake failed")?;
         }
         write!(f, ", {})", if self.is_open() { "open" } else { "closed" })
     }
@@ -786,7 +908,7 @@ impl fmt::Debug for Conn {
         f.debug_struct("Conn")
             .field("tcp", &self.tcp)
             .field("role", &if self.server { "server" } else { "client" })
-            .field("handshake_complete", &self.handshake_done.load(Acquire))
+            .field("handshake_complete", &self.state.is_secured())
             .field("open", &self.is_open())
             .finish()
     }

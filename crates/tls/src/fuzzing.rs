@@ -4,12 +4,12 @@
 //! [`server_input`] and [`client_input`] build the same `SSL` a [`Conn`]
 //! would (same context, same settings, same memory BIOs), then play the
 //! role of the socket: they feed arbitrary bytes as the peer's ciphertext,
-//! in chunks whose sizes come from the input itself, and drive the engine
-//! exactly as `Conn` does (handshake, then reads; output drained after
-//! every call) until it wants more input than there is, or fails. They
-//! must never panic, leak or crash, whatever the bytes; the few
-//! `assert!`s here are invariants of the engine wrapper that a fuzzer
-//! should report if they break.
+//! in chunks whose sizes come from the input itself, and drive the same
+//! sans-I/O engine `Conn` drives (handshake, then reads; output drained
+//! after every call) until it wants more input than there is, or fails.
+//! They must never panic, leak or crash, whatever the bytes; the few
+//! `assert!`s here are invariants of the engine that a fuzzer should
+//! report if they break.
 //!
 //! Input layout: the first byte steers the chunking and the read size
 //! (see [`Schedule`]); the rest is the peer's byte stream.
@@ -22,8 +22,8 @@
 
 use crate::config::{Config, Version};
 use crate::conn::{client_ssl, server_ssl};
+use crate::engine::{Engine, Step};
 use crate::error::Error;
-use crate::ffi::{Outcome, Ssl};
 
 /// At most this much of the engine's output (and decrypted plaintext) is
 /// kept in a [`Report`]; the rest is counted only.
@@ -64,14 +64,14 @@ pub struct Report {
 /// would send them. `Err` only when `config` cannot make a server (no
 /// certificate, unreadable files): the input never causes one.
 pub fn server_input(config: &Config, bytes: &[u8]) -> Result<Report, Error> {
-    Ok(drive(server_ssl(config)?, bytes))
+    Ok(drive(Engine::new(server_ssl(config)?), bytes))
 }
 
 /// Feed `bytes` to a client engine configured by `config` (its server name,
 /// if any, is the name verified and sent as SNI), as a server would send
 /// them. `Err` only when `config` cannot make a client.
 pub fn client_input(config: &Config, bytes: &[u8]) -> Result<Report, Error> {
-    Ok(drive(client_ssl(config, None, "fuzz")?, bytes))
+    Ok(drive(Engine::new(client_ssl(config, None, "fuzz")?), bytes))
 }
 
 /// How an input is cut into chunks and read, from its first byte `ctl`:
@@ -138,92 +138,86 @@ enum Next {
     Stop,
 }
 
-fn drive(mut ssl: Ssl, bytes: &[u8]) -> Report {
+fn drive(mut engine: Engine, bytes: &[u8]) -> Report {
     let mut report = Report::default();
     let schedule = Schedule::new(bytes);
     let mut buf = vec![0u8; schedule.read_size()];
     // A client speaks first: its ClientHello leaves before any input.
-    let mut next = advance(&mut ssl, &mut report, &mut buf);
+    let mut next = advance(&mut engine, &mut report, &mut buf);
     for chunk in schedule {
         if let Next::Stop = next {
             break;
         }
-        ssl.feed(chunk);
+        engine.feed(chunk);
         report.chunks_fed += 1;
-        next = advance(&mut ssl, &mut report, &mut buf);
+        next = advance(&mut engine, &mut report, &mut buf);
     }
     if report.handshake_complete && report.error.is_none() {
         // As `Conn::close` does: queue close_notify.
-        if let Outcome::Failed { message, .. } = ssl.shutdown() {
-            report.error = Some(message);
+        if let Step::Failed(e) = engine.close_notify() {
+            report.error = Some(e.message);
         }
-        collect(&mut ssl, &mut report);
+        collect(&mut engine, &mut report);
     }
-    // Every accessor `connection_state` uses must cope with whatever state
-    // the input left the engine in, finished or not.
-    let _ = (ssl.is_handshake_done(), ssl.cipher(), ssl.alpn(), ssl.session_reused(), ssl.verify_error());
-    let _ = Version::from_raw(ssl.version());
-    report.server_name = ssl.server_name();
-    report.peer_certificates = ssl.peer_certificates().len();
+    // `connection_state` must cope with whatever state the input left the
+    // engine in, finished or not.
+    let _ = engine.connection_state();
+    report.server_name = engine.server_name();
+    report.peer_certificates = engine.peer_certificate_count();
     report
 }
 
 /// Run the handshake, then read, until the engine wants more input (feed
 /// it) or is done for (stop). Output is drained after every call, as
 /// `Conn` does.
-fn advance(ssl: &mut Ssl, report: &mut Report, buf: &mut [u8]) -> Next {
+fn advance(engine: &mut Engine, report: &mut Report, buf: &mut [u8]) -> Next {
     if !report.handshake_complete {
-        let outcome = ssl.handshake();
-        collect(ssl, report);
-        match outcome {
-            Outcome::Done(()) => {
-                assert!(ssl.is_handshake_done(), "handshake reported done but the engine is not");
+        let step = engine.handshake();
+        collect(engine, report);
+        match step {
+            Step::Done(()) => {
+                assert!(engine.is_handshake_done(), "handshake reported done but the engine is not");
                 report.handshake_complete = true;
-                report.version = Version::from_raw(ssl.version());
+                report.version = engine.connection_state().version;
                 assert!(report.version.is_some(), "handshake finished on an unsupported version");
                 // Exercise the write path once, as an application would.
-                match ssl.write(b"reseau fuzz\n") {
-                    Outcome::Done(n) => assert_eq!(n, 12, "short write"),
-                    Outcome::Failed { message, .. } => {
-                        report.error = Some(message);
+                match engine.write(b"reseau fuzz\n", &mut Vec::new()) {
+                    Step::Done(n) => assert_eq!(n, 12, "short write"),
+                    Step::Failed(e) => {
+                        report.error = Some(e.message);
                         return Next::Stop;
                     }
-                    Outcome::WantRead | Outcome::Closed => {}
+                    Step::NeedInput | Step::PeerClosed => {}
                 }
-                collect(ssl, report);
+                collect(engine, report);
             }
-            Outcome::WantRead => return Next::Feed,
-            Outcome::Closed => {
+            Step::NeedInput => return Next::Feed,
+            Step::PeerClosed => {
                 report.peer_closed = true;
                 return Next::Stop;
             }
-            Outcome::Failed { message, .. } => {
-                report.error = Some(message);
+            Step::Failed(e) => {
+                report.error = Some(e.message);
                 return Next::Stop;
             }
         }
     }
     for _ in 0..MAX_READS {
-        let outcome = ssl.read(buf);
-        collect(ssl, report);
-        match outcome {
-            Outcome::Done(n) => {
-                assert!(n <= buf.len(), "read {n} bytes into a buffer of {}", buf.len());
-                if n == 0 {
-                    // `Conn` would report end of stream here; nothing more
-                    // will come out.
-                    return Next::Stop;
-                }
+        let step = engine.read(buf);
+        collect(engine, report);
+        match step {
+            Step::Done(n) => {
+                assert!(n > 0 && n <= buf.len(), "read {n} bytes into a buffer of {}", buf.len());
                 keep(&mut report.plaintext, &buf[..n]);
                 report.plaintext_len += n;
             }
-            Outcome::WantRead => return Next::Feed,
-            Outcome::Closed => {
+            Step::NeedInput => return Next::Feed,
+            Step::PeerClosed => {
                 report.peer_closed = true;
                 return Next::Stop;
             }
-            Outcome::Failed { message, .. } => {
-                report.error = Some(message);
+            Step::Failed(e) => {
+                report.error = Some(e.message);
                 return Next::Stop;
             }
         }
@@ -231,17 +225,13 @@ fn advance(ssl: &mut Ssl, report: &mut Report, buf: &mut [u8]) -> Next {
     Next::Stop
 }
 
-/// Drain the engine's output into the report.
-fn collect(ssl: &mut Ssl, report: &mut Report) {
-    if !ssl.has_output() {
-        return;
-    }
-    let mut out = Vec::new();
-    ssl.take_output(&mut out);
-    assert!(!out.is_empty(), "the engine had output pending but gave none");
-    assert!(!ssl.has_output(), "output left behind after draining");
-    report.output_len += out.len();
-    keep(&mut report.output, &out);
+/// Drain the engine's output into the report, as a socket would take it.
+fn collect(engine: &mut Engine, report: &mut Report) {
+    let n = engine.output().len();
+    report.output_len += n;
+    keep(&mut report.output, engine.output());
+    engine.consume(n);
+    assert!(engine.output().is_empty(), "output left behind after draining");
 }
 
 fn keep(into: &mut Vec<u8>, data: &[u8]) {
@@ -267,8 +257,8 @@ pub struct Transcript {
 /// close_notify each way; record every flight. `Err` with the reason if
 /// either side fails.
 pub fn transcript(client: &Config, server: &Config) -> Result<Transcript, String> {
-    let mut c = client_ssl(client, None, "transcript").map_err(|e| e.to_string())?;
-    let mut s = server_ssl(server).map_err(|e| e.to_string())?;
+    let mut c = Engine::new(client_ssl(client, None, "transcript").map_err(|e| e.to_string())?);
+    let mut s = Engine::new(server_ssl(server).map_err(|e| e.to_string())?);
     let mut t = Transcript::default();
     let (mut c_done, mut s_done) = (false, false);
     for _ in 0..16 {
@@ -287,7 +277,7 @@ pub fn transcript(client: &Config, server: &Config) -> Result<Transcript, String
     if !(c_done && s_done) {
         return Err("the handshake did not finish".into());
     }
-    t.version = Version::from_raw(c.version());
+    t.version = c.connection_state().version;
     exchange(&mut c, &mut s, b"GET / HTTP/1.0\r\n\r\n", &mut t.client_flights)?;
     // The server's read above also consumed any tickets its handshake sent;
     // the client reads them along with the reply.
@@ -298,38 +288,38 @@ pub fn transcript(client: &Config, server: &Config) -> Result<Transcript, String
 }
 
 /// One handshake step: `Ok(true)` once finished.
-fn step(ssl: &mut Ssl, who: &str) -> Result<bool, String> {
-    match ssl.handshake() {
-        Outcome::Done(()) => Ok(true),
-        Outcome::WantRead => Ok(false),
-        Outcome::Closed => Err(format!("{who}: peer closed during the handshake")),
-        Outcome::Failed { message, .. } => Err(format!("{who}: {message}")),
+fn step(engine: &mut Engine, who: &str) -> Result<bool, String> {
+    match engine.handshake() {
+        Step::Done(()) => Ok(true),
+        Step::NeedInput => Ok(false),
+        Step::PeerClosed => Err(format!("{who}: peer closed during the handshake")),
+        Step::Failed(e) => Err(format!("{who}: {}", e.message)),
     }
 }
 
 /// Move `from`'s output to `to`, recording it as a flight.
-fn pass(from: &mut Ssl, to: &mut Ssl, flights: &mut Vec<Vec<u8>>) {
-    let mut out = Vec::new();
-    from.take_output(&mut out);
-    if !out.is_empty() {
-        to.feed(&out);
-        flights.push(out);
+fn pass(from: &mut Engine, to: &mut Engine, flights: &mut Vec<Vec<u8>>) {
+    let n = from.output().len();
+    if n > 0 {
+        to.feed(from.output());
+        flights.push(from.output().to_vec());
+        from.consume(n);
     }
 }
 
 /// `from` sends close_notify to `to`.
-fn close_notify(from: &mut Ssl, to: &mut Ssl, flights: &mut Vec<Vec<u8>>) -> Result<(), String> {
-    if let Outcome::Failed { message, .. } = from.shutdown() {
-        return Err(message);
+fn close_notify(from: &mut Engine, to: &mut Engine, flights: &mut Vec<Vec<u8>>) -> Result<(), String> {
+    if let Step::Failed(e) = from.close_notify() {
+        return Err(e.message);
     }
     pass(from, to, flights);
     Ok(())
 }
 
 /// `from` writes `msg`; `to` reads it all back.
-fn exchange(from: &mut Ssl, to: &mut Ssl, msg: &[u8], flights: &mut Vec<Vec<u8>>) -> Result<(), String> {
-    match from.write(msg) {
-        Outcome::Done(n) if n == msg.len() => {}
+fn exchange(from: &mut Engine, to: &mut Engine, msg: &[u8], flights: &mut Vec<Vec<u8>>) -> Result<(), String> {
+    match from.write(msg, &mut Vec::new()) {
+        Step::Done(n) if n == msg.len() => {}
         other => return Err(format!("write: {other:?}")),
     }
     pass(from, to, flights);
@@ -337,7 +327,7 @@ fn exchange(from: &mut Ssl, to: &mut Ssl, msg: &[u8], flights: &mut Vec<Vec<u8>>
     let mut buf = [0u8; 256];
     while got.len() < msg.len() {
         match to.read(&mut buf) {
-            Outcome::Done(n) => got.extend_from_slice(&buf[..n]),
+            Step::Done(n) => got.extend_from_slice(&buf[..n]),
             other => return Err(format!("read: {other:?}")),
         }
     }

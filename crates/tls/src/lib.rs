@@ -12,9 +12,9 @@
 //! - [`listen`], [`Listener`]: accept TLS connections.
 //! - [`Conn`]: `Read` + `Write` (one reader and one writer at once),
 //!   deadlines, `close_write` (close_notify), [`ConnectionState`].
-//! - `fuzzing` (cargo feature `fuzzing`, off by default): socket-free entry
-//!   points that feed arbitrary bytes to a client or server engine, for the
-//!   cargo-fuzz targets in `fuzz/`.
+//! - [`Conn::poll_handshake`], [`Conn::poll_read`], [`Conn::poll_write`],
+//!   [`Conn::poll_flush`], [`Listener::poll_accept`]: the same operations
+//!   for an event loop or executor, on the same connection.
 //!
 //! ```no_run
 //! use std::io::{Read, Write};
@@ -32,9 +32,12 @@
 mod config;
 mod conn;
 mod dial;
+mod engine;
 mod error;
 mod ffi;
+// The fuzz targets' door to the engine: not part of the product's API.
 #[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod fuzzing;
 mod listener;
 

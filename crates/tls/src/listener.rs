@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use crate::config::Config;
@@ -52,6 +53,18 @@ impl Listener {
     pub fn accept(&self) -> Result<Conn, Error> {
         let tcp = self.tcp.accept().map_err(Error::Io)?;
         Conn::new_server(tcp, &self.config)
+    }
+
+    /// The `Waker` form of [`accept`](Listener::accept), for a listener made
+    /// in a runtime that an event loop drives (see
+    /// `tcp::Listener::from_std_in`). The handshake is left for the
+    /// connection's first use, or [`Conn::poll_handshake`].
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Result<Conn, Error>> {
+        match self.tcp.poll_accept(cx) {
+            Poll::Ready(Ok(tcp)) => Poll::Ready(Conn::new_server(tcp, &self.config)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(Error::Io(e))),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// Set the accept deadline.

@@ -1,0 +1,196 @@
+//! The TLS engine: protocol state that never does I/O.
+//!
+//! [`Engine`] owns the `SSL` and the ciphertext waiting for the socket.
+//! Ciphertext from the peer goes in with [`feed`](Engine::feed);
+//! ciphertext for the peer comes out of [`output`](Engine::output).
+//! Every protocol call (a handshake step, a read, a write, close_notify)
+//! runs as far as the bytes fed so far allow and says what it needs next
+//! as a [`Step`]. Moving bytes to and from a socket, and waiting, is the
+//! drivers' business: the blocking and `Waker` paths of [`Conn`] and the
+//! fuzz targets all drive this one type.
+//!
+//! [`Conn`]: crate::Conn
+
+use crate::config::Version;
+use crate::conn::ConnectionState;
+use crate::error::TlsError;
+use crate::ffi::{Outcome, Ssl};
+
+/// Plaintext per `SSL_write`: one full record, so that a write cut short
+/// can count the records that fully reached the peer.
+pub(crate) const RECORD: usize = 16 * 1024;
+
+/// What a protocol call came to, and so what the engine needs next.
+#[derive(Debug)]
+pub(crate) enum Step<T> {
+    /// It completed. Output may be waiting: drain it.
+    Done(T),
+    /// It needs more ciphertext from the peer: feed some, then call again.
+    NeedInput,
+    /// The peer sent close_notify: no more plaintext comes.
+    PeerClosed,
+    /// A fatal protocol error (an alert, a forged record, a failed
+    /// verification). Output may hold the alert for the peer.
+    Failed(TlsError),
+}
+
+/// Where a written record's ciphertext ends in the output stream, and how
+/// much of the caller's plaintext was taken once it is out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordEnd {
+    end: u64,
+    taken: usize,
+}
+
+/// An `SSL` on memory BIOs and the ciphertext it produced for the peer.
+pub(crate) struct Engine {
+    ssl: Ssl,
+    /// Ciphertext produced and not yet handed to the socket, in order.
+    out: Vec<u8>,
+    /// Ciphertext bytes ever produced, and ever reported sent: a record
+    /// produced up to offset e has left once `sent >= e`.
+    produced: u64,
+    sent: u64,
+    /// close_notify is queued: no more plaintext may be written.
+    write_closed: bool,
+}
+
+impl Engine {
+    pub(crate) fn new(ssl: Ssl) -> Engine {
+        Engine { ssl, out: Vec::new(), produced: 0, sent: 0, write_closed: false }
+    }
+
+    /// Ciphertext from the peer.
+    pub(crate) fn feed(&mut self, ciphertext: &[u8]) {
+        self.ssl.feed(ciphertext);
+    }
+
+    /// Ciphertext for the peer, oldest first.
+    pub(crate) fn output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// The first `n` bytes of [`output`](Engine::output) reached the socket.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.out.drain(..n);
+        self.sent += n as u64;
+    }
+
+    /// Take all of the output at once, for a driver that sends it with the
+    /// engine unlocked; hand the buffer back with [`restore`](Engine::restore).
+    pub(crate) fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The buffer from [`take_output`](Engine::take_output), of which the
+    /// first `sent` bytes reached the socket. Unsent bytes go back in
+    /// front of whatever was produced meanwhile; the allocation is kept.
+    pub(crate) fn restore(&mut self, mut taken: Vec<u8>, sent: usize) {
+        self.sent += sent as u64;
+        taken.drain(..sent);
+        taken.append(&mut self.out);
+        self.out = taken;
+    }
+
+    /// Whether the handshake has finished.
+    pub(crate) fn is_handshake_done(&self) -> bool {
+        self.ssl.is_handshake_done()
+    }
+
+    /// Whether close_notify has been queued.
+    pub(crate) fn is_write_closed(&self) -> bool {
+        self.write_closed
+    }
+
+    /// Advance the handshake.
+    pub(crate) fn handshake(&mut self) -> Step<()> {
+        let o = self.ssl.handshake();
+        self.step("handshake", o)
+    }
+
+    /// Decrypt into `buf` (not empty). `Done(n)` has `n > 0`.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> Step<usize> {
+        let o = self.ssl.read(buf);
+        self.step("read", o)
+    }
+
+    /// Encrypt up to `buf.len()` bytes, one record per `SSL_write`, noting
+    /// in `records` where each record ends in the output. `Done(n)`: `n`
+    /// bytes taken (all of `buf` unless a later record failed, in which case
+    /// the failure comes back on the next call).
+    pub(crate) fn write(&mut self, buf: &[u8], records: &mut Vec<RecordEnd>) -> Step<usize> {
+        if self.write_closed {
+            return Step::Failed(TlsError::new("write", "write after close_notify"));
+        }
+        let mut taken = 0;
+        while taken < buf.len() {
+            let o = self.ssl.write(&buf[taken..buf.len().min(taken + RECORD)]);
+            match self.step("write", o) {
+                Step::Done(n) => {
+                    taken += n;
+                    records.push(RecordEnd { end: self.produced, taken });
+                }
+                other if taken == 0 => return other,
+                _ => break,
+            }
+        }
+        Step::Done(taken)
+    }
+
+    /// Of the records `write` noted, the plaintext whose ciphertext has
+    /// reached the socket in full.
+    pub(crate) fn delivered(&self, records: &[RecordEnd]) -> usize {
+        records.iter().take_while(|r| r.end <= self.sent).last().map_or(0, |r| r.taken)
+    }
+
+    /// Queue close_notify; later writes fail. Idempotent.
+    pub(crate) fn close_notify(&mut self) -> Step<()> {
+        if self.write_closed {
+            return Step::Done(());
+        }
+        self.write_closed = true;
+        let o = self.ssl.shutdown();
+        self.step("close_write", o)
+    }
+
+    /// The negotiated parameters; defaults before the handshake finished.
+    pub(crate) fn connection_state(&self) -> ConnectionState {
+        if !self.ssl.is_handshake_done() {
+            return ConnectionState::default();
+        }
+        ConnectionState {
+            handshake_complete: true,
+            version: Version::from_raw(self.ssl.version()),
+            alpn_protocol: self.ssl.alpn(),
+            cipher_suite: self.ssl.cipher(),
+            server_name: self.ssl.server_name(),
+            peer_certificates: self.ssl.peer_certificates(),
+            session_resumed: self.ssl.session_reused(),
+        }
+    }
+
+    /// The SNI name sent (client) or received (server), at any stage.
+    pub(crate) fn server_name(&self) -> Option<String> {
+        self.ssl.server_name()
+    }
+
+    /// The peer's certificates, at any stage.
+    pub(crate) fn peer_certificate_count(&self) -> usize {
+        self.ssl.peer_certificates().len()
+    }
+
+    /// Move what OpenSSL produced into `out`, and translate its outcome.
+    fn step<T>(&mut self, op: &'static str, outcome: Outcome<T>) -> Step<T> {
+        if self.ssl.has_output() {
+            let before = self.out.len();
+            self.ssl.take_output(&mut self.out);
+            self.produced += (self.out.len() - before) as u64;
+        }
+        match outcome {
+            Outcome::Done(v) => Step::Done(v),
+            Outcome::WantRead => Step::NeedInput,
+            Outcome::Closed => Step::PeerClosed,
+            Outcome::Failed { code, message } => Step::Failed(TlsError { op, code, message, cause: None }),
+        }
+    }
+}
