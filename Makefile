@@ -46,6 +46,7 @@ clippy: deps
 # every test and doc test.
 test: deps fmt clippy doc
 	$(CARGO) test --workspace
+	$(CARGO) test -p reseau-tls --features fuzzing --lib
 
 demo: deps
 	$(CARGO) run --release -p reseau --example demo

@@ -9,6 +9,7 @@ mod data;
 mod process;
 pub mod race;
 mod sockets;
+pub mod task;
 mod threads;
 
 use std::time::Duration;

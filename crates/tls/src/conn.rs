@@ -653,7 +653,9 @@ impl Conn {
         if matches!(before & STAGE, OPEN | WRITE_CLOSED) && idle_writer.is_some() {
             let queued = {
                 let mut l = self.link.lock();
-                l.write_error.is_none() && !l.engine.is_write_closed() && matches!(l.engine.close_notify(), Step::Done(()))
+                l.write_error.is_none()
+                    && !l.engine.is_write_closed()
+                    && matches!(l.engine.close_notify(), Step::Done(()))
             };
             // Writers that come after us see `closed` and fail at once.
             drop(idle_writer);
@@ -754,7 +756,6 @@ impl Conn {
         self.server
     }
 }
-
 
 /// The client engine for `config`: SNI and name verification for `name`
 /// (unless `config.server_name` overrides it), session resumption filed

@@ -93,6 +93,7 @@ impl Engine {
     }
 
     /// Whether the handshake has finished.
+    #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
     pub(crate) fn is_handshake_done(&self) -> bool {
         self.ssl.is_handshake_done()
     }
@@ -170,11 +171,13 @@ impl Engine {
     }
 
     /// The SNI name sent (client) or received (server), at any stage.
+    #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
     pub(crate) fn server_name(&self) -> Option<String> {
         self.ssl.server_name()
     }
 
     /// The peer's certificates, at any stage.
+    #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
     pub(crate) fn peer_certificate_count(&self) -> usize {
         self.ssl.peer_certificates().len()
     }
