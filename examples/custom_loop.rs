@@ -4,11 +4,16 @@
 //! whatever else it watches), bounded by the reactor's next timer, then
 //! calls `turn` to dispatch. Sockets on the embedded runtime report
 //! readiness through `Waker`s, here a flag per task; a wheel timer ticks.
+//! It serves plain TCP and TLS echo side by side: a TLS connection's
+//! handshake, records and flushes run through the same `poll_*` calls.
 //! Client threads use the ordinary blocking API on the global runtime.
 //!
 //! ```sh
 //! cargo run --example custom_loop
 //! ```
+
+#[path = "support/certs.rs"]
+mod certs;
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -18,7 +23,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use reseau::iopoll::Runtime;
-use reseau::tcp;
+use reseau::{tcp, tls};
 
 /// A task's "look at me again" flag: the Waker the reactor wakes.
 struct Flag(AtomicBool);
@@ -29,8 +34,38 @@ impl Wake for Flag {
     }
 }
 
+/// What a task echoes on: the `poll_*` calls of both are alike.
+enum Stream {
+    Tcp(tcp::Conn),
+    Tls(tls::Conn),
+}
+
+impl Stream {
+    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>> {
+        match self {
+            Stream::Tcp(c) => c.poll_read(cx, buf),
+            Stream::Tls(c) => c.poll_read(cx, buf),
+        }
+    }
+
+    fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self {
+            Stream::Tcp(c) => c.poll_write(cx, buf),
+            Stream::Tls(c) => c.poll_write(cx, buf),
+        }
+    }
+
+    /// TLS queues records that the socket did not take yet; TCP has none.
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self {
+            Stream::Tcp(_) => Poll::Ready(Ok(())),
+            Stream::Tls(c) => c.poll_flush(cx),
+        }
+    }
+}
+
 struct Task {
-    conn: tcp::Conn,
+    conn: Stream,
     flag: Arc<Flag>,
     waker: Waker,
     pending: Vec<u8>,
@@ -38,7 +73,7 @@ struct Task {
 }
 
 impl Task {
-    fn new(conn: tcp::Conn) -> Task {
+    fn new(conn: Stream) -> Task {
         let flag = Arc::new(Flag(AtomicBool::new(true)));
         Task { conn, waker: Waker::from(flag.clone()), flag, pending: Vec::new(), done: false }
     }
@@ -54,6 +89,11 @@ impl Task {
                     Poll::Ready(Err(_)) => return self.done = true,
                     Poll::Pending => return,
                 }
+            }
+            match self.conn.poll_flush(&mut cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return self.done = true,
+                Poll::Pending => return,
             }
             match self.conn.poll_read(&mut cx, &mut buf) {
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return self.done = true,
@@ -71,6 +111,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let accept_flag = Arc::new(Flag(AtomicBool::new(true)));
     let accept_waker = Waker::from(accept_flag.clone());
 
+    // A TLS listener on the same embedded runtime.
+    let certs = certs::generate()?;
+    let server_cfg =
+        tls::Config::builder().cert_file(certs.path("server.pem")).key_file(certs.path("server.key")).build()?;
+    let client_cfg = tls::Config::builder().ca_file(certs.path("ca.pem")).build()?;
+    let tls_listener =
+        tls::Listener::from_tcp(tcp::ListenConfig::new().runtime(rt.clone()).listen("127.0.0.1:0")?, &server_cfg)?;
+    let tls_port = tls_listener.local_addr()?.port();
+    let tls_flag = Arc::new(Flag(AtomicBool::new(true)));
+    let tls_waker = Waker::from(tls_flag.clone());
+
     // A periodic tick from the reactor's timing wheel.
     let ticks = Arc::new(AtomicUsize::new(0));
     fn tick(rt: Runtime, ticks: Arc<AtomicUsize>) {
@@ -85,9 +136,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Blocking clients on other threads, as a real program's peers would be.
     const CLIENTS: usize = 4;
-    let clients: Vec<_> = (0..CLIENTS)
+    let mut clients: Vec<_> = (0..CLIENTS)
         .map(|i| {
-            std::thread::spawn(move || -> std::io::Result<()> {
+            std::thread::spawn(move || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 let mut c = tcp::connect_addr(addr)?;
                 let msg = format!("client {i} says hello");
                 c.write_all(msg.as_bytes())?;
@@ -98,11 +149,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
         })
         .collect();
+    clients.extend((0..CLIENTS).map(|i| {
+        let cfg = client_cfg.clone();
+        std::thread::spawn(move || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            let mut c = tls::connect(&format!("localhost:{tls_port}"), &cfg)?;
+            let msg = format!("TLS client {i} says hello");
+            c.write_all(msg.as_bytes())?;
+            let mut back = vec![0u8; msg.len()];
+            c.read_exact(&mut back)?;
+            assert_eq!(back, msg.as_bytes());
+            c.close_write()?;
+            Ok(())
+        })
+    }));
 
     let mut tasks: Vec<Task> = Vec::new();
     let mut served = 0;
     let mut turns = 0;
-    while served < CLIENTS {
+    while served < 2 * CLIENTS {
         // 1. Sleep in our own poll(2) until the reactor has work or its next
         //    timer is due (other fds of ours would go in the same array).
         let timeout_ms = rt.next_timer().map_or(1000, |t| {
@@ -119,7 +183,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if accept_flag.0.swap(false, SeqCst) {
             let mut cx = Context::from_waker(&accept_waker);
             while let Poll::Ready(Ok(conn)) = listener.poll_accept(&mut cx) {
-                tasks.push(Task::new(conn));
+                tasks.push(Task::new(Stream::Tcp(conn)));
+            }
+        }
+        if tls_flag.0.swap(false, SeqCst) {
+            let mut cx = Context::from_waker(&tls_waker);
+            // The handshake runs inside the task's first poll_read.
+            while let Poll::Ready(Ok(conn)) = tls_listener.poll_accept(&mut cx) {
+                tasks.push(Task::new(Stream::Tls(conn)));
             }
         }
         for t in &mut tasks {
@@ -132,10 +203,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         served += before - tasks.len();
     }
     for c in clients {
-        c.join().map_err(|_| "client panicked")??;
+        c.join().map_err(|_| "client panicked")?.map_err(|e| e.to_string())?;
     }
     println!(
-        "served {served} connections in {turns} turns of our own loop; the wheel ticked {} times meanwhile",
+        "served {served} connections (half of them TLS) in {turns} turns of our own loop; the wheel ticked {} times meanwhile",
         ticks.load(SeqCst)
     );
     Ok(())

@@ -1,8 +1,9 @@
 //! The reactor: one mio poller, one timing wheel, and whoever drives them.
 //!
 //! # Locks
-//! - `poll` guards the mio `Poll` and its event buffer: held by the one
-//!   thread inside `turn`, for the whole call. Never taken by anyone else.
+//! - `poll` guards the mio `Poll` and its event and waker buffers: held by
+//!   the one thread inside `turn` while it polls and collects. Never taken
+//!   by anyone else.
 //! - `timers` guards the wheel: taken briefly to arm, move, cancel and
 //!   collect timers, also from inside `turn` (after `poll`).
 //! - `sources` guards the table of `PollFd`s, `watches` the descriptors
@@ -10,7 +11,7 @@
 //!   after `poll`, never together with `timers`.
 //!
 //! Order: `poll`, then any one of `timers`, `sources`, `watches`. No
-//! callback or `Waker` runs while any of them is held, except `poll`.
+//! callback or `Waker` runs while any of them is held.
 
 use std::fmt;
 use std::io;
@@ -316,7 +317,6 @@ impl Driver {
             Err(e) => return Err(e),
         }
 
-        let mut woken = 0;
         for event in events.iter() {
             if event.token() == WAKE {
                 continue;
@@ -340,20 +340,25 @@ impl Driver {
                 shared.on_ready(readable, writable, wakers);
             }
         }
-        woken += wakers.len();
-        // Woken outside every lock but `poll`: a `wake` may run the task.
-        for w in wakers.drain(..) {
-            w.wake();
-        }
-
         {
             let mut timers = self.timers.lock();
             timers.wheel.advance(clock::tick_floor(Instant::now()), |cb| expired.push(cb));
         }
-        woken += expired.len();
-        // Run callbacks outside every lock: they may arm timers or close fds.
-        for cb in expired.drain(..) {
+        let woken = wakers.len() + expired.len();
+        // Wake and run callbacks outside every lock, `poll` included: a
+        // `wake` may run the task inline and a callback may arm timers, close
+        // fds or even turn. The buffers go back after, to be reused.
+        let (mut ready, mut due) = (std::mem::take(wakers), std::mem::take(expired));
+        drop(guard);
+        for w in ready.drain(..) {
+            w.wake();
+        }
+        for cb in due.drain(..) {
             cb();
+        }
+        if let Some(mut guard) = self.poll.try_lock() {
+            guard.ready = ready;
+            guard.expired = due;
         }
         Ok(woken)
     }

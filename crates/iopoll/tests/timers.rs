@@ -171,3 +171,31 @@ fn reactor_fd_wakes_an_outer_poll() {
     }
     assert_eq!(*order.lock().unwrap(), vec!["soon"]);
 }
+
+/// Callbacks run outside the driver's locks, the poller's included: one
+/// that turns the same embedded runtime (as a callback that runs a task
+/// inline might) neither deadlocks nor loses the timer it arms.
+#[test]
+fn a_timer_callback_may_turn_the_runtime() {
+    let rt = Runtime::new().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let inner = rt.clone();
+    rt.timer_at(Instant::now(), move || {
+        let tx2 = tx.clone();
+        inner.timer_at(Instant::now(), move || tx2.send("inner").unwrap());
+        // Re-entrant turn: the inner timer fires here, or in a later turn.
+        inner.turn(Some(Duration::ZERO)).unwrap();
+        tx.send("outer").unwrap();
+    });
+    let turner = std::thread::spawn(move || {
+        let until = Instant::now() + testkit::PATIENCE;
+        while rt.timer_count() > 0 && Instant::now() < until {
+            rt.turn(Some(Duration::from_millis(10))).unwrap();
+        }
+    });
+    let mut got = vec![rx.recv_timeout(testkit::PATIENCE).expect("a callback ran")];
+    got.push(rx.recv_timeout(testkit::PATIENCE).expect("both callbacks ran"));
+    got.sort_unstable();
+    assert_eq!(got, ["inner", "outer"]);
+    turner.join().unwrap();
+}
