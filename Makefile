@@ -8,7 +8,7 @@ BENCH_PACKAGES := golang-go
 # What `make stress` needs on top: memcheck, and Go for the interop peers.
 STRESS_PACKAGES := valgrind golang-go testssl.sh
 
-.PHONY: all deps test demo bench bench-full bench-deps doc fmt clippy clean \
+.PHONY: all deps test loom demo bench bench-full bench-deps doc fmt clippy clean \
 	stress stress-deps stress-fuzz stress-valgrind stress-interop stress-soak stress-idle stress-testssl
 
 all: test
@@ -47,6 +47,12 @@ clippy: deps
 test: deps fmt clippy doc
 	$(CARGO) test --workspace
 	$(CARGO) test -p reseau-tls --features fuzzing --lib
+	$(MAKE) loom
+
+# Model-check the lock-free protocols with loom (`--cfg loom` swaps the
+# atomics for loom's; a target dir of its own keeps the normal build's).
+loom:
+	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom $(CARGO) test --release -p reseau-iopoll -p reseau-tcp --lib loom_
 
 demo: deps
 	$(CARGO) run --release -p reseau --example demo

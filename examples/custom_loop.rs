@@ -36,8 +36,8 @@ impl Wake for Flag {
 
 /// What a task echoes on: the `poll_*` calls of both are alike.
 enum Stream {
-    Tcp(tcp::Conn),
-    Tls(tls::Conn),
+    Tcp(Box<tcp::Conn>),
+    Tls(Box<tls::Conn>),
 }
 
 impl Stream {
@@ -183,14 +183,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if accept_flag.0.swap(false, SeqCst) {
             let mut cx = Context::from_waker(&accept_waker);
             while let Poll::Ready(Ok(conn)) = listener.poll_accept(&mut cx) {
-                tasks.push(Task::new(Stream::Tcp(conn)));
+                tasks.push(Task::new(Stream::Tcp(Box::new(conn))));
             }
         }
         if tls_flag.0.swap(false, SeqCst) {
             let mut cx = Context::from_waker(&tls_waker);
             // The handshake runs inside the task's first poll_read.
             while let Poll::Ready(Ok(conn)) = tls_listener.poll_accept(&mut cx) {
-                tasks.push(Task::new(Stream::Tls(conn)));
+                tasks.push(Task::new(Stream::Tls(Box::new(conn))));
             }
         }
         for t in &mut tasks {

@@ -1,15 +1,16 @@
 //! A deadline in one atomic word, so the hot path reads it without a lock.
 
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Instant;
 
 use crate::clock;
+use crate::primitive::AtomicU64;
 
 /// `Option<Instant>` packed in a `u64`: 0 is "none", `n` is `n - 1`
 /// nanoseconds after the clock's origin. A deadline at or before now has
 /// expired, and stays expired until it is set again (Go's sticky expiry
 /// falls out of time only moving forward).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct AtomicDeadline(AtomicU64);
 
 pub(crate) const NONE: u64 = 0;
@@ -21,6 +22,12 @@ pub(crate) fn encode(d: Option<Instant>) -> u64 {
 /// Whether deadline word `new` falls before `old` ("none" is infinitely late).
 pub(crate) fn is_earlier(new: u64, old: u64) -> bool {
     new != NONE && (old == NONE || new < old)
+}
+
+impl Default for AtomicDeadline {
+    fn default() -> AtomicDeadline {
+        AtomicDeadline(AtomicU64::new(NONE))
+    }
 }
 
 impl AtomicDeadline {

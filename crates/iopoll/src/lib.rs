@@ -25,6 +25,7 @@ mod deadline;
 mod error;
 pub mod park;
 mod poll_fd;
+mod primitive;
 mod runtime;
 mod signal;
 mod spin;

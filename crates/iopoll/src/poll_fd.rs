@@ -39,6 +39,7 @@ use parking_lot::Mutex;
 
 use crate::deadline::{self, AtomicDeadline};
 use crate::park::{Scheduler, Waiter, Woken};
+use crate::primitive;
 use crate::runtime::Driver;
 use crate::spin::{self, Waiting};
 use crate::sys::{self, Interest};
@@ -107,9 +108,10 @@ pub(crate) struct Shared {
 struct Direction {
     deadline: AtomicDeadline,
     /// True while a thread or a `Waker` waits. Lets a deadline setter skip
-    /// the lock when nobody is there to wake.
-    watched: AtomicBool,
-    waiters: Mutex<Waiters>,
+    /// the lock when nobody is there to wake (model-checked: see
+    /// `loom_models` below).
+    watched: primitive::AtomicBool,
+    waiters: primitive::Mutex<Waiters>,
 }
 
 #[derive(Default)]
@@ -146,15 +148,25 @@ fn wake(wakers: Vec<Waker>) {
 
 impl Direction {
     fn new() -> Direction {
-        Direction { deadline: AtomicDeadline::default(), watched: AtomicBool::new(false), waiters: Mutex::default() }
+        Direction {
+            deadline: AtomicDeadline::default(),
+            watched: primitive::AtomicBool::new(false),
+            waiters: primitive::Mutex::default(),
+        }
     }
 
     fn set_deadline(&self, d: Option<Instant>) {
         let new = deadline::encode(d);
         let old = self.deadline.swap(d);
-        // Pairs with the waiter publishing `watched` before re-reading the
-        // deadline (both SeqCst): one of the two sees the other.
-        if deadline::is_earlier(new, old) && self.watched.load(SeqCst) {
+        if !deadline::is_earlier(new, old) {
+            return;
+        }
+        // Pairs with the fence a waiter puts between publishing `watched`
+        // and re-reading the deadline: one of the two sees the other's
+        // write. (Fences, not SeqCst accesses alone: that is the form loom
+        // can check, and a deadline pushed later, the hot case, skips it.)
+        primitive::fence(SeqCst);
+        if self.watched.load(SeqCst) {
             let mut wakers = Vec::new();
             {
                 let mut w = self.waiters.lock();
@@ -165,10 +177,15 @@ impl Direction {
         }
     }
 
+    /// Join the waiters. The caller reads the deadline only after this, so
+    /// a setter that moves it earlier either is seen or sees us.
     fn enlist(&self, waker: &Waker) {
-        let mut w = self.waiters.lock();
-        w.parked.push(waker.clone());
-        self.watched.store(true, SeqCst);
+        {
+            let mut w = self.waiters.lock();
+            w.parked.push(waker.clone());
+            self.watched.store(true, SeqCst);
+        }
+        primitive::fence(SeqCst);
     }
 
     fn delist(&self, waker: &Waker) {
@@ -437,6 +454,8 @@ impl PollFd {
                 w.waker = Some(cx.waker().clone());
             }
             d.watched.store(true, SeqCst);
+            // As in `enlist`: published before the deadline is read.
+            primitive::fence(SeqCst);
             let word = d.deadline.word();
             if word != deadline::NONE && w.timer.as_ref().is_none_or(|(_, at)| *at != word) {
                 if let Some((old, _)) = w.timer.take() {
@@ -498,5 +517,76 @@ impl fmt::Debug for PollFd {
             .field("read_deadline", &self.read_deadline())
             .field("write_deadline", &self.write_deadline())
             .finish()
+    }
+}
+
+/// Model checks of the `watched` handshake between a waiter and a
+/// deadline setter (`make loom`).
+#[cfg(all(test, loom))]
+mod loom_models {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::task::{Wake, Waker};
+    use std::time::{Duration, Instant};
+
+    use super::Direction;
+    use crate::deadline;
+    use crate::primitive::AtomicBool;
+
+    struct Flag(AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.store(true, SeqCst);
+        }
+    }
+
+    /// A waiter that enlisted and then read the deadline (as `wait` does
+    /// before sleeping until it) either read the earlier deadline or is
+    /// woken by the setter: it never sleeps on towards the old one.
+    #[test]
+    fn loom_an_enlisted_waiter_sees_or_is_woken_by_an_earlier_deadline() {
+        loom::model(|| {
+            let far = Instant::now() + Duration::from_secs(3600);
+            let d = loom::sync::Arc::new(Direction::new());
+            d.set_deadline(Some(far));
+            let earlier = Some(far - Duration::from_secs(1800));
+            let setter = {
+                let d = d.clone();
+                loom::thread::spawn(move || d.set_deadline(earlier))
+            };
+            let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
+            let waker = Waker::from(flag.clone());
+            d.enlist(&waker);
+            let seen = d.deadline.word();
+            setter.join().unwrap();
+            assert!(
+                seen == deadline::encode(earlier) || flag.0.load(SeqCst),
+                "the waiter neither saw the earlier deadline nor was woken"
+            );
+            d.delist(&waker);
+        });
+    }
+
+    /// A setter that moves the deadline later wakes nobody, and a waiter
+    /// that has delisted is never woken.
+    #[test]
+    fn loom_later_deadlines_and_delisted_waiters_wake_nobody() {
+        loom::model(|| {
+            let now = Instant::now();
+            let d = loom::sync::Arc::new(Direction::new());
+            d.set_deadline(Some(now + Duration::from_secs(10)));
+            let flag = std::sync::Arc::new(Flag(AtomicBool::new(false)));
+            let waker = Waker::from(flag.clone());
+            d.enlist(&waker);
+            let setter = {
+                let d = d.clone();
+                loom::thread::spawn(move || d.set_deadline(Some(now + Duration::from_secs(20))))
+            };
+            setter.join().unwrap();
+            assert!(!flag.0.load(SeqCst), "a later deadline woke the waiter");
+            d.delist(&waker);
+            d.set_deadline(Some(now));
+            assert!(!flag.0.load(SeqCst), "a delisted waiter was woken");
+        });
     }
 }

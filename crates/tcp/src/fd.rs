@@ -24,24 +24,21 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
-use std::sync::atomic::Ordering::{AcqRel, Acquire};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::task::{Context, Poll};
 
 use iopoll::sync::{Condvar, Mutex, MutexGuard};
 use iopoll::{Closed, PollFd, Runtime};
 
+use crate::refcount::{Last, RefCount};
 use crate::sys;
-
-const CLOSED: usize = 1;
-const REF: usize = 2;
 
 pub(crate) struct NetFd {
     fd: RawFd,
     pd: PollFd,
-    /// `CLOSED` bit plus `REF` per reference. The open descriptor itself
-    /// holds one reference, dropped by `close`.
-    state: AtomicUsize,
+    /// Go's `fdMutex` count: the open descriptor holds one reference,
+    /// dropped by `close`; the last one out releases the fd number.
+    refs: RefCount,
     read_lock: Mutex<()>,
     write_lock: Mutex<()>,
     /// Reads since the last one that found data waiting: while nonzero,
@@ -73,7 +70,7 @@ impl NetFd {
         Ok(NetFd {
             fd: fd.into_raw_fd(),
             pd,
-            state: AtomicUsize::new(REF),
+            refs: RefCount::new(),
             read_lock: Mutex::new(()),
             write_lock: Mutex::new(()),
             // New connections start waiting first: a client that just sent
@@ -93,35 +90,16 @@ impl NetFd {
     }
 
     pub(crate) fn is_open(&self) -> bool {
-        self.state.load(Acquire) & CLOSED == 0
+        self.refs.is_open()
     }
 
     /// Take a reference, failing with `Closed` once closing has begun.
-    ///
-    /// A compare-and-swap, never an add-then-undo: once `CLOSED` is set the
-    /// count must only fall. Bumping it and dropping it again would, after
-    /// the last reference is gone, take it from zero back to zero through
-    /// `decref` and release (`close(2)`) the fd number a second time, closing
-    /// whatever descriptor has reused it since.
     pub(crate) fn incref(&self) -> io::Result<Ref<'_>> {
-        let mut cur = self.state.load(Acquire);
-        loop {
-            if cur & CLOSED != 0 {
-                return Err(Closed.into());
-            }
-            match self.state.compare_exchange_weak(cur, cur + REF, AcqRel, Acquire) {
-                Ok(_) => return Ok(Ref(self)),
-                Err(actual) => cur = actual,
-            }
-        }
+        if self.refs.incref() { Ok(Ref(self)) } else { Err(Closed.into()) }
     }
 
     fn decref(&self) {
-        let old = self.state.fetch_sub(REF, AcqRel);
-        if old & !CLOSED == REF {
-            // The last reference: only possible once closed, since the open
-            // descriptor holds one until `close` drops it.
-            debug_assert!(old & CLOSED != 0);
+        if self.refs.decref() == Last::Release {
             self.release();
         }
     }
@@ -140,8 +118,7 @@ impl NetFd {
     /// in-flight operation has let go and the descriptor is released.
     /// Idempotent.
     pub(crate) fn close(&self) {
-        let old = self.state.fetch_or(CLOSED, AcqRel);
-        if old & CLOSED == 0 {
+        if self.refs.close() {
             self.pd.close();
             self.decref();
         }

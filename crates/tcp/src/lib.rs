@@ -51,6 +51,7 @@ mod error;
 mod fd;
 mod listen;
 mod listener;
+mod refcount;
 pub mod resolve;
 mod sys;
 

@@ -102,7 +102,7 @@ fn an_embedded_client_handshakes_writes_and_reads_through_poll() {
     let mut sent = 0;
     let mut buf = vec![0u8; 64 * 1024];
     while echoed.len() < data.len() {
-        let progress = run(&rt, &waker, &woken, |cx| {
+        run(&rt, &waker, &woken, |cx| {
             let mut moved = false;
             if sent < data.len() {
                 if let Poll::Ready(r) = c.poll_write(cx, &data[sent..]) {
@@ -120,7 +120,6 @@ fn an_embedded_client_handshakes_writes_and_reads_through_poll() {
             }
             if moved { Poll::Ready(()) } else { Poll::Pending }
         });
-        let () = progress;
     }
     assert!(echoed == data, "the echo differs");
     c.close_write().unwrap();
