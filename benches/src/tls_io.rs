@@ -5,6 +5,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -100,7 +101,93 @@ pub fn run(b: &mut Bench) {
         || handshakes_ours(&s, n),
         || handshakes_theirs(&s, n),
     );
+    let msgs = if b.mode == Mode::Full { 50_000 } else { 10_000 };
+    b.compare(
+        "tls echo rtt, Waker on turn() vs blocking",
+        "msg/s",
+        "reseau blocking",
+        Some((0.8, Better::Higher)),
+        || echo_rtt(&s, msgs, Driver::Waker),
+        || echo_rtt(&s, msgs, Driver::Blocking),
+    );
     let _ = std::fs::remove_dir_all(s.id.cert.parent().expect("dir"));
+}
+
+/// How the client side of `echo_rtt` waits.
+#[derive(Clone, Copy)]
+enum Driver {
+    /// `Read`/`Write` on the global runtime.
+    Blocking,
+    /// `poll_*` on an embedded runtime, turned by this thread when pending.
+    Waker,
+}
+
+/// `n` 64-byte messages, each echoed back before the next, against a
+/// blocking reseau TLS echo server; messages per second.
+fn echo_rtt(s: &Setup, n: usize, driver: Driver) -> f64 {
+    const MSG: usize = 64;
+    let l = tls::listen("127.0.0.1:0", &s.ours_server).expect("listen");
+    let addr = l.local_addr().expect("addr");
+    let server = thread::spawn(move || {
+        let c = l.accept().expect("accept");
+        let (mut r, mut w) = (&c, &c);
+        std::io::copy(&mut r, &mut w).expect("echo")
+    });
+    let msg = [7u8; MSG];
+    let mut back = [0u8; MSG];
+    let rate = match driver {
+        Driver::Blocking => {
+            let mut c = tls::connect_addr(addr, &s.ours_client).expect("connect");
+            let start = Instant::now();
+            for _ in 0..n {
+                c.write_all(&msg).expect("write");
+                c.read_exact(&mut back).expect("read");
+            }
+            let rate = n as f64 / start.elapsed().as_secs_f64();
+            c.close_write().expect("close_notify");
+            rate
+        }
+        Driver::Waker => {
+            let rt = iopoll::Runtime::new().expect("runtime");
+            let tcp = tcp::Dialer::new().runtime(rt.clone()).connect_addr(addr).expect("connect");
+            let c = tls::client(tcp, &s.ours_client).expect("client");
+            // A single task on this thread: the reactor's wake-up is the turn
+            // returning, so the Waker itself has nothing to do.
+            let mut cx = Context::from_waker(Waker::noop());
+            let turn = || {
+                rt.turn(None).expect("turn");
+            };
+            while c.poll_handshake(&mut cx).map(|r| r.expect("handshake")).is_pending() {
+                turn();
+            }
+            let start = Instant::now();
+            for _ in 0..n {
+                let mut sent = 0;
+                while sent < MSG {
+                    match c.poll_write(&mut cx, &msg[sent..]) {
+                        Poll::Ready(r) => sent += r.expect("write"),
+                        Poll::Pending => turn(),
+                    }
+                }
+                while c.poll_flush(&mut cx).map(|r| r.expect("flush")).is_pending() {
+                    turn();
+                }
+                let mut got = 0;
+                while got < MSG {
+                    match c.poll_read(&mut cx, &mut back[got..]) {
+                        Poll::Ready(r) => got += r.expect("read"),
+                        Poll::Pending => turn(),
+                    }
+                }
+            }
+            let rate = n as f64 / start.elapsed().as_secs_f64();
+            c.close_write().expect("close_notify");
+            rate
+        }
+    };
+    assert_eq!(back, msg);
+    server.join().expect("server");
+    rate
 }
 
 fn bulk_ours(s: &Setup, total: usize) -> f64 {
