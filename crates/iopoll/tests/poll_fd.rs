@@ -333,7 +333,8 @@ fn the_global_runtime_cannot_be_shut_down() {
 
 /// A `Waker` whose `wake` polls the very `PollFd` that woke it (as an
 /// executor that runs a task inline does): readiness, a deadline moved
-/// earlier and a close all wake it with no lock held, so none deadlocks.
+/// earlier, a deadline reached and a close all wake it with no lock held,
+/// so none deadlocks.
 #[test]
 fn a_waker_that_polls_the_same_fd_inside_wake_does_not_deadlock() {
     use std::sync::OnceLock;
@@ -373,9 +374,18 @@ fn a_waker_that_polls_the_same_fd_inside_wake_does_not_deadlock() {
         assert!(r.wakes.load(SeqCst) >= 2);
         pfd.set_read_deadline(None);
         assert!(pfd.poll_read_ready(&mut cx).is_pending());
+        // A deadline reached, through the wheel timer the reactor runs.
+        let before = r.wakes.load(SeqCst);
+        pfd.set_read_deadline(Some(Instant::now() + Duration::from_millis(2)));
+        assert!(pfd.poll_read_ready(&mut cx).is_pending());
+        while r.wakes.load(SeqCst) == before {
+            rt.turn(Some(Duration::from_millis(100))).unwrap();
+        }
+        pfd.set_read_deadline(None);
+        assert!(pfd.poll_read_ready(&mut cx).is_pending());
         // A close.
         pfd.close();
         r.wakes.load(SeqCst)
     });
-    assert!(outcome >= 3, "{outcome} wakes");
+    assert!(outcome >= 4, "{outcome} wakes");
 }
