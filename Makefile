@@ -8,7 +8,7 @@ BENCH_PACKAGES := golang-go
 # What `make stress` needs on top: memcheck, and Go for the interop peers.
 STRESS_PACKAGES := valgrind golang-go testssl.sh
 
-.PHONY: all deps test loom demo bench bench-full bench-deps doc fmt clippy clean \
+.PHONY: all deps test test-vendored loom demo bench bench-full bench-vendored bench-deps doc fmt clippy clean \
 	stress stress-deps stress-fuzz stress-valgrind stress-interop stress-soak stress-idle stress-testssl
 
 all: test
@@ -59,6 +59,15 @@ demo: deps
 
 bench: bench-deps
 	$(CARGO) run --release -p reseau-bench -- --quick
+
+# The TLS rows again on a current OpenSSL built from source (about 1.5
+# minutes to build on 2 cores), beside the system's.
+bench-vendored: bench-deps
+	CARGO_TARGET_DIR=target/vendored $(CARGO) run --release -p reseau-bench --features vendored -- --quick --only tls
+
+# The tls crate's tests on an OpenSSL built from source (`vendored`).
+test-vendored: deps
+	CARGO_TARGET_DIR=target/vendored $(CARGO) test -p reseau-tls --features vendored
 
 bench-full: bench-deps
 	$(CARGO) run --release -p reseau-bench -- --full
