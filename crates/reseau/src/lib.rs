@@ -17,11 +17,14 @@ pub use tls;
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
-/// The guide's pages that span the crates, compiled as doc tests.
+/// The guide's pages, compiled as doc tests here, where every snippet's
+/// `use reseau::…` resolves as in a user's program.
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/index.md")]
 #[doc = include_str!("../../../docs/embedding.md")]
 #[doc = include_str!("../../../docs/green.md")]
 #[doc = include_str!("../../../docs/deadlines.md")]
 #[doc = include_str!("../../../docs/migrating-from-std.md")]
+#[doc = include_str!("../../../docs/tcp.md")]
+#[doc = include_str!("../../../docs/tls.md")]
 pub struct GuideDoctests;

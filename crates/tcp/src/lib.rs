@@ -82,8 +82,7 @@ pub fn listen(address: &str) -> Result<Listener, OpError> {
     ListenConfig::new().listen(address)
 }
 
-/// The guide's TCP and resolution pages, compiled as doc tests.
+/// The guide's resolution page, compiled as doc tests.
 #[cfg(doctest)]
-#[doc = include_str!("../../../docs/tcp.md")]
 #[doc = include_str!("../../../docs/resolution.md")]
 pub struct GuideDoctests;

@@ -78,8 +78,3 @@ pub fn listen(address: &str, config: &Config) -> Result<Listener, Error> {
     let l = tcp::listen(address).map_err(Error::Dial)?;
     Listener::from_tcp(l, config)
 }
-
-/// The guide's TLS page, compiled as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/tls.md")]
-pub struct GuideDoctests;
