@@ -3,9 +3,9 @@
 //! A blocking waiter sleeps in the kernel on its socket and on its thread's
 //! wake-up descriptor (an eventfd on Linux, a pipe elsewhere: `sys::WakeFd`).
 //! Readiness needs nobody's help (the kernel watches the socket); the
-//! wake-up descriptor is how another thread makes it look again: a deadline moved
-//! earlier, a close, or a lock or condition it waits for (see `park`). One per thread, created on first use, closed when
-//! the thread exits.
+//! wake-up descriptor is how another thread makes it look again: a deadline
+//! moved earlier, a close, or a lock or condition it waits for (see `park`).
+//! One per thread, created on first use, closed when the thread exits.
 
 use std::cell::RefCell;
 use std::io;

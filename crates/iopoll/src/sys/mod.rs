@@ -138,7 +138,7 @@ impl PipeWake {
 
 /// `O_NONBLOCK` and `FD_CLOEXEC` on `fd`, for systems (or calls) that cannot
 /// set them at creation.
-pub(crate) fn set_nonblocking_cloexec(fd: RawFd) -> io::Result<()> {
+fn set_nonblocking_cloexec(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl on a descriptor the caller owns; plain integer flags.
     unsafe {
         let fl = libc::fcntl(fd, libc::F_GETFL);
@@ -178,7 +178,7 @@ pub(crate) fn poll_wait(
 /// `poll` (which may be `poll` or `ppoll`), and its answer read back.
 /// A signal interrupting the wait reads as `Elapsed`. With neither an fd
 /// nor a signal, this sleeps for the timeout.
-pub(crate) fn wait_with(
+fn wait_with(
     io: Option<(RawFd, Interest)>,
     signal: Option<&OwnedFd>,
     poll: impl FnOnce(*mut libc::pollfd, libc::nfds_t) -> libc::c_int,

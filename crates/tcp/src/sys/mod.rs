@@ -46,7 +46,7 @@ pub(crate) use os::{ACCEPTED_INHERIT_OPTIONS, accept, stream_socket};
 /// `EINVAL` (as std notes, `INT_MAX` and up); a short transfer is fine.
 const MAX_LEN: usize = libc::c_int::MAX as usize - 1;
 
-pub(crate) fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
 }
 
@@ -55,9 +55,9 @@ fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
 }
 
 /// A `sockaddr_storage` and the length of the address in it.
-pub(crate) struct RawAddr {
-    pub(crate) storage: libc::sockaddr_storage,
-    pub(crate) len: libc::socklen_t,
+struct RawAddr {
+    storage: libc::sockaddr_storage,
+    len: libc::socklen_t,
 }
 
 impl RawAddr {
@@ -89,7 +89,7 @@ impl RawAddr {
         RawAddr { storage, len: len as libc::socklen_t }
     }
 
-    pub(crate) fn empty() -> RawAddr {
+    fn empty() -> RawAddr {
         // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
         RawAddr { storage: unsafe { mem::zeroed() }, len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t }
     }
@@ -98,11 +98,11 @@ impl RawAddr {
         (&raw const self.storage).cast()
     }
 
-    pub(crate) fn as_mut_ptr(&mut self) -> *mut libc::sockaddr {
+    fn as_mut_ptr(&mut self) -> *mut libc::sockaddr {
         (&raw mut self.storage).cast()
     }
 
-    pub(crate) fn to_socket_addr(&self) -> io::Result<SocketAddr> {
+    fn to_socket_addr(&self) -> io::Result<SocketAddr> {
         match i32::from(self.storage.ss_family) {
             libc::AF_INET if self.len as usize >= mem::size_of::<libc::sockaddr_in>() => {
                 // SAFETY: the family says the storage holds a sockaddr_in,
@@ -133,11 +133,11 @@ impl RawAddr {
 }
 
 /// The socket domain for `addr`'s family.
-pub(crate) fn domain(addr: &SocketAddr) -> libc::c_int {
+fn domain(addr: &SocketAddr) -> libc::c_int {
     if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 }
 }
 
-pub(crate) fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: T) -> io::Result<()> {
+fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: T) -> io::Result<()> {
     // SAFETY: `value` lives across the call and its size is passed with it.
     cvt(unsafe { libc::setsockopt(fd, level, name, (&raw const value).cast(), mem::size_of::<T>() as libc::socklen_t) })
         .map(drop)
