@@ -2,13 +2,15 @@
 # `make stress` (the longer checks, not run by CI: docs/reliability.md).
 SHELL := /bin/bash
 CARGO ?= cargo
-SYSTEM_PACKAGES := libssl-dev pkg-config openssl curl python3
+# clang: the C compiler openssl-sys's build script uses for the
+# cross-target lints (make check-targets).
+SYSTEM_PACKAGES := libssl-dev pkg-config openssl curl python3 clang
 # What `make bench` needs on top: Go, the goroutine contender of the green rows.
 BENCH_PACKAGES := golang-go
 # What `make stress` needs on top: memcheck, and Go for the interop peers.
 STRESS_PACKAGES := valgrind golang-go testssl.sh
 
-.PHONY: all deps test test-vendored loom demo bench bench-full bench-vendored bench-deps doc fmt clippy clean \
+.PHONY: all deps test test-portable test-vendored check-targets loom demo bench bench-full bench-vendored bench-deps doc fmt clippy clean \
 	stress stress-deps stress-fuzz stress-valgrind stress-interop stress-soak stress-idle stress-testssl
 
 all: test
@@ -42,17 +44,43 @@ fmt:
 clippy: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# The whole suite: formatting, lints, the docs (warnings are errors), then
-# every test and doc test.
-test: deps fmt clippy doc
+# The whole suite: formatting, lints (for Linux, then macOS and FreeBSD),
+# the docs (warnings are errors), then every test and doc test, then the
+# iopoll and tcp tests again on the wait path macOS and the BSDs run.
+test: deps fmt clippy check-targets doc
 	$(CARGO) test --workspace
 	$(CARGO) test -p reseau-tls --features fuzzing --lib
+	$(MAKE) test-portable
 	$(MAKE) loom
 
 # Model-check the lock-free protocols with loom (`--cfg loom` swaps the
 # atomics for loom's; a target dir of its own keeps the normal build's).
 loom:
 	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom $(CARGO) test --release -p reseau-iopoll -p reseau-tcp --lib loom_
+
+# iopoll's portable blocking wait (poll(2) on the socket and a per-thread
+# pipe, no per-thread preemption count), which macOS and the BSDs run,
+# exercised on Linux: the iopoll and tcp suites built with it.
+test-portable:
+	$(CARGO) test -p reseau-iopoll -p reseau-tcp --features reseau-iopoll/portable-wait
+
+# The other systems reseau builds for: clippy (warnings are errors) on the
+# whole workspace for each. openssl-sys's build script only needs headers,
+# taken from the host's OpenSSL, and a C compiler that can target them.
+CHECK_TARGETS := x86_64-apple-darwin aarch64-apple-darwin x86_64-unknown-freebsd
+MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+
+check-targets: deps
+	@command -v rustup >/dev/null || { echo "check-targets needs rustup (to add the targets)"; exit 1; }
+	rustup target add $(CHECK_TARGETS)
+	@set -e; for t in $(CHECK_TARGETS); do \
+	  T=$$(echo $$t | tr a-z- A-Z_); l=$$(echo $$t | tr - _); \
+	  echo "clippy --target $$t"; \
+	  env $${T}_OPENSSL_DIR=/usr $${T}_OPENSSL_INCLUDE_DIR=/usr/include \
+	    $${T}_OPENSSL_LIB_DIR=/usr/lib/$(MULTIARCH) \
+	    CC_$$l=clang CFLAGS_$$l=-I/usr/include/$(MULTIARCH) \
+	    $(CARGO) clippy --workspace --all-targets --target $$t -- -D warnings; \
+	done
 
 demo: deps
 	$(CARGO) run --release -p reseau --example demo

@@ -3,18 +3,38 @@
 //! Each workload runs reseau and its peer alternately (A B A B ...), and
 //! reports the median of each and the median of the per-round ratios, so
 //! drift in the machine's speed cancels out.
+//!
+//! Linux only: the workloads pin threads to CPUs (`sched_setaffinity`) and
+//! read the machine and the process from `/proc`. Elsewhere the binary
+//! builds and says so.
 
+#[cfg(target_os = "linux")]
 mod chart;
+#[cfg(target_os = "linux")]
 mod concurrent;
+#[cfg(target_os = "linux")]
 mod green_io;
+#[cfg(target_os = "linux")]
 mod harness;
+#[cfg(target_os = "linux")]
 mod reactor;
+#[cfg(target_os = "linux")]
 mod tcp_io;
+#[cfg(target_os = "linux")]
 mod tls_io;
+#[cfg(target_os = "linux")]
 mod traffic;
 
+#[cfg(target_os = "linux")]
 use harness::{Bench, Mode};
 
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("reseau-bench runs on Linux only (CPU pinning, /proc)");
+    std::process::exit(2);
+}
+
+#[cfg(target_os = "linux")]
 fn main() {
     let mut mode = Mode::Quick;
     let mut only: Vec<String> = Vec::new();

@@ -214,12 +214,12 @@ fn a_green_thread_never_leaves_its_worker() {
     });
     let h = pool.spawn(move || {
         let mut client = client;
-        let tid = testkit::gettid();
+        let tid = std::thread::current().id();
         let mut moved = 0;
         for _ in 0..500 {
             client.write_all(b"x").unwrap(); // 1 000 blocking calls in all
             client.read_exact(&mut [0; 1]).unwrap();
-            moved += usize::from(testkit::gettid() != tid);
+            moved += usize::from(std::thread::current().id() != tid);
         }
         moved
     });
@@ -256,8 +256,8 @@ fn sleep_suspends_only_the_sleeper_and_never_wakes_early() {
 fn spawn_blocking_runs_off_the_worker() {
     let pool = Pool::new(1).unwrap();
     let h = pool.spawn(|| {
-        let worker = testkit::gettid();
-        let ran_on = green::spawn_blocking(testkit::gettid);
+        let worker = std::thread::current().id();
+        let ran_on = green::spawn_blocking(|| std::thread::current().id());
         (worker, ran_on)
     });
     let (worker, ran_on) = join(h);

@@ -1,6 +1,9 @@
 //! 100 000 green threads spawned and finished leave descriptors, OS threads
 //! and resident memory where they were. In a file of its own so no other
 //! test's threads or descriptors are counted.
+//!
+//! Linux only: descriptors, threads and memory are counted in `/proc`.
+#![cfg(target_os = "linux")]
 
 use green::Pool;
 

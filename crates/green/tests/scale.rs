@@ -7,6 +7,9 @@
 //! machines: no CAP_SYS_RESOURCE even as root), 10 000 connections do not
 //! fit beside the process's own few; the test then runs as many as fit,
 //! and never fewer than 9 900.
+//!
+//! Linux only: threads are counted in `/proc`.
+#![cfg(target_os = "linux")]
 
 use std::io::{Read, Write};
 use std::sync::Arc;

@@ -1,10 +1,11 @@
 //! The wake-up line of a thread parked on a socket.
 //!
-//! A blocking waiter sleeps in `ppoll` on its socket and on its thread's
-//! eventfd. Readiness needs nobody's help (the kernel watches the socket);
-//! the eventfd is how another thread makes it look again: a deadline moved
-//! earlier, a close, or a lock or condition it waits for (see `park`). One per thread, created on first use, closed when
-//! the thread exits.
+//! A blocking waiter sleeps in the kernel on its socket and on its thread's
+//! wake-up descriptor (an eventfd on Linux, a pipe elsewhere: `sys::WakeFd`).
+//! Readiness needs nobody's help (the kernel watches the socket); the
+//! wake-up descriptor is how another thread makes it look again: a deadline
+//! moved earlier, a close, or a lock or condition it waits for (see `park`).
+//! One per thread, created on first use, closed when the thread exits.
 
 use std::cell::RefCell;
 use std::io;
@@ -14,10 +15,10 @@ use std::task::Wake;
 
 use crate::sys;
 
-/// One thread's eventfd.
+/// One thread's wake-up descriptor.
 #[derive(Debug)]
 pub(crate) struct Signal {
-    fd: OwnedFd,
+    fd: sys::WakeFd,
 }
 
 thread_local! {
@@ -27,7 +28,7 @@ thread_local! {
 impl Signal {
     /// The calling thread's signal.
     pub(crate) fn current() -> io::Result<Arc<Signal>> {
-        let fresh = || Ok(Arc::new(Signal { fd: sys::eventfd()? }));
+        let fresh = || Ok(Arc::new(Signal { fd: sys::WakeFd::new()? }));
         CURRENT
             .try_with(|slot| {
                 let mut slot = slot.borrow_mut();
@@ -44,20 +45,20 @@ impl Signal {
 
     /// Make the owner's current or next wait return.
     pub(crate) fn notify(&self) {
-        sys::eventfd_notify(&self.fd);
+        self.fd.notify();
     }
 
     /// Consume pending notifications.
     pub(crate) fn clear(&self) {
-        sys::eventfd_clear(&self.fd);
+        self.fd.clear();
     }
 
     pub(crate) fn fd(&self) -> &OwnedFd {
-        &self.fd
+        self.fd.fd()
     }
 }
 
-/// A thread's `Waker`: waking writes its eventfd.
+/// A thread's `Waker`: waking writes its wake-up descriptor.
 impl Wake for Signal {
     fn wake(self: Arc<Self>) {
         self.notify();

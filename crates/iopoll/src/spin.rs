@@ -172,29 +172,54 @@ impl Spun {
     }
 }
 
+/// A gap this long between two looks of a spin means the spinner lost its
+/// core meanwhile: one look (a zero-timeout `poll`) takes about a
+/// microsecond.
+const LOST_CORE: Duration = Duration::from_micros(10);
+
 /// Poll `ready` until it says yes or the budget is spent.
+///
+/// Whether the spinner was preempted comes from the kernel's count of the
+/// thread's involuntary switches where the OS keeps one per thread (Linux,
+/// FreeBSD, OpenBSD). Elsewhere (macOS) the portable check stands in: a gap
+/// of at least `LOST_CORE` between two looks.
 fn spin(mut ready: impl FnMut() -> bool) -> Spun {
     if ready() {
         return Spun::Ready;
     }
-    let switches = sys::involuntary_switches();
+    let switches = sys::preemptions();
     let start = Instant::now();
+    let mut last = start;
+    let mut longest_gap = Duration::ZERO;
     let found = loop {
         if ready() {
             break true;
         }
-        if start.elapsed() >= BUDGET {
+        let now = Instant::now();
+        longest_gap = longest_gap.max(now - last);
+        last = now;
+        if now - start >= BUDGET {
             break false;
         }
         for _ in 0..32 {
             std::hint::spin_loop();
         }
     };
-    match (found, sys::involuntary_switches() == switches) {
-        (true, true) => Spun::Found,
-        (true, false) => Spun::Preempted,
+    let preempted = match (switches, sys::preemptions()) {
+        (Some(before), Some(after)) => after != before,
+        _ => lost_core(longest_gap.max(last.elapsed())),
+    };
+    match (found, preempted) {
+        (true, false) => Spun::Found,
+        (true, true) => Spun::Preempted,
         (false, _) => Spun::Nothing,
     }
+}
+
+/// The portable preemption check: whether the longest gap between two
+/// looks says the spinner was off its core.
+fn lost_core(longest_gap: Duration) -> bool {
+    longest_gap >= LOST_CORE
 }
 
 #[cfg(test)]
@@ -249,6 +274,13 @@ mod tests {
         // ... and a write-side success does not undo the read-side backoff.
         assert_eq!(looks(Before::Yield, READ, 1, true), 0, "the skipped chance");
         assert_eq!(looks(Before::Yield, READ, 1, true), 1);
+    }
+
+    #[test]
+    fn a_gap_of_a_lost_core_counts_as_preempted() {
+        assert!(!lost_core(Duration::from_micros(1)), "a look's worth of gap");
+        assert!(lost_core(LOST_CORE));
+        assert!(lost_core(Duration::from_millis(4)), "a scheduler time slice");
     }
 
     #[test]

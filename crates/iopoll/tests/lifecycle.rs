@@ -1,5 +1,7 @@
 //! A spawned reactor's thread ends with its last handle. In a file of its own
-//! so no other test's reactor threads are counted.
+//! so no other test's reactor threads are counted. Threads are counted
+//! in `/proc`: Linux only.
+#![cfg(target_os = "linux")]
 
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;

@@ -1,5 +1,6 @@
 //! `PollFd`: parking on readiness, deadlines moved while parked, close, and
-//! `Waker`-based readiness.
+//! `Waker`-based readiness. The tests that need a thread parked first find
+//! it in `/proc` (testkit), so they are Linux only.
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
@@ -11,6 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use iopoll::{Closed, DeadlineExceeded, PollFd, Runtime};
+#[cfg(target_os = "linux")]
 use testkit::{gettid, until_parked};
 
 fn pair() -> (UnixStream, UnixStream) {
@@ -24,6 +26,7 @@ fn is_timeout(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::TimedOut && DeadlineExceeded::is(e)
 }
 
+#[cfg(target_os = "linux")]
 /// Spawn a thread that waits for readability on `pfd` and reports the result
 /// and when it returned. Returns once the thread is parked.
 fn park_reader(pfd: Arc<PollFd>) -> mpsc::Receiver<(io::Result<()>, Instant)> {
@@ -38,6 +41,7 @@ fn park_reader(pfd: Arc<PollFd>) -> mpsc::Receiver<(io::Result<()>, Instant)> {
     rx
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn wakes_on_readiness() {
     let (a, mut b) = pair();
@@ -80,6 +84,7 @@ fn past_deadline_fails_before_the_syscall_even_with_data() {
     pfd.wait_writable().unwrap();
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn deadline_moved_earlier_wakes_the_parked_thread() {
     let (a, _b) = pair();
@@ -93,6 +98,7 @@ fn deadline_moved_earlier_wakes_the_parked_thread() {
     assert!(at - moved < Duration::from_secs(1));
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn deadline_moved_later_keeps_the_thread_parked() {
     let (a, _b) = pair();
@@ -106,6 +112,7 @@ fn deadline_moved_later_keeps_the_thread_parked() {
     assert!(at >= later, "returned {:?} before the extended deadline", later - at);
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn deadline_cleared_lets_the_thread_wait_for_data() {
     let (a, mut b) = pair();
@@ -182,6 +189,7 @@ fn racing_deadline_changes_never_lose_a_wakeup() {
     waiter.join().unwrap();
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn close_wakes_parked_reader_and_writer() {
     let (a, _b) = pair();
@@ -287,6 +295,7 @@ fn embedded_turn_drives_waker_readiness() {
     assert!(matches!(pfd.poll_read_ready(&mut cx), Poll::Ready(Ok(()))));
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn shutdown_wakes_parked_threads_and_wakers_with_an_error() {
     let rt = Runtime::spawn().unwrap();

@@ -77,9 +77,10 @@ impl Listener {
     }
 
     fn adopt(fd: OwnedFd, rt: &Runtime) -> io::Result<Listener> {
-        // Accepted sockets inherit these from the listening socket (Linux
-        // copies socket options on accept), so set Go's defaults once here
-        // rather than on every connection.
+        // Go's defaults for accepted sockets. Where they inherit them from
+        // the listening socket (Linux copies socket options on accept), this
+        // is the only place they are set; elsewhere `established` sets
+        // them again on each connection.
         let raw = fd.as_raw_fd();
         sys::set_nodelay(raw, true)?;
         sys::set_keepalive(raw, Some(DEFAULT_KEEPALIVE))?;
@@ -120,12 +121,17 @@ impl Listener {
         Ok((conn, peer))
     }
 
-    /// Wrap an accepted socket. It inherited `TCP_NODELAY` and keepalive
-    /// from the listener, and its local address is the listener's unless
-    /// that is a wildcard.
+    /// Wrap an accepted socket, with `TCP_NODELAY` and keepalive: inherited
+    /// from the listener where the OS copies them, set here where it does
+    /// not. Its local address is the listener's unless that is a wildcard.
     fn established(&self, fd: OwnedFd, peer: SocketAddr) -> io::Result<Conn> {
         let local = self.local.filter(|l| !l.ip().is_unspecified());
-        Conn::accepted(fd, self.fd.poll_fd().runtime(), local, peer)
+        let rt = self.fd.poll_fd().runtime();
+        if sys::ACCEPTED_INHERIT_OPTIONS {
+            Conn::accepted(fd, rt, local, peer)
+        } else {
+            Conn::established(fd, rt, local, Some(peer), Some(DEFAULT_KEEPALIVE))
+        }
     }
 
     /// `accept` for executors: take a queued connection, or register the

@@ -2,6 +2,9 @@
 //! with EMFILE (or ENFILE), neither hang nor spin, and work again once
 //! descriptors are available. In a file of its own (its own process),
 //! because it lowers the process-wide RLIMIT_NOFILE.
+//!
+//! Linux only: it fills the descriptor table up to a limit found in `/proc`.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -9,7 +9,9 @@ use std::io::{self, Read, Write};
 use std::mem::ManuallyDrop;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
+#[cfg(target_os = "linux")]
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Barrier};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
@@ -71,6 +73,7 @@ fn read_exact_short_is_unexpected_eof() {
     assert_eq!(c.read(&mut buf).unwrap(), 0);
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn close_wakes_a_blocked_reader() {
     let (c, _s) = pair();
@@ -83,6 +86,7 @@ fn close_wakes_a_blocked_reader() {
     assert_closed_result(r);
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn close_wakes_a_blocked_writer() {
     let l = listener();
@@ -107,6 +111,7 @@ fn close_wakes_a_blocked_writer() {
     assert_closed(&e);
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn close_wakes_a_blocked_acceptor() {
     let l = Arc::new(listener());
@@ -230,6 +235,7 @@ fn full_duplex_8mib_each_way() {
     });
 }
 
+#[cfg(target_os = "linux")]
 /// 200 threads, each parked reading its own connection; data from the
 /// server wakes every one, and every one completes its echo.
 #[test]
@@ -392,12 +398,22 @@ fn addresses_match_on_both_ends() {
     }
 }
 
+/// The keepalive idle-time option: `TCP_KEEPALIVE` on Apple.
+#[cfg(target_vendor = "apple")]
+const KEEPIDLE: libc::c_int = libc::TCP_KEEPALIVE;
+#[cfg(not(target_vendor = "apple"))]
+const KEEPIDLE: libc::c_int = libc::TCP_KEEPIDLE;
+
 #[test]
 fn nodelay_and_keepalive() {
     let (c, s) = pair();
     let opt = |c: &Conn, level, name| getsockopt_int(c.as_raw_fd(), level, name).unwrap();
     for conn in [&c, &s] {
+        // Dialed and accepted alike, whether or not the OS copies the
+        // listener's options to accepted sockets.
         assert_ne!(opt(conn, libc::IPPROTO_TCP, libc::TCP_NODELAY), 0, "nodelay is on by default");
+        assert_ne!(opt(conn, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 0, "keepalive is on by default");
+        assert_eq!(opt(conn, libc::IPPROTO_TCP, KEEPIDLE), 15, "Go's 15 s keepalive");
         conn.set_nodelay(false).unwrap();
         assert_eq!(opt(conn, libc::IPPROTO_TCP, libc::TCP_NODELAY), 0);
         conn.set_nodelay(true).unwrap();
@@ -405,10 +421,10 @@ fn nodelay_and_keepalive() {
 
         conn.set_keepalive(Some(Duration::from_secs(30))).unwrap();
         assert_ne!(opt(conn, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 0);
-        assert_eq!(opt(conn, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE), 30);
+        assert_eq!(opt(conn, libc::IPPROTO_TCP, KEEPIDLE), 30);
         assert_eq!(opt(conn, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL), 30);
         conn.set_keepalive(Some(Duration::from_millis(1500))).unwrap();
-        assert_eq!(opt(conn, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE), 2, "rounded up to whole seconds");
+        assert_eq!(opt(conn, libc::IPPROTO_TCP, KEEPIDLE), 2, "rounded up to whole seconds");
         conn.set_keepalive(None).unwrap();
         assert_eq!(opt(conn, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 0);
     }
@@ -536,6 +552,7 @@ fn poll_read_and_poll_write_with_a_waker() {
     }
 }
 
+#[cfg(target_os = "linux")]
 /// A reader blocked on one connection does not hold up a writer on the same
 /// connection (separate read and write locks), nor other connections.
 #[test]

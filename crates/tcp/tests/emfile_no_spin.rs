@@ -9,6 +9,10 @@
 //!
 //! In a file of its own, with a single test, because it lowers the
 //! process-wide RLIMIT_NOFILE.
+//!
+//! Linux only: it fills the descriptor table up to a limit found in `/proc`,
+//! and watches threads park there.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use harness::linger0;
+#[cfg(target_os = "linux")]
 use iopoll::ReactorShutdown;
-use tcp::{Conn, Dialer, ListenConfig, Runtime};
+use tcp::{Conn, ListenConfig, Runtime};
 
+#[cfg(target_os = "linux")]
 /// A std client connected to a reseau server connection: (client, server).
 fn std_client_pair() -> (TcpStream, Conn) {
     let l = listener();
@@ -27,10 +29,12 @@ fn std_client_pair() -> (TcpStream, Conn) {
     (client, server)
 }
 
+#[cfg(target_os = "linux")]
 fn is_reset(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe)
 }
 
+#[cfg(target_os = "linux")]
 /// The peer sends part of a stream and then resets the connection while a
 /// reader is parked waiting for the rest: the reader gets what was sent (a
 /// correct prefix) and then `ConnectionReset`, not a hang and not EOF.
@@ -62,6 +66,7 @@ fn peer_reset_mid_transfer_fails_a_parked_reader() {
     assert!(got.len() <= SENT && got[..] == data[..got.len()], "corrupt data before the reset");
 }
 
+#[cfg(target_os = "linux")]
 /// The reset arrives while a writer is parked on a full send buffer: the
 /// write fails with ECONNRESET or EPIPE, and so does every later one.
 #[test]
@@ -192,12 +197,14 @@ fn a_peer_that_stops_reading_trips_the_write_deadline() {
     assert!(got == want, "the stream was corrupted around the timeout");
 }
 
+#[cfg(target_os = "linux")]
 #[track_caller]
 fn assert_shutdown(e: &io::Error, what: &str) {
     assert!(ReactorShutdown::is(e), "{what}: expected ReactorShutdown, got {e:?}");
     assert_eq!(e.to_string(), "reactor is shut down", "{what}");
 }
 
+#[cfg(target_os = "linux")]
 /// `Runtime::shutdown` under threads parked on its descriptors: a reader,
 /// a writer on a full buffer, an acceptor and a dial in progress all wake
 /// with `ReactorShutdown`, as does a task waiting in `poll_read`. Later
@@ -209,7 +216,7 @@ fn shutdown_wakes_everything_parked_on_the_runtime() {
     assert!(!rt.is_shut_down());
     let l = Arc::new(ListenConfig::new().runtime(rt.clone()).bind(loopback()).unwrap());
     small_rcvbuf(&*l);
-    let dialer = Dialer::new().runtime(rt.clone());
+    let dialer = tcp::Dialer::new().runtime(rt.clone());
     let addr = l.local_addr().unwrap();
     let reading = Arc::new(dialer.connect_addr(addr).unwrap());
     let _reading_peer = l.accept().unwrap();

@@ -3,6 +3,9 @@
 //! that has since reused its number. In a file of its own (its own process)
 //! so no other test's descriptors are counted; the tests here take a lock so
 //! they do not count each other's either.
+//!
+//! Linux only: descriptors are counted in `/proc`.
+#![cfg(target_os = "linux")]
 
 mod common;
 

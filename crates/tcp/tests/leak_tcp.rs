@@ -7,6 +7,9 @@
 //!
 //! In a file of its own, with a single test, so the counts are this
 //! test's alone.
+//!
+//! Linux only: descriptors, threads and memory are counted in `/proc`.
+#![cfg(target_os = "linux")]
 
 mod common;
 mod harness;

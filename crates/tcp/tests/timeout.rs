@@ -7,6 +7,7 @@ mod common;
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
+#[cfg(target_os = "linux")]
 use std::sync::mpsc::RecvTimeoutError;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -69,6 +70,7 @@ fn read_timeout() {
     assert_eq!(got, MSG);
 }
 
+#[cfg(target_os = "linux")]
 /// Go's TestReadTimeoutMustNotReturn: the last setter wins and directions
 /// are independent, so a read with a cleared read deadline stays blocked;
 /// a close ends it with `Closed`, not a timeout.
@@ -132,6 +134,7 @@ fn write_timeout() {
     assert!(Instant::now() >= d);
 }
 
+#[cfg(target_os = "linux")]
 /// Go's TestWriteTimeoutMustNotReturn: with the write deadline cleared
 /// last, a writer on a full buffer stays blocked; close ends it with
 /// `Closed`.
@@ -320,6 +323,7 @@ fn read_write_prolonged_timeout() {
     );
 }
 
+#[cfg(target_os = "linux")]
 /// Go's TestReadWriteDeadlineRace: deadlines set 2 µs ahead over and over
 /// while a reader and a writer run. Nothing hangs; every failure is a
 /// timeout.
@@ -362,6 +366,7 @@ fn read_write_deadline_race() {
     });
 }
 
+#[cfg(target_os = "linux")]
 /// Go's TestConcurrentSetDeadline (#35367): 8 threads move the deadlines of
 /// 10 connections steadily earlier, 100 times, while a reader is parked on
 /// each. No deadlock, no spurious timeout, and the final move to now wakes
@@ -452,6 +457,7 @@ fn accept_timeout_must_return() {
     assert!(at >= deadline, "accept timed out {:?} early", deadline - at);
 }
 
+#[cfg(target_os = "linux")]
 /// Go's TestAcceptTimeoutMustNotReturn: a deadline set to the past and then
 /// cleared leaves accept blocked; close ends it with `Closed`.
 #[test]
@@ -472,6 +478,7 @@ fn accept_timeout_must_not_return() {
     assert!(!l.is_open());
 }
 
+#[cfg(target_os = "linux")]
 /// A parked reader whose deadline is moved earlier wakes at the new
 /// deadline (or at once, for one in the past).
 #[test]
@@ -508,6 +515,7 @@ fn deadline_moved_earlier_while_parked() {
     assert!(at >= earlier);
 }
 
+#[cfg(target_os = "linux")]
 /// Tries `attempt` with a growing first deadline until the test thread
 /// managed to act before that deadline passed (a loaded machine may not).
 fn with_growing_deadline(mut attempt: impl FnMut(Duration) -> bool) {
@@ -519,6 +527,7 @@ fn with_growing_deadline(mut attempt: impl FnMut(Duration) -> bool) {
     panic!("never managed to move the deadline before it passed");
 }
 
+#[cfg(target_os = "linux")]
 /// A parked reader whose deadline is pushed later keeps waiting until the
 /// new deadline.
 #[test]
@@ -542,6 +551,7 @@ fn deadline_moved_later_while_parked() {
     });
 }
 
+#[cfg(target_os = "linux")]
 /// A parked reader whose deadline is cleared waits on past the old
 /// deadline, for data.
 #[test]

@@ -1,12 +1,17 @@
-//! Test helpers shared by the iopoll, tcp and tls test suites (Linux):
-//! watching threads park, bounded waits, process resource counts, socket
-//! knobs, deterministic data. Not part of reseau; a dev-dependency only.
+//! Test helpers shared by the iopoll, tcp and tls test suites: watching
+//! threads park, bounded waits, process resource counts, socket knobs,
+//! deterministic data. Not part of reseau; a dev-dependency only.
+//!
+//! Watching threads park and counting descriptors, threads and memory read
+//! `/proc`, so those helpers exist on Linux only, and the tests that use
+//! them are `#[cfg(target_os = "linux")]`; the rest builds everywhere.
 
 #![allow(clippy::missing_panics_doc)]
 
 pub mod certs;
 mod data;
 mod process;
+#[cfg(target_os = "linux")]
 pub mod race;
 mod sockets;
 pub mod task;
@@ -15,9 +20,13 @@ mod threads;
 use std::time::Duration;
 
 pub use data::stream_bytes;
-pub use process::{Exhausted, count_fds, count_threads, raise_fd_limit, rss};
+pub use process::raise_fd_limit;
+#[cfg(target_os = "linux")]
+pub use process::{Exhausted, count_fds, count_threads, rss};
 pub use sockets::{getsockopt_int, linger0, raises_sigpipe, setsockopt, small_rcvbuf, small_sndbuf};
-pub use threads::{Worker, any_parked, bounded, gettid, settles, spawn_parked, spawn_tracked, until_parked, within};
+pub use threads::{Worker, bounded, settles, within};
+#[cfg(target_os = "linux")]
+pub use threads::{any_parked, gettid, spawn_parked, spawn_tracked, until_parked};
 
 /// How long a test waits for something that should happen promptly before
 /// calling it a hang.

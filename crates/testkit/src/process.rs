@@ -1,17 +1,21 @@
 //! This process's descriptor, thread and memory counts, and its fd limit.
+//! The counts read `/proc`: they (and the tests using them) are Linux only.
 
 /// How many descriptors this process has open.
+#[cfg(target_os = "linux")]
 pub fn count_fds() -> usize {
     // The directory handle itself shows up in the listing; don't count it.
     std::fs::read_dir("/proc/self/fd").unwrap().count() - 1
 }
 
 /// How many threads this process has.
+#[cfg(target_os = "linux")]
 pub fn count_threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
 }
 
 /// Resident memory of this process, in bytes.
+#[cfg(target_os = "linux")]
 pub fn rss() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
     let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -48,6 +52,7 @@ pub fn raise_fd_limit(want: u64) -> u64 {
     u64::try_from(lim.rlim_cur.max(target)).unwrap_or(0)
 }
 
+#[cfg(target_os = "linux")]
 fn getrlimit() -> libc::rlimit {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `lim` is a valid rlimit to fill in.
@@ -55,6 +60,7 @@ fn getrlimit() -> libc::rlimit {
     lim
 }
 
+#[cfg(target_os = "linux")]
 fn setrlimit(lim: &libc::rlimit) {
     // SAFETY: `lim` is a valid rlimit; lowering the soft limit, or raising
     // it back up to the hard limit, needs no privilege.
@@ -67,12 +73,14 @@ fn setrlimit(lim: &libc::rlimit) {
 ///
 /// It changes the whole process: use it only in a test binary of its own
 /// with a single test.
+#[cfg(target_os = "linux")]
 #[derive(Debug)]
 pub struct Exhausted {
     saved: libc::rlimit,
     fillers: Vec<std::os::fd::OwnedFd>,
 }
 
+#[cfg(target_os = "linux")]
 impl Exhausted {
     /// Use up every descriptor.
     pub fn new() -> Exhausted {
@@ -100,12 +108,14 @@ impl Exhausted {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl Default for Exhausted {
     fn default() -> Exhausted {
         Exhausted::new()
     }
 }
 
+#[cfg(target_os = "linux")]
 impl Drop for Exhausted {
     fn drop(&mut self) {
         self.fillers.clear();

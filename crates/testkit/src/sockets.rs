@@ -68,10 +68,10 @@ pub fn raises_sigpipe<T>(f: impl FnOnce() -> T) -> (T, bool) {
         libc::sigismember(&pending, libc::SIGPIPE) == 1
     };
     if raised {
-        let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: consumes the pending SIGPIPE before it is unblocked; `set`
-        // holds only SIGPIPE and `zero` outlives the call.
-        unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) };
+        let mut sig: libc::c_int = 0;
+        // SAFETY: consumes the pending SIGPIPE before it is unblocked (it is
+        // pending, so this returns at once); `set` holds only SIGPIPE.
+        unsafe { libc::sigwait(&set, &mut sig) };
     }
     // SAFETY: restores this thread's previous mask.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };

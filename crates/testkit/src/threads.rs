@@ -1,5 +1,6 @@
 //! Threads under test: where they are parked, bounded waits, a reusable
-//! worker.
+//! worker. Telling whether a thread is parked reads `/proc`: those helpers
+//! (and the tests using them) are Linux only.
 
 use std::sync::mpsc;
 use std::thread;
@@ -8,20 +9,34 @@ use std::time::{Duration, Instant};
 use crate::PATIENCE;
 
 /// The calling thread's kernel id.
+#[cfg(target_os = "linux")]
 pub fn gettid() -> i32 {
     // SAFETY: gettid has no preconditions.
     unsafe { libc::gettid() }
 }
 
-/// Block until thread `tid` sits in `ppoll`: parked in a wait, not merely
-/// on its way there. Bounded by [`PATIENCE`].
+/// Whether thread `tid` sits in a wait syscall right now: `ppoll`, or
+/// `poll` (the `portable-wait` build of iopoll; on aarch64 glibc's `poll`
+/// is `ppoll` already).
+#[cfg(target_os = "linux")]
+fn parked(tid: i32) -> (bool, String) {
+    let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).unwrap_or_default();
+    let nr: Option<libc::c_long> = s.split_whitespace().next().and_then(|n| n.parse().ok());
+    #[cfg(target_arch = "x86_64")]
+    let waits = [libc::SYS_ppoll, libc::SYS_poll];
+    #[cfg(not(target_arch = "x86_64"))]
+    let waits = [libc::SYS_ppoll];
+    (nr.is_some_and(|nr| waits.contains(&nr)), s)
+}
+
+/// Block until thread `tid` sits in `ppoll` (or `poll`): parked in a wait,
+/// not merely on its way there. Bounded by [`PATIENCE`].
+#[cfg(target_os = "linux")]
 pub fn until_parked(tid: i32) {
-    let path = format!("/proc/self/task/{tid}/syscall");
     let deadline = Instant::now() + PATIENCE;
-    let ppoll = libc::SYS_ppoll.to_string();
     loop {
-        let s = std::fs::read_to_string(&path).unwrap_or_default();
-        if s.split_whitespace().next() == Some(ppoll.as_str()) {
+        let (parked, s) = parked(tid);
+        if parked {
             return;
         }
         assert!(Instant::now() < deadline, "thread {tid} never parked ({s:?})");
@@ -29,17 +44,15 @@ pub fn until_parked(tid: i32) {
     }
 }
 
-/// Whether any of `tids` sits in `ppoll` right now.
+/// Whether any of `tids` sits in `ppoll` (or `poll`) right now.
+#[cfg(target_os = "linux")]
 pub fn any_parked(tids: &[i32]) -> bool {
-    let ppoll = libc::SYS_ppoll.to_string();
-    tids.iter().any(|tid| {
-        let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).unwrap_or_default();
-        s.split_whitespace().next() == Some(ppoll.as_str())
-    })
+    tids.iter().any(|&tid| parked(tid).0)
 }
 
 /// Spawn `f` on a new thread and return its tid and a channel that receives
 /// what it returns (with the instant it returned).
+#[cfg(target_os = "linux")]
 pub fn spawn_tracked<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> (i32, mpsc::Receiver<(T, Instant)>) {
     let (tid_tx, tid_rx) = mpsc::channel();
     let (tx, rx) = mpsc::channel();
@@ -52,6 +65,7 @@ pub fn spawn_tracked<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) 
 }
 
 /// [`spawn_tracked`], then wait until the thread is parked in `ppoll`.
+#[cfg(target_os = "linux")]
 pub fn spawn_parked<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> mpsc::Receiver<(T, Instant)> {
     let (tid, rx) = spawn_tracked(f);
     until_parked(tid);
@@ -83,6 +97,7 @@ pub fn within<T: Send + 'static>(limit: Duration, what: &str, f: impl FnOnce() -
 #[derive(Debug)]
 pub struct Worker {
     /// The worker thread's kernel id.
+    #[cfg(target_os = "linux")]
     pub tid: i32,
     jobs: Option<mpsc::Sender<Box<dyn FnOnce() + Send>>>,
     handle: Option<thread::JoinHandle<()>>,
@@ -92,14 +107,21 @@ impl Worker {
     /// Start the worker thread.
     pub fn new() -> Worker {
         let (jobs, rx) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        #[cfg(target_os = "linux")]
         let (tid_tx, tid_rx) = mpsc::channel();
         let handle = thread::spawn(move || {
+            #[cfg(target_os = "linux")]
             tid_tx.send(gettid()).unwrap();
             for job in rx {
                 job();
             }
         });
-        Worker { tid: tid_rx.recv().unwrap(), jobs: Some(jobs), handle: Some(handle) }
+        Worker {
+            #[cfg(target_os = "linux")]
+            tid: tid_rx.recv().unwrap(),
+            jobs: Some(jobs),
+            handle: Some(handle),
+        }
     }
 
     /// Run `f` on the worker; its result arrives on the returned channel

@@ -208,6 +208,7 @@ fn write_deadline_breaks_the_write_side_for_good() {
     server.join().unwrap();
 }
 
+#[cfg(target_os = "linux")]
 /// A deadline set by another thread while a handshake runs under its
 /// timeout's overlay survives the handshake: the overlay restores only the
 /// deadlines nobody changed. (It used to restore the ones saved before, so

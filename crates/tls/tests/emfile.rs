@@ -4,6 +4,9 @@
 //! wait that cannot get its descriptor must never become a connection's
 //! permanent failure. In a file of its own, with a single test, because
 //! it lowers the process-wide RLIMIT_NOFILE.
+//!
+//! Linux only: it fills the descriptor table up to a limit found in `/proc`.
+#![cfg(target_os = "linux")]
 
 mod support;
 

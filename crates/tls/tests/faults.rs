@@ -4,7 +4,8 @@
 //! and accept. Each ends in an error, promptly; the listener serves on.
 //! (A peer that stops reading, so the write deadline fires, is in
 //! `deadlines.rs`.)
-
+// What only the Linux-only tests (they watch threads park in `/proc`) use.
+#![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
 // Results carry tls::Error, whose public fields make it large.
 #![allow(clippy::result_large_err)]
 
@@ -17,9 +18,14 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::{capture_client_hello, linger0, raises_sigpipe, small_rcvbuf, small_sndbuf, spawn_tracked, until_parked};
-use iopoll::ReactorShutdown;
+use harness::{capture_client_hello, linger0, raises_sigpipe, small_rcvbuf, small_sndbuf};
+// Threads are seen parked in `/proc`.
 use support::{PATIENCE, client_config, dial, server_config, soon, still_serves};
+#[cfg(target_os = "linux")]
+use {
+    harness::{spawn_tracked, until_parked},
+    iopoll::ReactorShutdown,
+};
 
 fn is_reset(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe)
@@ -38,6 +44,7 @@ fn assert_reset_in_handshake(r: Result<(), tls::Error>, what: &str) {
     }
 }
 
+#[cfg(target_os = "linux")]
 /// A client that resets the connection while the server's handshake waits
 /// for it (half of its ClientHello sent; or all of it, the server's answer
 /// unread): the handshake fails with the reset, long before the handshake
@@ -92,6 +99,7 @@ fn pattern(off: usize, out: &mut [u8]) {
     }
 }
 
+#[cfg(target_os = "linux")]
 /// The server resets in the middle of a 1 MiB stream (no close_notify,
 /// RST instead of FIN): the reader gets a correct prefix and then
 /// `ConnectionReset`, not a hang and not a clean end.
@@ -128,6 +136,7 @@ fn reset_mid_transfer_fails_the_reader() {
     server.join().unwrap();
 }
 
+#[cfg(target_os = "linux")]
 /// A writer parked on a full buffer when the peer resets: the write fails
 /// with ECONNRESET or EPIPE, as does every later one, and no SIGPIPE is
 /// raised on the way.
@@ -216,11 +225,13 @@ fn no_sigpipe_writing_to_a_tls_peer_that_closed() {
     assert!(r.is_err(), "a handshake with a peer that had gone");
 }
 
+#[cfg(target_os = "linux")]
 #[track_caller]
 fn assert_shutdown(e: &io::Error, what: &str) {
     assert!(ReactorShutdown::is(e), "{what}: expected ReactorShutdown, got {e:?}");
 }
 
+#[cfg(target_os = "linux")]
 /// `Runtime::shutdown` under TLS: a reader parked on an established
 /// connection, a server handshake waiting for a silent client, and an
 /// accept, all on a private runtime, wake with `ReactorShutdown`. Later

@@ -6,7 +6,8 @@
 //! before the handshake timeout unless it is the handshake timeout that
 //! must end it), the plaintext never sees a byte of it, and real clients
 //! are served all along.
-
+// What only the Linux-only tests (they watch threads park in `/proc`) use.
+#![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
 // Results carry tls::Error, whose public fields make it large.
 #![allow(clippy::result_large_err)]
 
@@ -20,7 +21,10 @@ use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::{capture_client_hello, raise_fd_limit, spawn_tracked, until_parked};
+use harness::{capture_client_hello, raise_fd_limit};
+// Threads are seen parked in `/proc`.
+#[cfg(target_os = "linux")]
+use harness::{spawn_tracked, until_parked};
 use support::{PATIENCE, client_builder, client_config, dial, pki, server_builder, soon, still_serves};
 use tls::{ClientAuth, Version};
 
@@ -198,6 +202,7 @@ fn oversized_record_headers_are_refused_on_sight() {
     still_serves(&l);
 }
 
+#[cfg(target_os = "linux")]
 /// A client sends the first half of a ClientHello and closes (FIN, not
 /// reset), while the server is parked waiting for the rest: the handshake
 /// fails at once, and the listener serves on.

@@ -9,7 +9,9 @@
 //!
 //! In a file of its own, with a single test, so the counts are this
 //! test's alone.
-
+//!
+//! Linux only: descriptors, threads and memory are counted in `/proc`.
+#![cfg(target_os = "linux")]
 // Results carry tls::Error, whose public fields make it large.
 #![allow(clippy::result_large_err)]
 

@@ -4,7 +4,8 @@
 //! both ends, when it succeeds, when it fails and when the connection is
 //! closed under them; and a read deadline flapping between past and future
 //! while a stream goes through.
-
+// What only the Linux-only tests (they watch threads park in `/proc`) use.
+#![cfg_attr(not(target_os = "linux"), allow(unused_imports, dead_code))]
 // Results carry tls::Error, whose public fields make it large.
 #![allow(clippy::result_large_err)]
 
@@ -18,14 +19,20 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
-use testkit::race::{self, Intruders, spin, timing};
 
-use harness::{Worker, any_parked, bounded, linger0, small_rcvbuf, small_sndbuf, spawn_tracked};
+use harness::{Worker, bounded, linger0, small_rcvbuf, small_sndbuf};
+// The close races line up with threads found parked in `/proc`.
 use support::{client_builder, client_config, pki, server_config, soon};
 use tls::Closed;
+#[cfg(target_os = "linux")]
+use {
+    harness::{any_parked, spawn_tracked},
+    testkit::race::{self, Intruders, spin, timing},
+};
 
 const ITERATIONS: usize = 300;
 
+#[cfg(target_os = "linux")]
 /// A server for `n` connections that handshakes each and then holds it,
 /// silent and not reading, until the next one arrives (the last one until
 /// the returned sender is dropped).
@@ -52,6 +59,7 @@ fn holding_server(n: usize) -> (SocketAddr, thread::JoinHandle<()>, mpsc::Sender
     (addr, h, done)
 }
 
+#[cfg(target_os = "linux")]
 /// One race between `close` and `op` on an established client connection.
 /// Returns whether an intruder took the closed descriptor number.
 fn race(
@@ -78,6 +86,7 @@ fn race(
     reused
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn close_races_a_blocked_read() {
     let (addr, server, done) = holding_server(ITERATIONS);
@@ -102,6 +111,7 @@ fn close_races_a_blocked_read() {
     server.join().unwrap();
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn close_races_a_blocked_write() {
     let (addr, server, done) = holding_server(ITERATIONS);
@@ -129,6 +139,7 @@ fn close_races_a_blocked_write() {
     server.join().unwrap();
 }
 
+#[cfg(target_os = "linux")]
 /// A write that starts just as the connection is closed (both leave a
 /// barrier, each spins a little): it either goes out before the close or
 /// fails with `Closed`, never with another error (`close` closes the write
@@ -265,6 +276,7 @@ fn a_failed_handshake_fails_every_caller() {
     assert!(server.join().unwrap().into_iter().all(|failed| failed), "the server saw every handshake fail");
 }
 
+#[cfg(target_os = "linux")]
 /// Threads waiting for a handshake that the peer never answers (one drives
 /// it, parked on the socket; the others wait for it), and the connection is
 /// closed under them: all of them return at once, long before the

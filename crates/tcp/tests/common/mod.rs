@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use tcp::{Closed, Conn, DeadlineExceeded, Listener};
 
-pub use testkit::{
-    PATIENCE, count_fds, getsockopt_int, gettid, raise_fd_limit, spawn_parked, spawn_tracked, stream_bytes,
-    until_parked, within,
-};
+pub use testkit::{PATIENCE, getsockopt_int, raise_fd_limit, stream_bytes, within};
+// Watching threads park and counting descriptors read `/proc`.
+#[cfg(target_os = "linux")]
+pub use testkit::{count_fds, gettid, spawn_parked, spawn_tracked, until_parked};
 
 pub fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()

@@ -119,10 +119,14 @@ impl Reserved {
     pub fn bind(addr: SocketAddr) -> Option<Reserved> {
         let domain = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
         // SAFETY: plain syscall with constant arguments.
-        let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM, 0) };
         assert!(fd >= 0, "socket: {}", io::Error::last_os_error());
         // SAFETY: `fd` was just returned by socket() and is owned by no one else.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // Close-on-exec after the fact (macOS has no SOCK_CLOEXEC), so the
+        // peers tests spawn do not hold the port.
+        // SAFETY: fcntl on a descriptor we own, with a constant flag.
+        assert_eq!(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) }, 0);
         let mut storage = to_storage(&addr);
         let len = storage_len(&addr);
         // SAFETY: `storage` holds a sockaddr of `addr`'s family, valid for `len` bytes.

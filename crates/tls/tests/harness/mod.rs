@@ -10,10 +10,11 @@ use std::thread;
 use std::time::Instant;
 
 use crate::support::PATIENCE;
-pub use testkit::{
-    Worker, any_parked, bounded, count_fds, count_threads, gettid, linger0, raise_fd_limit, raises_sigpipe, rss,
-    settles, small_rcvbuf, small_sndbuf, spawn_tracked, until_parked,
-};
+pub use testkit::{Worker, bounded, linger0, raise_fd_limit, raises_sigpipe, settles, small_rcvbuf, small_sndbuf};
+// Watching threads park and counting descriptors, threads and memory read
+// `/proc`.
+#[cfg(target_os = "linux")]
+pub use testkit::{any_parked, count_fds, count_threads, gettid, rss, spawn_tracked, until_parked};
 
 /// A ClientHello as our client sends it: dial a plain TCP listener that
 /// records the first flight, and give up on the handshake.

@@ -1,12 +1,50 @@
 //! The OS seam of the tcp crate: socket syscalls and `sockaddr` conversion.
 //! Everything above this module speaks `SocketAddr`, `OwnedFd` and
-//! `io::Result`. Linux (and other Unix with `accept4`) only for now.
+//! `io::Result`, and names no OS.
+//!
+//! This file is the POSIX part every system shares. What differs lives in
+//! `linux.rs` and `bsd.rs` (macOS, iOS, FreeBSD, NetBSD, OpenBSD,
+//! DragonFly), each providing the same items: how a socket is created and
+//! accepted nonblocking and close-on-exec (`stream_socket`, `accept`), how
+//! a send avoids `SIGPIPE` (`SEND_FLAGS`), the keepalive idle-time option
+//! (`set_keepalive_idle`), `sockaddr_in`/`sockaddr_in6` (with `sin_len` on
+//! the BSDs), which `getaddrinfo` errors mean "no such host", and whether
+//! accepted sockets inherit the listener's options
+//! (`ACCEPTED_INHERIT_OPTIONS`).
 
 use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 use std::time::Duration;
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+use linux as os;
+
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+mod bsd;
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+use bsd as os;
+
+pub(crate) use os::{ACCEPTED_INHERIT_OPTIONS, accept, stream_socket};
+
+/// The most one `send` or `recv` moves: macOS fails larger lengths with
+/// `EINVAL` (as std notes, `INT_MAX` and up); a short transfer is fine.
+const MAX_LEN: usize = libc::c_int::MAX as usize - 1;
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
@@ -28,25 +66,20 @@ impl RawAddr {
         let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
         let len = match addr {
             SocketAddr::V4(a) => {
-                let sin = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: a.port().to_be(),
-                    sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
-                    sin_zero: [0; 8],
-                };
+                let sin =
+                    os::sockaddr_in(a.port().to_be(), libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) });
                 // SAFETY: sockaddr_storage is larger than and aligned for
                 // sockaddr_in.
                 unsafe { (&raw mut storage).cast::<libc::sockaddr_in>().write(sin) };
                 mem::size_of::<libc::sockaddr_in>()
             }
             SocketAddr::V6(a) => {
-                let sin6 = libc::sockaddr_in6 {
-                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                    sin6_port: a.port().to_be(),
-                    sin6_flowinfo: a.flowinfo(),
-                    sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
-                    sin6_scope_id: a.scope_id(),
-                };
+                let sin6 = os::sockaddr_in6(
+                    a.port().to_be(),
+                    a.flowinfo(),
+                    libc::in6_addr { s6_addr: a.ip().octets() },
+                    a.scope_id(),
+                );
                 // SAFETY: sockaddr_storage is larger than and aligned for
                 // sockaddr_in6.
                 unsafe { (&raw mut storage).cast::<libc::sockaddr_in6>().write(sin6) };
@@ -99,13 +132,9 @@ impl RawAddr {
     }
 }
 
-/// A new nonblocking, close-on-exec TCP socket for `addr`'s family.
-pub(crate) fn stream_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
-    let domain = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-    // SAFETY: plain syscall with constant arguments.
-    let fd = cvt(unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) })?;
-    // SAFETY: `fd` was just returned by socket() and nobody else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+/// The socket domain for `addr`'s family.
+fn domain(addr: &SocketAddr) -> libc::c_int {
+    if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 }
 }
 
 fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: T) -> io::Result<()> {
@@ -177,7 +206,7 @@ pub(crate) fn set_keepalive(fd: RawFd, period: Option<Duration>) -> io::Result<(
     // Whole seconds, rounded up, at least one; the kernel caps at 32767.
     let secs = period.as_secs().saturating_add(u64::from(period.subsec_nanos() > 0)).clamp(1, 32_767) as libc::c_int;
     setsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1 as libc::c_int)?;
-    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs)?;
+    os::set_keepalive_idle(fd, secs)?;
     setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, secs)
 }
 
@@ -210,18 +239,6 @@ pub(crate) fn take_error(fd: RawFd) -> io::Result<Option<io::Error>> {
     Ok((err != 0).then(|| io::Error::from_raw_os_error(err)))
 }
 
-/// Accept one connection: nonblocking and close-on-exec from the start.
-pub(crate) fn accept(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
-    let mut raw = RawAddr::empty();
-    // SAFETY: `raw` is a writable sockaddr_storage and `len` its size.
-    let conn =
-        cvt(unsafe { libc::accept4(fd, raw.as_mut_ptr(), &mut raw.len, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) })?;
-    // SAFETY: accept4 returned a new fd that nobody else owns.
-    let conn = unsafe { OwnedFd::from_raw_fd(conn) };
-    let peer = raw.to_socket_addr()?;
-    Ok((conn, peer))
-}
-
 pub(crate) fn local_addr(fd: RawFd) -> io::Result<SocketAddr> {
     let mut raw = RawAddr::empty();
     // SAFETY: `raw` is a writable sockaddr_storage and `len` its size.
@@ -236,15 +253,20 @@ pub(crate) fn peer_addr(fd: RawFd) -> io::Result<SocketAddr> {
     raw.to_socket_addr()
 }
 
+/// Receive up to `buf.len()` bytes (at most `MAX_LEN` in one call).
 pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is writable for its whole length.
-    cvt_size(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) })
+    let len = buf.len().min(MAX_LEN);
+    // SAFETY: `buf` is writable for at least `len` bytes.
+    cvt_size(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), len, 0) })
 }
 
-/// Send without ever raising SIGPIPE: a dead peer is an `EPIPE` error.
+/// Send (at most `MAX_LEN` bytes in one call) without ever raising
+/// SIGPIPE: a dead peer is an `EPIPE` error. Where there is no
+/// `MSG_NOSIGNAL` (Apple), the socket has `SO_NOSIGPIPE` from its creation.
 pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is readable for its whole length.
-    cvt_size(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
+    let len = buf.len().min(MAX_LEN);
+    // SAFETY: `buf` is readable for at least `len` bytes.
+    cvt_size(unsafe { libc::send(fd, buf.as_ptr().cast(), len, os::SEND_FLAGS) })
 }
 
 pub(crate) fn shutdown(fd: RawFd, how: std::net::Shutdown) -> io::Result<()> {
@@ -288,7 +310,7 @@ pub(crate) fn getaddrinfo(host: &str) -> Result<Vec<std::net::IpAddr>, LookupFai
     let rc = unsafe { libc::getaddrinfo(c_host.as_ptr(), std::ptr::null(), &hints, &mut res) };
     if rc != 0 {
         return Err(match rc {
-            libc::EAI_NONAME | libc::EAI_NODATA => LookupFailure::NotFound,
+            rc if os::NO_SUCH_HOST.contains(&rc) => LookupFailure::NotFound,
             libc::EAI_SYSTEM => LookupFailure::Other(io::Error::last_os_error().to_string()),
             _ => {
                 // SAFETY: gai_strerror returns a static NUL-terminated string.
@@ -328,34 +350,43 @@ pub(crate) fn getaddrinfo(host: &str) -> Result<Vec<std::net::IpAddr>, LookupFai
     if out.is_empty() { Err(LookupFailure::NotFound) } else { Ok(out) }
 }
 
-// glibc's reentrant services lookup; the libc crate does not bind it.
-unsafe extern "C" {
-    fn getservbyname_r(
-        name: *const libc::c_char,
-        proto: *const libc::c_char,
-        result_buf: *mut libc::servent,
-        buf: *mut libc::c_char,
-        buflen: libc::size_t,
-        result: *mut *mut libc::servent,
-    ) -> libc::c_int;
-}
-
-/// The TCP port of `service` in the system's services database.
+/// The TCP port of `service` in the system's services database, through
+/// `getaddrinfo` (reentrant everywhere, unlike `getservbyname`; glibc's
+/// `getservbyname_r` is not on macOS). Numbers are not service names:
+/// `getaddrinfo` would take "+80" as port 80, the database does not.
 pub(crate) fn service_port(service: &str) -> Option<u16> {
-    let name = std::ffi::CString::new(service).ok()?;
-    let proto = c"tcp";
-    // SAFETY: servent is plain old data; all-zero is valid.
-    let mut ent: libc::servent = unsafe { mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 4096];
-    let mut result: *mut libc::servent = std::ptr::null_mut();
-    // SAFETY: the reentrant variant writes only into `ent` and `buf`, whose
-    // sizes are given, and points `result` at `ent` on success.
-    let rc =
-        unsafe { getservbyname_r(name.as_ptr(), proto.as_ptr(), &mut ent, buf.as_mut_ptr(), buf.len(), &mut result) };
-    if rc != 0 || result.is_null() {
+    let unsigned = service.trim_start().trim_start_matches(['+', '-']);
+    if unsigned.is_empty() || unsigned.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(u16::from_be(ent.s_port as u16))
+    let name = std::ffi::CString::new(service).ok()?;
+    // SAFETY: addrinfo is plain old data; all-zero is a valid hints value.
+    let mut hints: libc::addrinfo = unsafe { mem::zeroed() };
+    hints.ai_family = libc::AF_INET;
+    hints.ai_socktype = libc::SOCK_STREAM;
+    hints.ai_protocol = libc::IPPROTO_TCP;
+    let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: a null host (the loopback address), a valid C string and
+    // hints; `res` receives a list we free below.
+    let rc = unsafe { libc::getaddrinfo(std::ptr::null(), name.as_ptr(), &hints, &mut res) };
+    if rc != 0 {
+        return None;
+    }
+    let mut port = None;
+    let mut cur = res;
+    while !cur.is_null() && port.is_none() {
+        // SAFETY: `cur` walks the list getaddrinfo returned; it is freed
+        // only after the walk.
+        let ai = unsafe { &*cur };
+        if ai.ai_family == libc::AF_INET && !ai.ai_addr.is_null() {
+            // SAFETY: an AF_INET entry's address is a sockaddr_in.
+            port = Some(u16::from_be(unsafe { (*ai.ai_addr.cast::<libc::sockaddr_in>()).sin_port }));
+        }
+        cur = ai.ai_next;
+    }
+    // SAFETY: `res` came from a successful getaddrinfo and is freed once.
+    unsafe { libc::freeaddrinfo(res) };
+    port
 }
 
 #[cfg(test)]
@@ -368,6 +399,18 @@ mod tests {
             let addr: SocketAddr = s.parse().unwrap();
             let raw = RawAddr::new(&addr);
             assert_eq!(raw.to_socket_addr().unwrap(), addr, "{s}");
+        }
+    }
+
+    #[test]
+    fn service_names_are_looked_up_and_numbers_are_not_names() {
+        // Minimal containers may have no services database: only names
+        // the database has can be expected, and none of these is one.
+        for s in ["", "80", "+80", "-1", " 22", "65536", "no-such-service-zz", "ht\0tp"] {
+            assert_eq!(service_port(s), None, "{s:?}");
+        }
+        if std::path::Path::new("/etc/services").exists() {
+            assert_eq!(service_port("ssh"), Some(22));
         }
     }
 }
