@@ -5,9 +5,10 @@
 //! descriptor becomes ready, or a deadline passes). Who sleeps depends on
 //! where the code runs:
 //!
-//! - **on an OS thread**, the thread sleeps in the kernel: `ppoll` on the
-//!   descriptor (if any) and on the thread's own wake-up descriptor, with the
-//!   deadline as the timeout. Its `Waker` writes that descriptor.
+//! - **on an OS thread**, the thread sleeps in the kernel on the descriptor
+//!   (if any) and on the thread's own wake-up descriptor, with the deadline
+//!   as the timeout (`ppoll` and an eventfd on Linux, `poll` and a pipe on
+//!   macOS and the BSDs: see `sys`). Its `Waker` writes that descriptor.
 //! - **in a green thread**, only the green thread sleeps: its scheduler
 //!   suspends it and runs others. The scheduler's own reactor watches the
 //!   descriptor and the deadline, and its `Waker` makes the green thread

@@ -2,10 +2,11 @@
 //!
 //! Each direction has an absolute deadline in an atomic word and a small
 //! list of waiters. Three kinds of waiter share it:
-//! - a blocking thread sleeps in `ppoll` on the fd and on its own eventfd
-//!   (see `park`); the kernel wakes it on readiness, and a deadline moved
-//!   earlier or a close writes its eventfd. The reactor is not involved, so
-//!   a wake-up costs one context switch, as with a blocking std socket.
+//! - a blocking thread sleeps in the kernel on the fd and on its own wake-up
+//!   descriptor (see `park`); the kernel wakes it on readiness, and a
+//!   deadline moved earlier or a close writes that descriptor. The reactor
+//!   is not involved, so a wake-up costs one context switch, as with a
+//!   blocking std socket.
 //! - a blocking call in a green thread suspends; its scheduler's own
 //!   reactor watches the fd and the deadline, and a deadline moved earlier
 //!   or a close wakes it through the list, like a thread.
