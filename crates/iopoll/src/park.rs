@@ -111,6 +111,20 @@ pub fn in_green_thread() -> bool {
     SCHEDULER.try_with(|s| s.borrow().is_some()).unwrap_or(false)
 }
 
+/// Run `f` with this thread's socket waits parking at once: no spinning
+/// and no yielding first, however idle the cores. For waits on a peer that
+/// is computing rather than sending, where a spin would only take the core
+/// that peer needs: a TLS handshake's reads wait out the other side's key
+/// exchange and signature, hundreds of microseconds, so `tls` runs them so.
+///
+/// ```
+/// let answer = iopoll::park::without_spinning(|| 6 * 7);
+/// assert_eq!(answer, 42);
+/// ```
+pub fn without_spinning<R>(f: impl FnOnce() -> R) -> R {
+    crate::spin::quietly(f)
+}
+
 /// The `Waker` of whoever is calling: the running green thread, or this
 /// OS thread. Waking it makes the caller's current or next [`park`] return.
 ///

@@ -114,6 +114,8 @@ impl Backoff {
 }
 
 thread_local! {
+    /// Nonzero inside `quietly`: waits park without trying first.
+    static QUIET: Cell<u32> = const { Cell::new(0) };
     /// Indexed by `Interest`: waits for reading and for writing (connects,
     /// full send buffers) learn apart, since one kind is often short and
     /// the other long on the same thread.
@@ -121,10 +123,27 @@ thread_local! {
     static YIELDS: [Backoff; 2] = Default::default();
 }
 
+/// Run `f` with spinning and yielding off for this thread's waits (see
+/// `park::without_spinning`). Nests; unwinding restores the depth.
+pub(crate) fn quietly<R>(f: impl FnOnce() -> R) -> R {
+    struct Depth;
+    impl Drop for Depth {
+        fn drop(&mut self) {
+            let _ = QUIET.try_with(|q| q.set(q.get().saturating_sub(1)));
+        }
+    }
+    let _ = QUIET.try_with(|q| q.set(q.get() + 1));
+    let _depth = Depth;
+    f()
+}
+
 /// Spin or yield as `before` allows, each only while it has been paying on
 /// this thread. Returns whether `ready` came true, so parking is not needed.
 pub(crate) fn before_parking(before: Before, interest: Interest, mut ready: impl FnMut() -> bool) -> bool {
     let i = interest as usize;
+    if QUIET.try_with(|q| q.get() > 0).unwrap_or(false) {
+        return false;
+    }
     match before {
         Before::Park => false,
         Before::Spin => {

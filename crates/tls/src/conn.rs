@@ -351,7 +351,9 @@ impl Conn {
             match step {
                 Step::Done(()) => return Poll::Ready(Ok(())),
                 Step::NeedInput => {
-                    if ready!(self.fill(w)).map_err(transport_error)? == 0 {
+                    // The peer is computing its share of the key exchange,
+                    // not sending: spinning would only take its core.
+                    if ready!(iopoll::park::without_spinning(|| self.fill(w))).map_err(transport_error)? == 0 {
                         return Poll::Ready(Err(Error::Eof));
                     }
                 }
