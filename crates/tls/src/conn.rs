@@ -268,7 +268,10 @@ impl Conn {
             // telling the peer why.
             self.flush(true).map_err(transport_error)?;
             match outcome {
-                Outcome::Done(()) => return Ok(()),
+                // The user's verify_peer_certificate, with no lock held.
+                Outcome::Done(()) => {
+                    return self.config.check_peer_certificates(|| self.engine.lock().ssl.peer_certificates());
+                }
                 Outcome::WantRead => {
                     if self.fill().map_err(transport_error)? == 0 {
                         return Err(Error::Eof);
