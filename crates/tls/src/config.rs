@@ -310,7 +310,7 @@ fn checked_list(
     let mut scratch = SslCtx::new(false).map_err(ConfigError)?;
     for item in items {
         let c = CString::new(item.as_str()).ok().filter(|_| !item.is_empty() && !item.contains(':'));
-        if !c.is_some_and(|c| apply(&mut scratch, &c).is_ok()) {
+        if c.is_none_or(|c| apply(&mut scratch, &c).is_err()) {
             return Err(ConfigError(format!("{what}: {item:?} is not a name OpenSSL knows")));
         }
     }
