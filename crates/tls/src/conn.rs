@@ -149,7 +149,8 @@ enum Handshake {
 }
 
 /// The state of a connection, as [`Conn::connection_state`] reports it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Its `Debug` summarises the peer's certificates (see `certificate.rs`).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ConnectionState {
     /// Whether the handshake has completed.
     pub handshake_complete: bool,
@@ -278,8 +279,8 @@ impl Conn {
                     }
                 }
                 Outcome::Closed => return Err(Error::Eof),
-                Outcome::Failed { code, message } => {
-                    return Err(Error::Tls(TlsError { op: "handshake", code, message, cause: None }));
+                Outcome::Failed { code, message, cause } => {
+                    return Err(Error::Tls(TlsError { op: "handshake", code, message, cause }));
                 }
             }
         }
@@ -395,9 +396,9 @@ impl Conn {
                         ));
                     }
                 }
-                Outcome::Failed { code, message } => {
+                Outcome::Failed { code, message, cause } => {
                     self.broken.store(true, Release);
-                    return Err(Error::Tls(TlsError { op: "read", code, message, cause: None }).into());
+                    return Err(Error::Tls(TlsError { op: "read", code, message, cause }).into());
                 }
             }
         }
@@ -470,9 +471,9 @@ impl Conn {
             Outcome::Done(n) => Ok(n),
             Outcome::Closed => Err(io::Error::new(io::ErrorKind::BrokenPipe, "tls: connection closed")),
             Outcome::WantRead => Err(io::Error::other("tls: write wants to read (renegotiation is disabled)")),
-            Outcome::Failed { code, message } => {
+            Outcome::Failed { code, message, cause } => {
                 self.broken.store(true, Release);
-                Err(Error::Tls(TlsError { op: "write", code, message, cause: None }).into())
+                Err(Error::Tls(TlsError { op: "write", code, message, cause }).into())
             }
         }
     }
@@ -497,8 +498,8 @@ impl Conn {
                 return Ok(());
             }
             e.write_closed = true;
-            if let Outcome::Failed { code, message } = e.ssl.shutdown() {
-                return Err(Error::Tls(TlsError { op: "close_write", code, message, cause: None }));
+            if let Outcome::Failed { code, message, cause } = e.ssl.shutdown() {
+                return Err(Error::Tls(TlsError { op: "close_write", code, message, cause }));
             }
             e.collect();
         }

@@ -29,6 +29,7 @@
 // The error enums keep their public fields, as the contract says.
 #![allow(clippy::result_large_err)]
 
+mod certificate;
 mod config;
 mod conn;
 mod dial;
@@ -40,13 +41,14 @@ mod listener;
 
 use std::net::SocketAddr;
 
+pub use certificate::Certificate;
 pub use config::{ClientAuth, Config, ConfigBuilder, Version};
 pub use conn::{Conn, ConnectionState};
 pub use dial::Dialer;
-pub use error::{ConfigError, Error, TlsError};
+pub use error::{ConfigError, Error, Reason, TlsError, VerifyError};
 pub use ffi::version as openssl_version;
 pub use listener::Listener;
-pub use tcp::{Closed, DeadlineExceeded};
+pub use tcp::{Closed, DeadlineExceeded, Expired, IsTimeout};
 
 /// Wrap `tcp` as a TLS client. The handshake runs on first use. The server
 /// name to verify comes from `config.server_name`.

@@ -14,7 +14,7 @@ pub(crate) use ctx::{SslCtx, VerifyMode};
 pub(crate) use err::drain_errors;
 pub(crate) use session::SessionCache;
 pub(crate) use ssl::{Outcome, Ssl};
-pub(crate) use x509::{Cert, KeyPair, PemError, parse_certs, parse_key};
+pub(crate) use x509::{Cert, KeyPair, PemError, cert_from_der, parse_certs, parse_key};
 
 use std::ffi::CStr;
 use std::os::unix::ffi::OsStrExt;

@@ -5,7 +5,9 @@
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::marker::PhantomData;
+use std::net::IpAddr;
 use std::ptr::NonNull;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openssl_sys as sys;
 
@@ -14,7 +16,19 @@ use super::err::clear_errors;
 // libcrypto's, not declared by openssl-sys.
 unsafe extern "C" {
     fn X509_check_private_key(x: *const sys::X509, k: *const sys::EVP_PKEY) -> libc::c_int;
+    fn X509_NAME_print_ex(
+        out: *mut sys::BIO,
+        name: *const sys::X509_NAME,
+        indent: libc::c_int,
+        flags: libc::c_ulong,
+    ) -> libc::c_int;
+    fn GENERAL_NAMES_free(names: *mut sys::stack_st_GENERAL_NAME);
+    fn X509_get0_notAfter(x: *const sys::X509) -> *const sys::ASN1_TIME;
+    fn ASN1_TIME_to_tm(t: *const sys::ASN1_TIME, tm: *mut libc::tm) -> libc::c_int;
 }
+
+/// `XN_FLAG_RFC2253`: `CN=localhost,O=Example`, most specific first.
+const XN_FLAG_RFC2253: libc::c_ulong = 0x0111_0317;
 
 /// An owned reference to an `X509`.
 pub(crate) struct Cert(NonNull<sys::X509>);
@@ -26,6 +40,14 @@ unsafe impl Send for Cert {}
 unsafe impl Sync for Cert {}
 
 impl Cert {
+    /// Take over a reference the caller owns.
+    ///
+    /// # Safety
+    /// `x` is a live X509 whose one reference passes to the result.
+    pub(crate) unsafe fn from_owned(x: NonNull<sys::X509>) -> Cert {
+        Cert(x)
+    }
+
     pub(crate) fn as_ptr(&self) -> *mut sys::X509 {
         self.0.as_ptr()
     }
@@ -55,6 +77,105 @@ impl Cert {
                 == 1;
         clear_errors();
         ok
+    }
+}
+
+impl Cert {
+    /// The subject, RFC 2253 style (`CN=localhost`).
+    pub(crate) fn subject(&self) -> String {
+        // SAFETY: live X509; the name is owned by it.
+        name_text(unsafe { sys::X509_get_subject_name(self.as_ptr()) })
+    }
+
+    /// The issuer, RFC 2253 style.
+    pub(crate) fn issuer(&self) -> String {
+        // SAFETY: live X509; the name is owned by it.
+        name_text(unsafe { sys::X509_get_issuer_name(self.as_ptr()) })
+    }
+
+    /// The end of the validity period.
+    pub(crate) fn not_after(&self) -> Option<SystemTime> {
+        // SAFETY: live X509; the time is owned by it; `tm` is written by
+        // ASN1_TIME_to_tm and read by timegm.
+        let secs = unsafe {
+            let t = X509_get0_notAfter(self.as_ptr());
+            let mut tm: libc::tm = std::mem::zeroed();
+            if t.is_null() || ASN1_TIME_to_tm(t, &mut tm) != 1 {
+                return None;
+            }
+            libc::timegm(&mut tm)
+        };
+        match u64::try_from(secs) {
+            Ok(s) => UNIX_EPOCH.checked_add(Duration::from_secs(s)),
+            Err(_) => UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs())),
+        }
+    }
+
+    /// The DNS names and IP addresses of the subjectAltName extension.
+    pub(crate) fn alt_names(&self) -> (Vec<String>, Vec<IpAddr>) {
+        let (mut dns, mut ips) = (Vec::new(), Vec::new());
+        // SAFETY: live X509; the decoded stack is ours and freed below; its
+        // entries' strings are read before that.
+        unsafe {
+            let names = sys::X509_get_ext_d2i(
+                self.as_ptr(),
+                sys::NID_subject_alt_name,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+            .cast::<sys::stack_st_GENERAL_NAME>();
+            if names.is_null() {
+                clear_errors();
+                return (dns, ips);
+            }
+            let stack = names.cast::<sys::OPENSSL_STACK>();
+            for i in 0..sys::OPENSSL_sk_num(stack) {
+                let name = sys::OPENSSL_sk_value(stack, i).cast::<sys::GENERAL_NAME>();
+                let Some(name) = name.as_ref() else { continue };
+                let bytes = || {
+                    let s = name.d.cast::<sys::ASN1_STRING>();
+                    let (p, n) = (sys::ASN1_STRING_get0_data(s), sys::ASN1_STRING_length(s));
+                    if p.is_null() || n <= 0 { &[][..] } else { std::slice::from_raw_parts(p, n as usize) }
+                };
+                match name.type_ {
+                    sys::GEN_DNS => dns.push(String::from_utf8_lossy(bytes()).into_owned()),
+                    sys::GEN_IPADD => match bytes().len() {
+                        4 => ips.push(IpAddr::from(<[u8; 4]>::try_from(bytes()).unwrap_or_default())),
+                        16 => ips.push(IpAddr::from(<[u8; 16]>::try_from(bytes()).unwrap_or_default())),
+                        _ => {}
+                    },
+                    _ => {}
+                }
+            }
+            GENERAL_NAMES_free(names);
+        }
+        (dns, ips)
+    }
+}
+
+/// An `X509_NAME` as text.
+fn name_text(name: *const sys::X509_NAME) -> String {
+    if name.is_null() {
+        return String::new();
+    }
+    // SAFETY: a fresh memory BIO, written by X509_NAME_print_ex, read and
+    // freed here; `name` is live for the call.
+    unsafe {
+        let bio = sys::BIO_new(sys::BIO_s_mem());
+        if bio.is_null() {
+            return String::new();
+        }
+        X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
+        let mut p: *mut libc::c_char = std::ptr::null_mut();
+        let n = sys::BIO_get_mem_data(bio, &mut p);
+        let text = if p.is_null() || n <= 0 {
+            String::new()
+        } else {
+            String::from_utf8_lossy(std::slice::from_raw_parts(p.cast::<u8>(), n as usize)).into_owned()
+        };
+        sys::BIO_free_all(bio);
+        clear_errors();
+        text
     }
 }
 
@@ -248,6 +369,36 @@ pub(crate) fn parse_key(pem: &[u8], password: Option<&str>) -> Result<PrivateKey
     }
 }
 
+/// Parse one DER certificate.
+pub(crate) fn cert_from_der(der: &[u8]) -> Option<Cert> {
+    super::init();
+    let len = libc::c_long::try_from(der.len()).ok()?;
+    let mut p = der.as_ptr();
+    // SAFETY: reads at most `len` bytes from `der`; the result is owned.
+    let x = unsafe { sys::d2i_X509(std::ptr::null_mut(), &mut p, len) };
+    clear_errors();
+    NonNull::new(x).map(Cert)
+}
+
+/// The DER encoding of a certificate.
+///
+/// # Safety
+/// `cert` must be a live X509.
+pub(crate) unsafe fn der(cert: *mut sys::X509) -> Vec<u8> {
+    // SAFETY: per the contract; first call sizes, second call writes into a
+    // buffer of exactly that size (and advances our copy of the pointer).
+    unsafe {
+        let len = sys::i2d_X509(cert, std::ptr::null_mut());
+        if len <= 0 {
+            return Vec::new();
+        }
+        let mut buf = vec![0u8; len as usize];
+        let mut p = buf.as_mut_ptr();
+        sys::i2d_X509(cert, &mut p);
+        buf
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +412,6 @@ mod tests {
         assert_eq!(parse_key(b"hello", None).err(), Some(PemError::Missing));
         let bad = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
         assert_eq!(parse_key(bad, None).err(), Some(PemError::Malformed));
+        assert!(cert_from_der(b"\x30\x03\x02\x01\x01").is_none());
     }
 }
