@@ -146,6 +146,40 @@ fn s_client_gets_the_certificate_for_its_sni() {
     assert_eq!(h.join().unwrap().as_deref(), Some("other.test"));
 }
 
+/// Python's ssl module, verifying, once per name given: `name CN` lines.
+const PYTHON_SNI_CLIENT: &str = r#"
+import socket, ssl, sys
+ca, port = sys.argv[1], int(sys.argv[2])
+ctx = ssl.create_default_context(cafile=ca)
+for name in sys.argv[3:]:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        with ctx.wrap_socket(s, server_hostname=name) as t:
+            subject = dict(x[0] for x in t.getpeercert()["subject"])
+            print(name, subject["commonName"])
+"#;
+
+#[test]
+fn python_ssl_gets_the_certificate_for_its_sni() {
+    let (addr, h) = serve(&two_name_server().build().unwrap(), 2, |_, c| {
+        let _ = c.handshake();
+        c.connection_state().server_name
+    });
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c")
+        .arg(PYTHON_SNI_CLIENT)
+        .arg(pki().path("ca.pem"))
+        .arg(addr.port().to_string())
+        .args(["other.test", "localhost"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (out, err, status) = Proc::spawn("python3", &mut cmd).finish();
+    assert!(status.success(), "python3 failed:\n{out}\n{err}");
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["other.test other.test", "localhost localhost"], "{err}");
+    let names = h.join().unwrap();
+    assert_eq!(names, [Some("other.test".to_string()), Some("localhost".to_string())]);
+}
+
 /// Dial `n` times with one client `Config` against a server built from
 /// `server`; whether each connection resumed, as both ends saw it.
 fn resumptions(server: tls::ConfigBuilder, max: Version, n: usize) -> Vec<(bool, bool)> {
