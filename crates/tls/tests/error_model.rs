@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::error::Error as _;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::process::{Command, Stdio};

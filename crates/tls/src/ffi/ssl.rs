@@ -157,7 +157,7 @@ impl Ssl {
             sys::SSL_ERROR_ZERO_RETURN => Outcome::Closed,
             _ => {
                 let reasons = drain_reasons();
-                let verify = self.verify_failure();
+                let verify = self.verify_error();
                 let mut message = text(&reasons);
                 if let Some(v) = &verify {
                     message = if message.is_empty() { v.message.clone() } else { format!("{message} ({})", v.message) };
@@ -309,7 +309,7 @@ impl Ssl {
 
     /// Why certificate verification failed, if it did: OpenSSL's code and
     /// text, and for a name mismatch both names, as Go says them.
-    fn verify_failure(&self) -> Option<VerifyError> {
+    pub(crate) fn verify_error(&self) -> Option<VerifyError> {
         // SAFETY: live SSL; the error string is static.
         let (code, text) = unsafe {
             let r = sys::SSL_get_verify_result(self.raw());
