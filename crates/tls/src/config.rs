@@ -374,8 +374,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// The password of an encrypted key (from a file or from memory).
-    /// Without it an encrypted key is a `ConfigError` ("… is encrypted: set
+    /// The password of an encrypted key (from a file or from memory; one
+    /// password for every pair). Without it an encrypted key is a `ConfigError` ("… is encrypted: set
     /// key_password"); reseau never asks for a password on the terminal.
     pub fn key_password(mut self, password: impl Into<String>) -> Self {
         self.s.key_password = Some(Secret(password.into()));

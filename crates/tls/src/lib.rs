@@ -5,13 +5,20 @@
 //! and its [`tcp::Conn`], so every wait (for data, for buffer space, for a
 //! deadline, for a close) is the reactor's, exactly as for plain TCP.
 //!
-//! - [`Config`] / [`ConfigBuilder`]: certificates, CAs, client auth
-//!   ([`ClientAuth`]), ALPN, versions ([`Version`]), handshake timeout.
+//! - [`Config`] / [`ConfigBuilder`]: certificates and keys (files or PEM
+//!   in memory, several chosen by SNI), CAs, client auth ([`ClientAuth`]),
+//!   a `verify_peer_certificate` hook, ALPN, versions ([`Version`]),
+//!   curves and cipher suites, handshake timeout; files are checked at
+//!   `build`.
 //! - [`connect`], [`Dialer`]: resolve, dial and handshake.
 //! - [`client`], [`server`]: wrap an existing `tcp::Conn` (lazy handshake).
 //! - [`listen`], [`Listener`]: accept TLS connections.
 //! - [`Conn`]: `Read` + `Write` (one reader and one writer at once),
-//!   deadlines, `close_write` (close_notify), [`ConnectionState`].
+//!   deadlines, `close_write` (close_notify), [`ConnectionState`] (its
+//!   peer certificates readable as [`Certificate`]s).
+//! - [`Error`], [`TlsError`] (with OpenSSL's [`Reason`] and the
+//!   [`VerifyError`]), [`ConfigError`], and [`IsTimeout`], the one timeout
+//!   question: `docs/errors.md` in the repository has them all.
 //! - `fuzzing` (cargo feature `fuzzing`, off by default): socket-free entry
 //!   points that feed arbitrary bytes to a client or server engine, for the
 //!   cargo-fuzz targets in `fuzz/`.
