@@ -34,7 +34,7 @@ mod sys;
 mod timer;
 mod wheel;
 
-pub use error::{Closed, DeadlineExceeded, ReactorShutdown};
+pub use error::{Closed, DeadlineExceeded, Expired, IsTimeout, ReactorShutdown};
 pub use poll_fd::PollFd;
 pub use runtime::Runtime;
 pub use timer::Timer;

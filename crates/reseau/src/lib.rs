@@ -24,6 +24,7 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../../../docs/embedding.md")]
 #[doc = include_str!("../../../docs/green.md")]
 #[doc = include_str!("../../../docs/deadlines.md")]
+#[doc = include_str!("../../../docs/errors.md")]
 #[doc = include_str!("../../../docs/migrating-from-std.md")]
 #[doc = include_str!("../../../docs/tcp.md")]
 #[doc = include_str!("../../../docs/tls.md")]

@@ -56,14 +56,32 @@ impl fmt::Display for OpError {
     }
 }
 
+/// Display already says what `err` says (Go's format), so the source is
+/// what lies behind `err`, as `io::Error` does with its inner error: a
+/// chain printed link by link (anyhow's `{:#}`) says nothing twice. Match
+/// on [`err`](OpError::err) for the kind of failure.
 impl std::error::Error for OpError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.err)
+        self.err.source()
     }
 }
 
+impl iopoll::IsTimeout for OpError {
+    fn is_timeout(&self) -> bool {
+        OpError::is_timeout(self)
+    }
+}
+
+/// The kind follows `err` (`TimedOut` for a timeout, the OS error's own
+/// kind for `Error::Io`, ...) and the `OpError` is inside: `get_ref()`
+/// downcasts to it, except for a timeout, whose `OpError` sits in an
+/// [`iopoll::Expired`] so that `DeadlineExceeded::is` holds for it as for
+/// every other timeout.
 impl From<OpError> for io::Error {
     fn from(e: OpError) -> io::Error {
+        if e.is_timeout() {
+            return iopoll::Expired::new(e).into();
+        }
         let kind = match &e.err {
             Error::Address(_) | Error::UnknownNetwork(_) => io::ErrorKind::InvalidInput,
             Error::Lookup(l) if l.is_timeout => io::ErrorKind::TimedOut,
@@ -92,9 +110,17 @@ pub enum Error {
     #[error("i/o timeout")]
     Timeout,
     /// The system refused: connection refused, unreachable, address in use...
-    /// From the last address tried.
+    /// From the last address tried. Display is its text as Go prints it;
+    /// the `io::Error` is here rather than behind `source()`, since
+    /// Display already says what it says.
     #[error("{}", go_text(.0))]
-    Io(#[source] io::Error),
+    Io(io::Error),
+}
+
+impl iopoll::IsTimeout for Error {
+    fn is_timeout(&self) -> bool {
+        Error::is_timeout(self)
+    }
 }
 
 impl Error {
@@ -208,6 +234,10 @@ mod tests {
         assert!(e.is_timeout());
         let io: io::Error = e.into();
         assert_eq!(io.kind(), io::ErrorKind::TimedOut);
+        assert!(iopoll::DeadlineExceeded::is(&io), "the io form of a dial timeout");
+        assert_eq!(io.to_string(), "dial tcp [::1]:5000->[::1]:80: i/o timeout");
+        let op = io.get_ref().and_then(|e| e.downcast_ref::<iopoll::Expired>()).unwrap().operation();
+        assert!(op.downcast_ref::<OpError>().is_some_and(OpError::is_timeout));
         let e = OpError::new("dial", "tcp", None, Error::Lookup(LookupError::not_found("nope.invalid")));
         assert_eq!(e.to_string(), "dial tcp: lookup nope.invalid: no such host");
         let e = Error::Address(AddressError::new("missing port in address", "1.2.3.4"));

@@ -61,7 +61,7 @@ pub use addr::{Network, join_host_port, split_host_port};
 pub use conn::Conn;
 pub use dial::{DEFAULT_FALLBACK_DELAY, Dialer};
 pub use error::{AddressError, Error, LookupError, OpError};
-pub use iopoll::{Closed, DeadlineExceeded, Runtime};
+pub use iopoll::{Closed, DeadlineExceeded, Expired, IsTimeout, Runtime};
 pub use listen::ListenConfig;
 pub use listener::Listener;
 

@@ -1,19 +1,26 @@
 //! `Config`: what a TLS client or server is, validated in two stages.
 //!
-//! `ConfigBuilder::build` checks only internal consistency. Everything that
-//! needs the file system or OpenSSL (loading certificates, keys, CAs) is
-//! checked when the `Config` is first used in a role, by `client`, `server`,
-//! `connect` or `Listener::bind`, always before any byte is sent; the
-//! resulting `SSL_CTX` is kept and shared by every later connection.
+//! `ConfigBuilder::build` checks the settings against each other and loads
+//! the credentials: it reads the certificate, key and CA files (or PEM from
+//! memory), parses them, opens an encrypted key, checks that each key
+//! matches its certificate, and tries the curve and cipher lists on
+//! OpenSSL, failing with a plain-worded `ConfigError` as Go's
+//! `LoadX509KeyPair` does. What depends on the role (a server without a
+//! certificate, verified client auth without client CAs, the system roots a
+//! client falls back on) is checked when the `Config` is first used as
+//! that role, by `client`, `server`, `connect` or `Listener::bind`, always
+//! before any byte is sent; the resulting `SSL_CTX` is kept and shared by
+//! every later connection.
 
+use std::ffi::CString;
 use std::fmt;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::error::ConfigError;
-use crate::ffi::{SessionCache, SslCtx, VerifyMode};
+use crate::error::{ConfigError, Error, TlsError};
+use crate::ffi::{Cert, KeyPair, PemError, SessionCache, SslCtx, VerifyMode, parse_certs, parse_key};
 
 /// A protocol version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -66,9 +73,9 @@ pub enum ClientAuth {
     RequireAndVerifyClientCert,
 }
 
-/// An immutable TLS configuration, cheap to clone and share. It keeps one
-/// OpenSSL context per role once used, and (for clients) a session cache so
-/// later dials to the same server resume.
+/// An immutable TLS configuration, cheap to clone and share. It keeps its
+/// parsed credentials, one OpenSSL context per role once used, and (for
+/// clients) a session cache so later dials to the same server resume.
 ///
 /// ```no_run
 /// let client = tls::Config::builder()
@@ -76,7 +83,7 @@ pub enum ClientAuth {
 ///     .alpn_protocols(["h2", "http/1.1"])
 ///     .build()?;
 /// let server = tls::Config::builder()
-///     .cert_file("server.pem")
+///     .cert_file("server.pem")           // files are read and checked here
 ///     .key_file("server.key")
 ///     .build()?;
 /// # Ok::<(), tls::ConfigError>(())
@@ -88,6 +95,7 @@ pub struct Config {
 
 struct Inner {
     settings: Settings,
+    credentials: Credentials,
     client: OnceLock<Result<Arc<SslCtx>, ConfigError>>,
     server: OnceLock<Result<Arc<SslCtx>, ConfigError>>,
     sessions: Arc<SessionCache>,
@@ -103,22 +111,100 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Clone, Debug)]
+/// Where PEM data comes from: a file, read at `build`, or memory.
+#[derive(Clone)]
+enum Pem {
+    File(PathBuf),
+    Memory(Vec<u8>),
+}
+
+impl Pem {
+    fn file(path: impl AsRef<Path>) -> Pem {
+        Pem::File(path.as_ref().to_path_buf())
+    }
+
+    /// How messages name it: `cert_file /etc/x.pem`, or `cert_pem`.
+    fn name(&self, file: &str, memory: &str) -> String {
+        match self {
+            Pem::File(p) => format!("{file} {}", p.display()),
+            Pem::Memory(_) => memory.to_string(),
+        }
+    }
+
+    fn read(&self, name: &str) -> Result<std::borrow::Cow<'_, [u8]>, ConfigError> {
+        match self {
+            Pem::Memory(bytes) => Ok(bytes.into()),
+            Pem::File(p) => std::fs::read(p).map(Into::into).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => ConfigError(format!("{name} does not exist")),
+                _ => ConfigError(format!("cannot read {name}: {e}")),
+            }),
+        }
+    }
+}
+
+/// PEM from memory is never printed: it may be a private key.
+impl fmt::Debug for Pem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pem::File(p) => write!(f, "File({})", p.display()),
+            Pem::Memory(b) => write!(f, "Memory(<{} bytes>)", b.len()),
+        }
+    }
+}
+
+/// The user's `verify_peer_certificate` hook.
+type VerifyHook = Arc<dyn Fn(&[Vec<u8>]) -> Result<(), String> + Send + Sync>;
+
+#[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) server_name: Option<String>,
     pub(crate) verify_peer: bool,
     pub(crate) client_auth: ClientAuth,
-    pub(crate) cert_file: Option<PathBuf>,
-    pub(crate) key_file: Option<PathBuf>,
-    pub(crate) key_password: Option<Secret>,
-    pub(crate) ca_file: Option<PathBuf>,
-    pub(crate) client_ca_file: Option<PathBuf>,
+    cert: Option<Pem>,
+    key: Option<Pem>,
+    key_password: Option<Secret>,
+    /// Further certificate/key pairs, chosen by SNI.
+    more_certificates: Vec<(Pem, Pem)>,
+    ca: Option<Pem>,
+    client_ca: Option<Pem>,
     pub(crate) alpn: Vec<String>,
     pub(crate) handshake_timeout: Option<Duration>,
     pub(crate) min_version: Version,
     pub(crate) max_version: Option<Version>,
     pub(crate) keylog_file: Option<PathBuf>,
     pub(crate) session_resumption: bool,
+    session_tickets: bool,
+    curves: Option<Vec<String>>,
+    cipher_suites: Option<Vec<String>>,
+    tls13_cipher_suites: Option<Vec<String>>,
+    verify_hook: Option<VerifyHook>,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("server_name", &self.server_name)
+            .field("verify_peer", &self.verify_peer)
+            .field("client_auth", &self.client_auth)
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("key_password", &self.key_password)
+            .field("more_certificates", &self.more_certificates)
+            .field("ca", &self.ca)
+            .field("client_ca", &self.client_ca)
+            .field("alpn", &self.alpn)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("min_version", &self.min_version)
+            .field("max_version", &self.max_version)
+            .field("keylog_file", &self.keylog_file)
+            .field("session_resumption", &self.session_resumption)
+            .field("session_tickets", &self.session_tickets)
+            .field("curves", &self.curves)
+            .field("cipher_suites", &self.cipher_suites)
+            .field("tls13_cipher_suites", &self.tls13_cipher_suites)
+            .field("verify_peer_certificate", &self.verify_hook.as_ref().map(|_| "<fn>"))
+            .finish()
+    }
 }
 
 impl Default for Settings {
@@ -127,19 +213,110 @@ impl Default for Settings {
             server_name: None,
             verify_peer: true,
             client_auth: ClientAuth::NoClientCert,
-            cert_file: None,
-            key_file: None,
+            cert: None,
+            key: None,
             key_password: None,
-            ca_file: None,
-            client_ca_file: None,
+            more_certificates: Vec::new(),
+            ca: None,
+            client_ca: None,
             alpn: Vec::new(),
             handshake_timeout: None,
             min_version: Version::Tls12,
             max_version: None,
             keylog_file: None,
             session_resumption: true,
+            session_tickets: true,
+            curves: None,
+            cipher_suites: None,
+            tls13_cipher_suites: None,
+            verify_hook: None,
         }
     }
+}
+
+/// Trusted CA certificates: parsed, or an OpenSSL hashed directory (read
+/// lazily by OpenSSL, so only its existence is checked).
+enum Trust {
+    Certs(Vec<Cert>),
+    Dir(PathBuf),
+}
+
+impl Trust {
+    fn load(pem: &Pem, name: &str) -> Result<Trust, ConfigError> {
+        match pem {
+            Pem::File(p) if p.is_dir() => Ok(Trust::Dir(p.clone())),
+            _ => certs(&pem.read(name)?, name).map(Trust::Certs),
+        }
+    }
+
+    fn apply(&self, ctx: &mut SslCtx) -> Result<(), ConfigError> {
+        match self {
+            Trust::Certs(certs) => ctx.trust(certs).map_err(ConfigError),
+            Trust::Dir(dir) => ctx.load_verify_locations(dir).map_err(ConfigError),
+        }
+    }
+}
+
+/// What `build` loaded and checked.
+#[derive(Default)]
+struct Credentials {
+    /// Certificate/key pairs; the first is the default (and the client's).
+    pairs: Vec<KeyPair>,
+    ca: Option<Trust>,
+    client_ca: Option<Trust>,
+}
+
+/// The certificates in `pem`, or a `ConfigError` naming `name`.
+fn certs(pem: &[u8], name: &str) -> Result<Vec<Cert>, ConfigError> {
+    parse_certs(pem).map_err(|e| {
+        ConfigError(match e {
+            PemError::Missing => format!("{name} holds no PEM certificate"),
+            _ => format!("{name} holds a malformed PEM certificate"),
+        })
+    })
+}
+
+/// Load and check one certificate/key pair.
+fn key_pair(cert: &Pem, key: &Pem, password: Option<&Secret>, names: [&str; 4]) -> Result<KeyPair, ConfigError> {
+    let [cert_file, cert_pem, key_file, key_pem] = names;
+    let (cert_name, key_name) = (cert.name(cert_file, cert_pem), key.name(key_file, key_pem));
+    let chain = certs(&cert.read(&cert_name)?, &cert_name)?;
+    let key = parse_key(&key.read(&key_name)?, password.map(|p| p.0.as_str())).map_err(|e| {
+        ConfigError(match e {
+            PemError::Missing => format!("{key_name} holds no PEM private key"),
+            PemError::Malformed => format!("{key_name} holds a malformed or unsupported private key"),
+            PemError::NeedsPassword => format!("{key_name} is encrypted: set key_password"),
+            PemError::WrongPassword => format!("{key_name} is encrypted and key_password does not open it"),
+        })
+    })?;
+    if !chain[0].matches(&key) {
+        return Err(ConfigError(format!(
+            "{key_name} does not match {cert_name}: the key belongs to another certificate"
+        )));
+    }
+    Ok(KeyPair { chain, key })
+}
+
+/// One list setting as OpenSSL's colon-separated string, each entry tried
+/// alone on a scratch context so the error names the entry at fault.
+fn checked_list(
+    what: &str,
+    items: &[String],
+    apply: impl Fn(&mut SslCtx, &std::ffi::CStr) -> Result<(), String>,
+) -> Result<CString, ConfigError> {
+    if items.is_empty() {
+        return Err(ConfigError(format!("{what} is empty")));
+    }
+    let mut scratch = SslCtx::new(false).map_err(ConfigError)?;
+    for item in items {
+        let c = CString::new(item.as_str()).ok().filter(|_| !item.is_empty() && !item.contains(':'));
+        if c.is_none_or(|c| apply(&mut scratch, &c).is_err()) {
+            return Err(ConfigError(format!("{what}: {item:?} is not a name OpenSSL knows")));
+        }
+    }
+    let list = CString::new(items.join(":")).map_err(|_| ConfigError(format!("{what}: a NUL byte")))?;
+    apply(&mut scratch, &list).map_err(|e| ConfigError(format!("{what}: {e}")))?;
+    Ok(list)
 }
 
 /// Builds a [`Config`]; every setter takes and returns `Self`.
@@ -171,36 +348,155 @@ impl ConfigBuilder {
     }
 
     /// PEM certificate chain, leaf first: required for servers, optional
-    /// for clients (mutual TLS).
+    /// for clients (mutual TLS). Replaces `cert_pem`.
     pub fn cert_file(mut self, path: impl AsRef<Path>) -> Self {
-        self.s.cert_file = Some(path.as_ref().to_path_buf());
+        self.s.cert = Some(Pem::file(path));
         self
     }
 
-    /// PEM private key for `cert_file`.
+    /// PEM private key for the certificate. Replaces `key_pem`.
     pub fn key_file(mut self, path: impl AsRef<Path>) -> Self {
-        self.s.key_file = Some(path.as_ref().to_path_buf());
+        self.s.key = Some(Pem::file(path));
         self
     }
 
-    /// The password of an encrypted `key_file`. Without it an encrypted key
-    /// is a `ConfigError` ("… is encrypted: set key_password"); reseau never
-    /// asks for a password on the terminal.
+    /// As [`cert_file`](ConfigBuilder::cert_file), from memory: a PEM
+    /// certificate chain, leaf first. Replaces `cert_file`.
+    pub fn cert_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.s.cert = Some(Pem::Memory(pem.into()));
+        self
+    }
+
+    /// As [`key_file`](ConfigBuilder::key_file), from memory. Never shown
+    /// by `Debug`. Replaces `key_file`.
+    pub fn key_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.s.key = Some(Pem::Memory(pem.into()));
+        self
+    }
+
+    /// The password of an encrypted key (from a file or from memory; one
+    /// password for every pair). Without it an encrypted key is a `ConfigError` ("… is encrypted: set
+    /// key_password"); reseau never asks for a password on the terminal.
     pub fn key_password(mut self, password: impl Into<String>) -> Self {
         self.s.key_password = Some(Secret(password.into()));
         self
     }
 
-    /// CAs a client trusts: a PEM file or an OpenSSL hashed directory.
-    /// Without it, the system roots are used.
-    pub fn ca_file(mut self, path: impl AsRef<Path>) -> Self {
-        self.s.ca_file = Some(path.as_ref().to_path_buf());
+    /// A further certificate chain and key for a server, from files. With
+    /// several pairs the server picks, by the client's SNI, the first whose
+    /// certificate is valid for the name (as Go does with
+    /// `Config.Certificates`); a client without SNI, or naming no pair, gets
+    /// the first pair: `cert_file`/`key_file` (or `cert_pem`/`key_pem`) if
+    /// set, else the first one added. Clients use the first pair only.
+    ///
+    /// ```no_run
+    /// let server = tls::Config::builder()
+    ///     .cert_file("default.pem").key_file("default.key")
+    ///     .add_certificate_files("api.pem", "api.key")   // for SNI api.example.com
+    ///     .build()?;
+    /// # Ok::<(), tls::ConfigError>(())
+    /// ```
+    pub fn add_certificate_files(mut self, cert: impl AsRef<Path>, key: impl AsRef<Path>) -> Self {
+        self.s.more_certificates.push((Pem::file(cert), Pem::file(key)));
         self
     }
 
-    /// CAs a server verifies client certificates against.
+    /// As [`add_certificate_files`](ConfigBuilder::add_certificate_files),
+    /// from memory (PEM chain, leaf first, and PEM key).
+    pub fn add_certificate_pem(mut self, cert: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> Self {
+        self.s.more_certificates.push((Pem::Memory(cert.into()), Pem::Memory(key.into())));
+        self
+    }
+
+    /// CAs a client trusts: a PEM file or an OpenSSL hashed directory.
+    /// Without it, the system roots are used. Replaces `ca_pem`.
+    pub fn ca_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.s.ca = Some(Pem::file(path));
+        self
+    }
+
+    /// As [`ca_file`](ConfigBuilder::ca_file), from memory: one or more
+    /// PEM certificates. Replaces `ca_file`.
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.s.ca = Some(Pem::Memory(pem.into()));
+        self
+    }
+
+    /// CAs a server verifies client certificates against (a PEM file or a
+    /// hashed directory); a file's subjects are also sent as the acceptable
+    /// CAs. Replaces `client_ca_pem`.
     pub fn client_ca_file(mut self, path: impl AsRef<Path>) -> Self {
-        self.s.client_ca_file = Some(path.as_ref().to_path_buf());
+        self.s.client_ca = Some(Pem::file(path));
+        self
+    }
+
+    /// As [`client_ca_file`](ConfigBuilder::client_ca_file), from memory.
+    /// Replaces `client_ca_file`.
+    pub fn client_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.s.client_ca = Some(Pem::Memory(pem.into()));
+        self
+    }
+
+    /// A check of the peer's certificate chain of your own (Go's
+    /// `VerifyPeerCertificate`), run once OpenSSL's own checks have passed
+    /// (or were turned off with `verify_peer(false)` or an unverified
+    /// `ClientAuth`), with the chain as the peer sent it: DER, leaf first;
+    /// empty when a client sent none. `Err(msg)` fails the handshake with
+    /// an `Error::Tls` whose message holds `msg`. It runs on the thread
+    /// driving the handshake with no reseau lock held, on clients and on
+    /// servers, on every handshake (resumed ones too).
+    ///
+    /// Pinning a server's certificate:
+    ///
+    /// ```no_run
+    /// let pinned: Vec<u8> = std::fs::read("server.der")?;
+    /// let config = tls::Config::builder()
+    ///     .verify_peer_certificate(move |chain: &[Vec<u8>]| match chain.first() {
+    ///         Some(leaf) if *leaf == pinned => Ok(()),
+    ///         _ => Err("not the pinned certificate".to_string()),
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn verify_peer_certificate(
+        mut self,
+        check: impl Fn(&[Vec<u8>]) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.s.verify_hook = Some(Arc::new(check));
+        self
+    }
+
+    /// Whether a server issues session tickets and resumes sessions
+    /// (default `true`); off, as Go's `SessionTicketsDisabled`, every
+    /// handshake with it is a full one.
+    pub fn session_tickets(mut self, on: bool) -> Self {
+        self.s.session_tickets = on;
+        self
+    }
+
+    /// The key-exchange groups offered (client) or accepted (server), in
+    /// preference order, by OpenSSL's names: `"X25519"`, `"P-256"`,
+    /// `"P-384"`, `"P-521"`, `"X448"`. Go's `CurvePreferences`. Checked at
+    /// `build`; default: OpenSSL's.
+    pub fn curve_preferences(mut self, groups: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.s.curves = Some(groups.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The TLS 1.2 cipher suites, by OpenSSL's names
+    /// (`"ECDHE-RSA-AES128-GCM-SHA256"`), in preference order; Go's
+    /// `CipherSuites`. Checked at `build`; default: Go's list (ECDHE with
+    /// AES-GCM or ChaCha20-Poly1305, then ECDHE CBC-SHA1).
+    pub fn cipher_suites(mut self, suites: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.s.cipher_suites = Some(suites.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The TLS 1.3 cipher suites, by their RFC names
+    /// (`"TLS_AES_128_GCM_SHA256"`), in preference order. Checked at
+    /// `build`; default: OpenSSL's.
+    pub fn tls13_cipher_suites(mut self, suites: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.s.tls13_cipher_suites = Some(suites.into_iter().map(Into::into).collect());
         self
     }
 
@@ -245,13 +541,22 @@ impl ConfigBuilder {
         self
     }
 
-    /// Check the settings against each other and build the `Config`.
-    /// Files are checked later, when the `Config` is first used.
+    /// Check the settings against each other, load and check the
+    /// credentials (files are read here; a missing file, bad PEM, an
+    /// encrypted key without its password, or a key that does not match its
+    /// certificate is a `ConfigError` naming the file), check the curve and
+    /// cipher lists, and build the `Config`.
     pub fn build(self) -> Result<Config, ConfigError> {
         let s = self.s;
-        match (&s.cert_file, &s.key_file) {
-            (Some(_), None) => return Err(ConfigError("cert_file is set but key_file is not".into())),
-            (None, Some(_)) => return Err(ConfigError("key_file is set but cert_file is not".into())),
+        match (&s.cert, &s.key) {
+            (Some(_), None) => {
+                return Err(ConfigError(
+                    "a certificate (cert_file or cert_pem) is set but no key_file or key_pem".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError("a key (key_file or key_pem) is set but no cert_file or cert_pem".into()));
+            }
             _ => {}
         }
         if let Some(max) = s.max_version {
@@ -267,14 +572,47 @@ impl ConfigBuilder {
         if s.server_name.as_deref() == Some("") {
             return Err(ConfigError("server_name is empty".into()));
         }
+        let credentials = Credentials::load(&s)?;
+        if let Some(groups) = &s.curves {
+            checked_list("curve_preferences", groups, SslCtx::set_groups)?;
+        }
+        if let Some(suites) = &s.cipher_suites {
+            checked_list("cipher_suites", suites, SslCtx::set_cipher_list)?;
+        }
+        if let Some(suites) = &s.tls13_cipher_suites {
+            checked_list("tls13_cipher_suites", suites, SslCtx::set_ciphersuites)?;
+        }
         Ok(Config {
             inner: Arc::new(Inner {
                 settings: s,
+                credentials,
                 client: OnceLock::new(),
                 server: OnceLock::new(),
                 sessions: Arc::new(SessionCache::new()),
             }),
         })
+    }
+}
+
+impl Credentials {
+    fn load(s: &Settings) -> Result<Credentials, ConfigError> {
+        let mut pairs = Vec::new();
+        if let (Some(cert), Some(key)) = (&s.cert, &s.key) {
+            pairs.push(key_pair(cert, key, s.key_password.as_ref(), ["cert_file", "cert_pem", "key_file", "key_pem"])?);
+        }
+        for (cert, key) in &s.more_certificates {
+            let names = [
+                "add_certificate_files cert",
+                "add_certificate_pem cert",
+                "add_certificate_files key",
+                "add_certificate_pem key",
+            ];
+            pairs.push(key_pair(cert, key, s.key_password.as_ref(), names)?);
+        }
+        let ca = s.ca.as_ref().map(|p| Trust::load(p, &p.name("ca_file", "ca_pem"))).transpose()?;
+        let client_ca =
+            s.client_ca.as_ref().map(|p| Trust::load(p, &p.name("client_ca_file", "client_ca_pem"))).transpose()?;
+        Ok(Credentials { pairs, ca, client_ca })
     }
 }
 
@@ -307,11 +645,31 @@ impl Config {
         self.inner.server.get_or_init(|| self.build_server().map(Arc::new)).clone()
     }
 
+    /// Run the user's `verify_peer_certificate` (if any) on the peer's
+    /// chain. Called once OpenSSL's handshake is done, with no lock held.
+    pub(crate) fn check_peer_certificates(&self, chain: impl FnOnce() -> Vec<Vec<u8>>) -> Result<(), Error> {
+        let Some(check) = &self.inner.settings.verify_hook else { return Ok(()) };
+        check(&chain()).map_err(|msg| {
+            Error::Tls(TlsError::new("handshake", format!("verify_peer_certificate rejected the peer: {msg}")))
+        })
+    }
+
     fn common(&self, server: bool) -> Result<SslCtx, ConfigError> {
         let s = &self.inner.settings;
         let mut ctx = SslCtx::new(server).map_err(ConfigError)?;
-        ctx.set_key_password(s.key_password.as_ref().map(|p| p.0.as_str()));
         ctx.set_versions(s.min_version.raw(), s.max_version.map(Version::raw)).map_err(ConfigError)?;
+        // The lists were checked at build; these cannot fail now.
+        if let Some(groups) = &s.curves {
+            ctx.set_groups(&checked_list("curve_preferences", groups, SslCtx::set_groups)?).map_err(ConfigError)?;
+        }
+        if let Some(suites) = &s.cipher_suites {
+            let list = checked_list("cipher_suites", suites, SslCtx::set_cipher_list)?;
+            ctx.set_cipher_list(&list).map_err(ConfigError)?;
+        }
+        if let Some(suites) = &s.tls13_cipher_suites {
+            let list = checked_list("tls13_cipher_suites", suites, SslCtx::set_ciphersuites)?;
+            ctx.set_ciphersuites(&list).map_err(ConfigError)?;
+        }
         if let Some(path) = &s.keylog_file {
             let file = OpenOptions::new()
                 .create(true)
@@ -324,26 +682,19 @@ impl Config {
     }
 
     fn build_client(&self) -> Result<SslCtx, ConfigError> {
-        let s = &self.inner.settings;
-        // A CA file that is named but missing is a mistake even when it
-        // goes unused (verification off).
-        if let Some(path) = &s.ca_file {
-            require_exists(path, "ca_file")?;
-        }
+        let (s, creds) = (&self.inner.settings, &self.inner.credentials);
         let mut ctx = self.common(false)?;
         if s.verify_peer {
             ctx.set_verify(VerifyMode::RequireAndVerify);
-            match &s.ca_file {
-                Some(path) => ctx.load_verify_locations(path).map_err(ConfigError)?,
-                None => load_system_roots(&mut ctx)?,
+            match &creds.ca {
+                Some(trust) => trust.apply(&mut ctx)?,
+                None => system_roots()?.apply(&mut ctx)?,
             }
         } else {
             ctx.set_verify(VerifyMode::Off);
         }
-        if let (Some(cert), Some(key)) = (&s.cert_file, &s.key_file) {
-            require_exists(cert, "cert_file")?;
-            require_exists(key, "key_file")?;
-            ctx.use_certificate(cert, key).map_err(ConfigError)?;
+        if let Some(pair) = creds.pairs.first() {
+            ctx.use_key_pair(pair).map_err(ConfigError)?;
         }
         if !s.alpn.is_empty() {
             ctx.set_alpn_protos(&alpn_wire(&s.alpn)).map_err(ConfigError)?;
@@ -355,18 +706,17 @@ impl Config {
     }
 
     fn build_server(&self) -> Result<SslCtx, ConfigError> {
-        let s = &self.inner.settings;
-        let (Some(cert), Some(key)) = (&s.cert_file, &s.key_file) else {
-            return Err(ConfigError("a server needs cert_file and key_file".into()));
+        let (s, creds) = (&self.inner.settings, &self.inner.credentials);
+        let Some(first) = creds.pairs.first() else {
+            return Err(ConfigError(
+                "a server needs a certificate: set cert_file and key_file (or cert_pem and key_pem)".into(),
+            ));
         };
-        require_exists(cert, "cert_file")?;
-        require_exists(key, "key_file")?;
-        // Servers do not use ca_file, but a named one must exist.
-        if let Some(path) = &s.ca_file {
-            require_exists(path, "ca_file")?;
-        }
         let mut ctx = self.common(true)?;
-        ctx.use_certificate(cert, key).map_err(ConfigError)?;
+        ctx.use_key_pair(first).map_err(ConfigError)?;
+        if creds.pairs.len() > 1 {
+            ctx.select_by_sni(creds.pairs.iter().map(KeyPair::share).collect());
+        }
         let mode = match s.client_auth {
             ClientAuth::NoClientCert => VerifyMode::Off,
             ClientAuth::RequestClientCert => VerifyMode::RequestAny,
@@ -375,16 +725,18 @@ impl Config {
             ClientAuth::RequireAndVerifyClientCert => VerifyMode::RequireAndVerify,
         };
         let verifies = matches!(mode, VerifyMode::VerifyIfGiven | VerifyMode::RequireAndVerify);
-        match &s.client_ca_file {
-            Some(path) => {
-                require_exists(path, "client_ca_file")?;
-                ctx.load_verify_locations(path).map_err(ConfigError)?;
-                if path.is_file() {
-                    ctx.set_client_ca_list(path).map_err(ConfigError)?;
+        match &creds.client_ca {
+            Some(trust) => {
+                trust.apply(&mut ctx)?;
+                if let Trust::Certs(cas) = trust {
+                    ctx.set_client_ca_names(cas).map_err(ConfigError)?;
                 }
             }
             None if verifies => {
-                return Err(ConfigError(format!("client_auth {:?} needs client_ca_file", s.client_auth)));
+                return Err(ConfigError(format!(
+                    "client_auth {:?} needs client_ca_file or client_ca_pem",
+                    s.client_auth
+                )));
             }
             None => {}
         }
@@ -393,6 +745,9 @@ impl Config {
             ctx.set_alpn_select(alpn_wire(&s.alpn));
         }
         ctx.set_session_id_context(b"reseau");
+        if !s.session_tickets {
+            ctx.disable_resumption();
+        }
         Ok(ctx)
     }
 }
@@ -401,10 +756,6 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config").field("settings", &self.inner.settings).finish_non_exhaustive()
     }
-}
-
-fn require_exists(path: &Path, what: &str) -> Result<(), ConfigError> {
-    if path.exists() { Ok(()) } else { Err(ConfigError(format!("{what} {} does not exist", path.display()))) }
 }
 
 /// ALPN protocol names in wire format: each prefixed with its length.
@@ -417,15 +768,31 @@ fn alpn_wire(protocols: &[String]) -> Vec<u8> {
     wire
 }
 
-/// The system's trusted roots: `SSL_CERT_FILE` / `SSL_CERT_DIR` when set,
-/// else the first bundle found at the usual places, else OpenSSL's defaults.
-fn load_system_roots(ctx: &mut SslCtx) -> Result<(), ConfigError> {
-    for var in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
-        if let Some(path) = std::env::var_os(var).map(PathBuf::from) {
-            if path.exists() {
-                return ctx.load_verify_locations(&path).map_err(ConfigError);
+/// The system's trusted roots: `SSL_CERT_FILE` / `SSL_CERT_DIR` when set
+/// (and then they must exist), else the first bundle found at the usual
+/// places, else OpenSSL's compiled-in defaults. Finding none, or a bundle
+/// without certificates, is a `ConfigError`: a client that cannot trust
+/// anything should fail at once, not at its first handshake.
+fn system_roots() -> Result<Trust, ConfigError> {
+    let file = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let dir = std::env::var_os("SSL_CERT_DIR").filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(path) = file {
+        let name = format!("SSL_CERT_FILE {}", path.display());
+        if dir.is_some() {
+            // Both set: OpenSSL would use both; the file must still be good.
+            Trust::load(&Pem::File(path), &name)?;
+        } else {
+            return Trust::load(&Pem::File(path), &name);
+        }
+    }
+    if let Some(path) = dir {
+        // OpenSSL takes a colon-separated list; each entry must exist.
+        for entry in std::env::split_paths(&path) {
+            if !entry.is_dir() {
+                return Err(ConfigError(format!("SSL_CERT_DIR {} is not a directory", entry.display())));
             }
         }
+        return Ok(Trust::Dir(path));
     }
     const BUNDLES: [&str; 6] = [
         "/etc/ssl/certs/ca-certificates.crt",
@@ -435,9 +802,16 @@ fn load_system_roots(ctx: &mut SslCtx) -> Result<(), ConfigError> {
         "/etc/ssl/cert.pem",
         "/etc/ssl/certs",
     ];
-    match BUNDLES.iter().map(Path::new).find(|p| p.exists()) {
-        Some(path) => ctx.load_verify_locations(path).map_err(ConfigError),
-        None => ctx.set_default_verify_paths().map_err(ConfigError),
+    let defaults = crate::ffi::default_ca_paths();
+    let found = BUNDLES.iter().map(PathBuf::from).chain(defaults).find(|p| p.exists());
+    match found {
+        Some(path) => {
+            let name = format!("the system CA bundle {}", path.display());
+            Trust::load(&Pem::File(path), &name)
+        }
+        None => Err(ConfigError(
+            "no system CA certificates found (looked at SSL_CERT_FILE, SSL_CERT_DIR and the usual bundles): set ca_file or ca_pem".into(),
+        )),
     }
 }
 
@@ -458,13 +832,32 @@ mod tests {
     }
 
     #[test]
-    fn files_are_checked_on_first_use() {
-        let c = Config::builder().cert_file("/nonexistent/c.pem").key_file("/nonexistent/k.pem").build().unwrap();
-        let e = c.server_ctx().err().expect("missing files");
-        assert!(e.0.contains("does not exist"), "{e}");
+    fn files_are_checked_at_build() {
+        let e = Config::builder().cert_file("/nonexistent/c.pem").key_file("/nonexistent/k.pem").build().unwrap_err();
+        assert_eq!(e.0, "cert_file /nonexistent/c.pem does not exist");
+        let e = Config::builder().ca_file("/nonexistent/ca.pem").build().unwrap_err();
+        assert_eq!(e.0, "ca_file /nonexistent/ca.pem does not exist");
+        let e = Config::builder().cert_pem("junk").key_pem("junk").build().unwrap_err();
+        assert_eq!(e.0, "cert_pem holds no PEM certificate");
         let e = Config::builder().build().unwrap().server_ctx().err().expect("no certificate");
         assert!(e.0.contains("cert_file"), "{e}");
-        let e = Config::builder().ca_file("/nonexistent/ca.pem").build().unwrap().client_ctx().err().expect("no CA");
-        assert!(e.0.contains("ca_file"), "{e}");
+    }
+
+    #[test]
+    fn lists_are_checked_at_build() {
+        let e = Config::builder().curve_preferences(["X25519", "P-257"]).build().unwrap_err();
+        assert!(e.0.contains("curve_preferences") && e.0.contains("P-257"), "{e}");
+        let e = Config::builder().cipher_suites(["ECDHE-RSA-AES128-GCM-SHA256", "NOPE"]).build().unwrap_err();
+        assert!(e.0.contains("cipher_suites") && e.0.contains("NOPE"), "{e}");
+        let e = Config::builder().tls13_cipher_suites(["TLS_AES_128_GCM_SHA256", "TLS_NOPE"]).build().unwrap_err();
+        assert!(e.0.contains("tls13_cipher_suites") && e.0.contains("TLS_NOPE"), "{e}");
+        assert!(Config::builder().cipher_suites(Vec::<String>::new()).build().is_err());
+        assert!(Config::builder().cipher_suites(["A:B"]).build().is_err());
+        let ok = Config::builder()
+            .curve_preferences(["X25519", "P-256", "P-384"])
+            .cipher_suites(["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-CHACHA20-POLY1305"])
+            .tls13_cipher_suites(["TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_256_GCM_SHA384"])
+            .build();
+        assert!(ok.is_ok(), "{ok:?}");
     }
 }

@@ -220,7 +220,8 @@ struct Running {
 }
 
 /// The state of a connection, as [`Conn::connection_state`] reports it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Its `Debug` summarises the peer's certificates (see `certificate.rs`).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ConnectionState {
     /// Whether the handshake has completed.
     pub handshake_complete: bool,
@@ -349,7 +350,11 @@ impl Conn {
             }
             ready!(self.flush(w, true)).map_err(transport_error)?;
             match step {
-                Step::Done(()) => return Poll::Ready(Ok(())),
+                // The user's verify_peer_certificate, with no lock held.
+                Step::Done(()) => {
+                    let chain = || self.link.lock().engine.peer_certificates();
+                    return Poll::Ready(self.config.check_peer_certificates(chain));
+                }
                 Step::NeedInput => {
                     // The peer is computing its share of the key exchange,
                     // not sending: spinning would only take its core.

@@ -176,10 +176,9 @@ impl Engine {
         self.ssl.server_name()
     }
 
-    /// The peer's certificates, at any stage.
-    #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
-    pub(crate) fn peer_certificate_count(&self) -> usize {
-        self.ssl.peer_certificates().len()
+    /// The peer's certificates, DER encoded, leaf first, at any stage.
+    pub(crate) fn peer_certificates(&self) -> Vec<Vec<u8>> {
+        self.ssl.peer_certificates()
     }
 
     /// Move what OpenSSL produced into `out`, and translate its outcome.
@@ -193,7 +192,7 @@ impl Engine {
             Outcome::Done(v) => Step::Done(v),
             Outcome::WantRead => Step::NeedInput,
             Outcome::Closed => Step::PeerClosed,
-            Outcome::Failed { code, message } => Step::Failed(TlsError { op, code, message, cause: None }),
+            Outcome::Failed { code, message, cause } => Step::Failed(TlsError { op, code, message, cause }),
         }
     }
 }

@@ -163,7 +163,7 @@ fn drive(mut engine: Engine, bytes: &[u8]) -> Report {
     // engine in, finished or not.
     let _ = engine.connection_state();
     report.server_name = engine.server_name();
-    report.peer_certificates = engine.peer_certificate_count();
+    report.peer_certificates = engine.peer_certificates().len();
     report
 }
 

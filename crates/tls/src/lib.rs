@@ -5,16 +5,23 @@
 //! and its [`tcp::Conn`], so every wait (for data, for buffer space, for a
 //! deadline, for a close) is the reactor's, exactly as for plain TCP.
 //!
-//! - [`Config`] / [`ConfigBuilder`]: certificates, CAs, client auth
-//!   ([`ClientAuth`]), ALPN, versions ([`Version`]), handshake timeout.
+//! - [`Config`] / [`ConfigBuilder`]: certificates and keys (files or PEM
+//!   in memory, several chosen by SNI), CAs, client auth ([`ClientAuth`]),
+//!   a `verify_peer_certificate` hook, ALPN, versions ([`Version`]),
+//!   curves and cipher suites, handshake timeout; files are checked at
+//!   `build`.
 //! - [`connect`], [`Dialer`]: resolve, dial and handshake.
 //! - [`client`], [`server`]: wrap an existing `tcp::Conn` (lazy handshake).
 //! - [`listen`], [`Listener`]: accept TLS connections.
 //! - [`Conn`]: `Read` + `Write` (one reader and one writer at once),
-//!   deadlines, `close_write` (close_notify), [`ConnectionState`].
+//!   deadlines, `close_write` (close_notify), [`ConnectionState`] (its
+//!   peer certificates readable as [`Certificate`]s).
 //! - [`Conn::poll_handshake`], [`Conn::poll_read`], [`Conn::poll_write`],
 //!   [`Conn::poll_flush`], [`Listener::poll_accept`]: the same operations
 //!   for an event loop or executor, on the same connection.
+//! - [`Error`], [`TlsError`] (with OpenSSL's [`Reason`] and the
+//!   [`VerifyError`]), [`ConfigError`], and [`IsTimeout`], the one timeout
+//!   question: `docs/errors.md` in the repository has them all.
 //!
 //! ```no_run
 //! use std::io::{Read, Write};
@@ -29,6 +36,7 @@
 // The error enums keep their public fields, as the contract says.
 #![allow(clippy::result_large_err)]
 
+mod certificate;
 mod config;
 mod conn;
 mod dial;
@@ -43,13 +51,14 @@ mod listener;
 
 use std::net::SocketAddr;
 
+pub use certificate::Certificate;
 pub use config::{ClientAuth, Config, ConfigBuilder, Version};
 pub use conn::{Conn, ConnectionState};
 pub use dial::Dialer;
-pub use error::{ConfigError, Error, TlsError};
+pub use error::{ConfigError, Error, Reason, TlsError, VerifyError};
 pub use ffi::version as openssl_version;
 pub use listener::Listener;
-pub use tcp::{Closed, DeadlineExceeded};
+pub use tcp::{Closed, DeadlineExceeded, Expired, IsTimeout};
 
 /// Wrap `tcp` as a TLS client. The handshake runs on first use. The server
 /// name to verify comes from `config.server_name`.

@@ -200,10 +200,12 @@ fn error_queue_does_not_leak_into_the_next_call() {
     // A client configuration OpenSSL rejects (a CA file that is not PEM)...
     let garbage = pki().scratch("not-a-ca.pem");
     std::fs::write(&garbage, "this is not a certificate\n").unwrap();
-    let broken = client_builder().ca_file(&garbage).build().unwrap();
-    match dial(addr, &broken) {
-        Err(tls::Error::Config(_)) => {} // refused before dialing
-        other => panic!("a CA file without certificates is a configuration error: {other:?}"),
+    match client_builder().ca_file(&garbage).build() {
+        Err(e) => assert!(e.0.contains("not-a-ca.pem"), "{e}"), // refused at build
+        Ok(broken) => match dial(addr, &broken) {
+            Err(tls::Error::Config(_)) => {} // refused before dialing
+            other => panic!("a CA file without certificates is a configuration error: {other:?}"),
+        },
     }
     // ...then one that fails the handshake again.
     let third = assert_tls_error(dial(addr, &bad), "verif");

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 
 use super::SessionCache;
 use super::err::{clear_errors, drain_errors};
+use super::x509::{Cert, KeyPair};
 
 /// How a server treats client certificates (Go's `ClientAuthType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,12 +33,9 @@ pub(crate) enum VerifyMode {
 /// C through the context's ex-data slot.
 #[derive(Default)]
 struct CallbackData {
-    /// The password for an encrypted private key; without one the password
-    /// callback answers "none" (OpenSSL's default would prompt on the
-    /// terminal).
-    key_password: Option<String>,
-    /// Set when OpenSSL asked for a password: the key was encrypted.
-    password_asked: std::sync::atomic::AtomicBool,
+    /// Further certificate/key pairs of a server, chosen by SNI; the
+    /// context's own pair is the first and the fallback.
+    key_pairs: Vec<KeyPair>,
     /// Server ALPN preferences, in wire format.
     alpn: Vec<u8>,
     keylog: Option<Mutex<File>>,
@@ -61,27 +59,19 @@ unsafe impl Sync for SslCtx {}
 // libssl's, not declared by openssl-sys.
 unsafe extern "C" {
     fn SSL_CTX_set_default_passwd_cb(ctx: *mut sys::SSL_CTX, cb: sys::pem_password_cb);
-    fn SSL_CTX_set_default_passwd_cb_userdata(ctx: *mut sys::SSL_CTX, u: *mut c_void);
+    fn SSL_certs_clear(s: *mut sys::SSL);
 }
 
-/// OpenSSL's password callback: copy the configured key password into
-/// `buf`, or return 0 (no password) so that OpenSSL fails instead of
-/// prompting.
-unsafe extern "C" fn password_callback(
-    buf: *mut libc::c_char,
-    size: libc::c_int,
+/// OpenSSL's password callback: reseau parses keys itself (see
+/// `x509::parse_key`), so a context never needs a password; answering
+/// "none" makes sure OpenSSL never asks on the terminal instead.
+unsafe extern "C" fn no_password(
+    _buf: *mut libc::c_char,
+    _size: libc::c_int,
     _rwflag: libc::c_int,
-    user: *mut c_void,
+    _user: *mut c_void,
 ) -> libc::c_int {
-    // SAFETY: `user` is the context's CallbackData, set with the callback
-    // and alive as long as the context.
-    let Some(data) = (unsafe { user.cast::<CallbackData>().as_ref() }) else { return 0 };
-    data.password_asked.store(true, std::sync::atomic::Ordering::SeqCst);
-    let Some(password) = &data.key_password else { return 0 };
-    let n = password.len().min(usize::try_from(size).unwrap_or(0));
-    // SAFETY: OpenSSL hands a buffer of `size` bytes; we copy at most that.
-    unsafe { std::ptr::copy_nonoverlapping(password.as_ptr(), buf.cast::<u8>(), n) };
-    libc::c_int::try_from(n).unwrap_or(0)
+    0
 }
 
 fn ctx_data_index() -> libc::c_int {
@@ -136,8 +126,7 @@ impl SslCtx {
             );
             sys::SSL_CTX_set_mode(ctx.ptr.as_ptr(), sys::SSL_MODE_RELEASE_BUFFERS);
             // Never a prompt on the terminal for an encrypted key.
-            SSL_CTX_set_default_passwd_cb(ctx.ptr.as_ptr(), Some(password_callback));
-            SSL_CTX_set_default_passwd_cb_userdata(ctx.ptr.as_ptr(), data.cast());
+            SSL_CTX_set_default_passwd_cb(ctx.ptr.as_ptr(), Some(no_password));
         }
         // SAFETY: live context; a NUL-terminated list.
         if unsafe { sys::SSL_CTX_set_cipher_list(ctx.ptr.as_ptr(), TLS12_CIPHERS.as_ptr()) } != 1 {
@@ -177,57 +166,82 @@ impl SslCtx {
         check(ok, || format!("cannot load CA certificates from {}", path.display()))
     }
 
-    /// Trust OpenSSL's built-in default locations.
-    pub(crate) fn set_default_verify_paths(&mut self) -> Result<(), String> {
+    /// Use `pair`: the leaf, the rest of the chain, and the key.
+    pub(crate) fn use_key_pair(&mut self, pair: &KeyPair) -> Result<(), String> {
         clear_errors();
-        // SAFETY: live context.
-        let ok = unsafe { sys::SSL_CTX_set_default_verify_paths(self.as_ptr()) } == 1;
-        check(ok, || "cannot load the system CA certificates".into())
+        // SAFETY: live context and certificates; OpenSSL takes references of
+        // its own (use_* up-ref, CHAIN_CERT with larg 1 is add1).
+        let ok = unsafe {
+            sys::SSL_CTX_use_certificate(self.as_ptr(), pair.leaf().as_ptr()) == 1
+                && sys::SSL_CTX_use_PrivateKey(self.as_ptr(), pair.key.as_ptr()) == 1
+                && pair.chain[1..]
+                    .iter()
+                    .all(|c| sys::SSL_CTX_ctrl(self.as_ptr(), sys::SSL_CTRL_CHAIN_CERT, 1, c.as_ptr().cast()) == 1)
+        };
+        check(ok, || "cannot use the certificate and key".into())
     }
 
-    /// The password for an encrypted private key (see `use_certificate`).
-    pub(crate) fn set_key_password(&mut self, password: Option<&str>) {
-        self.data().key_password = password.map(str::to_owned);
+    /// Choose among `pairs` by the client's SNI: the first whose leaf is
+    /// valid for the name; unknown names (and no name) get the context's
+    /// own pair.
+    pub(crate) fn select_by_sni(&mut self, pairs: Vec<KeyPair>) {
+        self.data().key_pairs = pairs;
+        // SAFETY: live context; plain function callback.
+        unsafe { sys::SSL_CTX_set_tlsext_servername_callback__fixed_rust(self.as_ptr(), Some(select_certificate)) };
     }
 
-    /// Use the certificate chain in `cert` (PEM, leaf first) and the private
-    /// key in `key`, and check that they match.
-    pub(crate) fn use_certificate(&mut self, cert: &Path, key: &Path) -> Result<(), String> {
-        let (c_cert, c_key) = (c_path(cert)?, c_path(key)?);
+    /// Trust these CA certificates.
+    pub(crate) fn trust(&mut self, cas: &[Cert]) -> Result<(), String> {
         clear_errors();
-        // SAFETY: live context; valid C strings.
-        let ok = unsafe { sys::SSL_CTX_use_certificate_chain_file(self.as_ptr(), c_cert.as_ptr()) } == 1;
-        check(ok, || format!("cannot load certificate {}", cert.display()))?;
-        self.data().password_asked.store(false, std::sync::atomic::Ordering::SeqCst);
-        // SAFETY: as above.
-        let ok = unsafe { sys::SSL_CTX_use_PrivateKey_file(self.as_ptr(), c_key.as_ptr(), sys::SSL_FILETYPE_PEM) } == 1;
-        if !ok && self.data().password_asked.load(std::sync::atomic::Ordering::SeqCst) {
-            // OpenSSL's queue says "bad decrypt" and more; the plain words:
-            clear_errors();
-            return Err(match self.data().key_password {
-                None => format!("key file {} is encrypted: set key_password", key.display()),
-                Some(_) => format!("key file {} is encrypted and key_password does not open it", key.display()),
-            });
-        }
-        check(ok, || format!("cannot load private key {}", key.display()))?;
-        // SAFETY: live context with a certificate and key loaded.
-        let ok = unsafe { sys::SSL_CTX_check_private_key(self.as_ptr()) } == 1;
-        check(ok, || format!("private key {} does not match certificate {}", key.display(), cert.display()))
+        // SAFETY: live context; its store takes references of its own.
+        let ok = unsafe {
+            let store = sys::SSL_CTX_get_cert_store(self.as_ptr());
+            cas.iter().all(|c| sys::X509_STORE_add_cert(store, c.as_ptr()) == 1)
+        };
+        check(ok, || "cannot add the CA certificates".into())
     }
 
-    /// Send the subject names of the certificates in `path` as the
-    /// acceptable client CAs.
-    pub(crate) fn set_client_ca_list(&mut self, path: &Path) -> Result<(), String> {
-        let c = c_path(path)?;
+    /// Send these certificates' subject names as the acceptable client CAs.
+    pub(crate) fn set_client_ca_names(&mut self, cas: &[Cert]) -> Result<(), String> {
         clear_errors();
-        // SAFETY: valid C string; the returned stack is handed to the context,
-        // which takes ownership of it.
+        // SAFETY: live context; the names are copied.
+        let ok = cas.iter().all(|c| unsafe { sys::SSL_CTX_add_client_CA(self.as_ptr(), c.as_ptr()) } == 1);
+        check(ok, || "cannot set the client CA names".into())
+    }
+
+    /// A server without session resumption (Go's `SessionTicketsDisabled`):
+    /// no TLS 1.3 tickets, no TLS 1.2 tickets, no session-ID cache.
+    pub(crate) fn disable_resumption(&mut self) {
+        // SAFETY: live context; plain integer arguments.
         unsafe {
-            let names = sys::SSL_load_client_CA_file(c.as_ptr());
-            check(!names.is_null(), || format!("cannot read client CA names from {}", path.display()))?;
-            sys::SSL_CTX_set_client_CA_list(self.as_ptr(), names);
+            sys::SSL_CTX_set_options(self.as_ptr(), sys::SSL_OP_NO_TICKET as _);
+            sys::SSL_CTX_set_num_tickets(self.as_ptr(), 0);
+            sys::SSL_CTX_set_session_cache_mode(self.as_ptr(), sys::SSL_SESS_CACHE_OFF);
         }
-        Ok(())
+    }
+
+    /// The key-exchange groups, in preference order (`X25519:P-256`).
+    pub(crate) fn set_groups(&mut self, list: &CStr) -> Result<(), String> {
+        clear_errors();
+        // SAFETY: live context; a NUL-terminated list, copied.
+        let ok = unsafe { sys::SSL_CTX_set1_groups_list(self.as_ptr(), list.as_ptr()) } == 1;
+        check(ok, || "unknown group".into())
+    }
+
+    /// The TLS 1.2 cipher list, OpenSSL's syntax.
+    pub(crate) fn set_cipher_list(&mut self, list: &CStr) -> Result<(), String> {
+        clear_errors();
+        // SAFETY: live context; a NUL-terminated list, copied.
+        let ok = unsafe { sys::SSL_CTX_set_cipher_list(self.as_ptr(), list.as_ptr()) } == 1;
+        check(ok, || "no such TLS 1.2 cipher suite".into())
+    }
+
+    /// The TLS 1.3 cipher suites.
+    pub(crate) fn set_ciphersuites(&mut self, list: &CStr) -> Result<(), String> {
+        clear_errors();
+        // SAFETY: live context; a NUL-terminated list, copied.
+        let ok = unsafe { sys::SSL_CTX_set_ciphersuites(self.as_ptr(), list.as_ptr()) } == 1;
+        check(ok, || "no such TLS 1.3 cipher suite".into())
     }
 
     pub(crate) fn set_verify(&mut self, mode: VerifyMode) {
@@ -311,6 +325,40 @@ unsafe fn callback_data<'a>(ssl: *const sys::SSL) -> Option<&'a CallbackData> {
         let data = sys::SSL_CTX_get_ex_data(ctx, ctx_data_index()).cast::<CallbackData>();
         data.as_ref()
     }
+}
+
+unsafe extern "C" fn select_certificate(
+    ssl: *mut sys::SSL,
+    _alert: *mut libc::c_int,
+    _arg: *mut c_void,
+) -> libc::c_int {
+    // SAFETY: OpenSSL calls this with a live SSL from one of our contexts;
+    // the name is owned by the SSL and read during the call only.
+    unsafe {
+        let Some(data) = callback_data(ssl) else { return sys::SSL_TLSEXT_ERR_OK };
+        let name = sys::SSL_get_servername(ssl, sys::TLSEXT_NAMETYPE_host_name);
+        if name.is_null() {
+            return sys::SSL_TLSEXT_ERR_OK;
+        }
+        let name = CStr::from_ptr(name).to_bytes();
+        // The first pair valid for the name, as Go's getCertificate picks;
+        // the context's own pair is the list's first, already in place.
+        let chosen = data.key_pairs.iter().position(|p| p.leaf().matches_host(name));
+        if let Some(pair) = chosen.filter(|&i| i > 0).map(|i| &data.key_pairs[i]) {
+            // Clear every slot first: OpenSSL keeps one pair per key type,
+            // and an RSA pair beside an EC one would let it pick either.
+            SSL_certs_clear(ssl);
+            let ok = sys::SSL_use_certificate(ssl, pair.leaf().as_ptr()) == 1
+                && sys::SSL_use_PrivateKey(ssl, pair.key.as_ptr()) == 1
+                && pair.chain[1..]
+                    .iter()
+                    .all(|c| sys::SSL_ctrl(ssl, sys::SSL_CTRL_CHAIN_CERT, 1, c.as_ptr().cast()) == 1);
+            if !ok {
+                return sys::SSL_TLSEXT_ERR_ALERT_FATAL;
+            }
+        }
+    }
+    sys::SSL_TLSEXT_ERR_OK
 }
 
 extern "C" fn accept_any_certificate(_preverify_ok: libc::c_int, _store: *mut sys::X509_STORE_CTX) -> libc::c_int {

@@ -4,6 +4,8 @@
 
 use openssl_sys as sys;
 
+use crate::error::Reason;
+
 /// Empty the calling thread's error queue.
 pub(crate) fn clear_errors() {
     // SAFETY: no preconditions.
@@ -14,7 +16,13 @@ pub(crate) fn clear_errors() {
 /// `error:0A000086:SSL routines::certificate verify failed`. Empty if the
 /// queue was.
 pub(crate) fn drain_errors() -> String {
-    let mut lines = Vec::new();
+    text(&drain_reasons())
+}
+
+/// Empty the calling thread's error queue, oldest first, keeping each
+/// entry's library and reason codes.
+pub(crate) fn drain_reasons() -> Vec<Reason> {
+    let mut reasons = Vec::new();
     loop {
         // SAFETY: no preconditions; 0 means the queue is empty.
         let code = unsafe { sys::ERR_get_error() };
@@ -26,9 +34,18 @@ pub(crate) fn drain_errors() -> String {
         unsafe { super::ERR_error_string_n(code, buf.as_mut_ptr(), buf.len()) };
         // SAFETY: ERR_error_string_n always NUL-terminates within `buf`.
         let line = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
-        lines.push(line.to_string_lossy().into_owned());
+        reasons.push(Reason {
+            library: sys::ERR_GET_LIB(code),
+            reason: sys::ERR_GET_REASON(code),
+            text: line.to_string_lossy().into_owned(),
+        });
     }
-    lines.join("; ")
+    reasons
+}
+
+/// The queue's entries as one line.
+pub(crate) fn text(reasons: &[Reason]) -> String {
+    reasons.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join("; ")
 }
 
 #[cfg(test)]

@@ -7,14 +7,17 @@ mod ctx;
 mod err;
 mod session;
 mod ssl;
+mod x509;
 
 pub(crate) use bio::MemBio;
 pub(crate) use ctx::{SslCtx, VerifyMode};
 pub(crate) use err::drain_errors;
 pub(crate) use session::SessionCache;
 pub(crate) use ssl::{Outcome, Ssl};
+pub(crate) use x509::{Cert, KeyPair, PemError, cert_from_der, parse_certs, parse_key};
 
 use std::ffi::CStr;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::Once;
 
 use openssl_sys as sys;
@@ -39,4 +42,15 @@ pub(crate) fn init() {
 pub fn version() -> String {
     // SAFETY: OpenSSL_version returns a static NUL-terminated string.
     unsafe { CStr::from_ptr(sys::OpenSSL_version(sys::OPENSSL_VERSION)) }.to_string_lossy().into_owned()
+}
+
+/// OpenSSL's compiled-in default CA file and directory.
+pub(crate) fn default_ca_paths() -> [std::path::PathBuf; 2] {
+    let path = |p: *const libc::c_char| {
+        // SAFETY: static NUL-terminated strings from libcrypto.
+        let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+        std::path::PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+    };
+    // SAFETY: no preconditions; both return static strings.
+    unsafe { [path(sys::X509_get_default_cert_file()), path(sys::X509_get_default_cert_dir())] }
 }

@@ -9,8 +9,10 @@ use std::sync::Arc;
 
 use openssl_sys as sys;
 
-use super::err::{clear_errors, drain_errors};
+use super::err::{clear_errors, drain_errors, drain_reasons, text};
+use super::x509::{Cert, der};
 use super::{MemBio, SessionCache, SslCtx};
+use crate::error::{OpensslError, VerifyError};
 
 /// What an OpenSSL call came to.
 #[derive(Debug)]
@@ -21,8 +23,10 @@ pub(crate) enum Outcome<T> {
     WantRead,
     /// The peer sent close_notify.
     Closed,
-    /// It failed; `code` is `SSL_get_error`'s, `message` the error queue.
-    Failed { code: i32, message: String },
+    /// It failed; `code` is `SSL_get_error`'s, `message` the error queue
+    /// (and the verification result) as text, and `cause` the same, typed
+    /// (an `OpensslError` inside, kind `InvalidData`), for the `TlsError`.
+    Failed { code: i32, message: String, cause: Option<std::io::Error> },
 }
 
 /// An owned `SSL` and borrowed handles to the memory BIOs it owns.
@@ -36,6 +40,9 @@ pub(crate) struct Ssl {
     _ctx: Arc<SslCtx>,
     /// The session-cache key, pointed at by the SSL's ex-data.
     session_key: Option<CString>,
+    /// The host name or IP the peer's certificate must name, for the
+    /// message when it does not.
+    expected_name: Option<String>,
 }
 
 // SAFETY: an SSL may move between threads; it is never used by two at once
@@ -71,7 +78,7 @@ impl Ssl {
                 sys::SSL_set_connect_state(ptr.as_ptr());
             }
         }
-        Ok(Ssl { ptr, rbio, wbio, _ctx: ctx.clone(), session_key: None })
+        Ok(Ssl { ptr, rbio, wbio, _ctx: ctx.clone(), session_key: None, expected_name: None })
     }
 
     fn raw(&self) -> *mut sys::SSL {
@@ -95,7 +102,11 @@ impl Ssl {
             let param = sys::SSL_get0_param(self.raw());
             sys::X509_VERIFY_PARAM_set1_host(param, host.as_ptr().cast(), host.len()) == 1
         };
-        if ok { Ok(()) } else { Err(format!("cannot verify host {host:?}: {}", drain_errors())) }
+        if !ok {
+            return Err(format!("cannot verify host {host:?}: {}", drain_errors()));
+        }
+        self.expected_name = Some(host.to_string());
+        Ok(())
     }
 
     /// Require the peer certificate to carry `ip` as an IP address SAN.
@@ -110,7 +121,11 @@ impl Ssl {
             let param = sys::SSL_get0_param(self.raw());
             sys::X509_VERIFY_PARAM_set1_ip(param, bytes.as_ptr(), bytes.len()) == 1
         };
-        if ok { Ok(()) } else { Err(format!("cannot verify IP {ip}: {}", drain_errors())) }
+        if !ok {
+            return Err(format!("cannot verify IP {ip}: {}", drain_errors()));
+        }
+        self.expected_name = Some(ip.to_string());
+        Ok(())
     }
 
     /// File this connection's sessions under `key` in `cache`, and offer the
@@ -141,14 +156,17 @@ impl Ssl {
             }
             sys::SSL_ERROR_ZERO_RETURN => Outcome::Closed,
             _ => {
-                let mut message = drain_errors();
-                if let Some(v) = self.verify_error() {
-                    message = if message.is_empty() { v } else { format!("{message} ({v})") };
+                let reasons = drain_reasons();
+                let verify = self.verify_error();
+                let mut message = text(&reasons);
+                if let Some(v) = &verify {
+                    message = if message.is_empty() { v.message.clone() } else { format!("{message} ({})", v.message) };
                 }
                 if message.is_empty() {
                     message = "TLS failure".into();
                 }
-                Outcome::Failed { code, message }
+                let typed = OpensslError { reasons, verify, text: message.clone() };
+                Outcome::Failed { code, message, cause: Some(typed.into()) }
             }
         }
     }
@@ -289,35 +307,55 @@ impl Ssl {
         unsafe { sys::SSL_session_reused(self.raw()) == 1 }
     }
 
-    /// Why certificate verification failed, if it did.
-    pub(crate) fn verify_error(&self) -> Option<String> {
+    /// Why certificate verification failed, if it did: OpenSSL's code and
+    /// text, and for a name mismatch both names, as Go says them.
+    pub(crate) fn verify_error(&self) -> Option<VerifyError> {
         // SAFETY: live SSL; the error string is static.
-        unsafe {
+        let (code, text) = unsafe {
             let r = sys::SSL_get_verify_result(self.raw());
             if r == sys::X509_V_OK as libc::c_long {
                 return None;
             }
-            Some(CStr::from_ptr(sys::X509_verify_cert_error_string(r)).to_string_lossy().into_owned())
-        }
+            (r, CStr::from_ptr(sys::X509_verify_cert_error_string(r)).to_string_lossy().into_owned())
+        };
+        let code = i32::try_from(code).unwrap_or(i32::MAX);
+        let message = match (code, self.peer_leaf(), &self.expected_name) {
+            (VerifyError::HOSTNAME_MISMATCH | VerifyError::IP_ADDRESS_MISMATCH, Some(leaf), Some(wanted)) => {
+                let (dns, ips) = leaf.alt_names();
+                let valid: Vec<String> = if code == VerifyError::HOSTNAME_MISMATCH {
+                    dns
+                } else {
+                    ips.iter().map(IpAddr::to_string).collect()
+                };
+                if valid.is_empty() {
+                    format!("{text}: certificate is not valid for any names, but wanted to match {wanted}")
+                } else {
+                    format!("{text}: certificate is valid for {}, not {wanted}", valid.join(", "))
+                }
+            }
+            _ => text,
+        };
+        Some(VerifyError { code, message })
     }
-}
 
-/// DER encoding of a certificate.
-///
-/// # Safety
-/// `cert` must be a live X509.
-unsafe fn der(cert: *mut sys::X509) -> Vec<u8> {
-    // SAFETY: per the contract; first call sizes, second call writes into a
-    // buffer of exactly that size (and advances our copy of the pointer).
-    unsafe {
-        let len = sys::i2d_X509(cert, std::ptr::null_mut());
-        if len <= 0 {
-            return Vec::new();
+    /// The peer's leaf certificate, also when verification refused it (the
+    /// session then has the chain but no peer yet).
+    fn peer_leaf(&self) -> Option<Cert> {
+        // SAFETY: live SSL; get1 returns a reference we own; the chain's
+        // entries are owned by the SSL and we take a reference of our own.
+        unsafe {
+            let leaf = sys::SSL_get1_peer_certificate(self.raw());
+            if let Some(leaf) = NonNull::new(leaf) {
+                return Some(Cert::from_owned(leaf));
+            }
+            let chain = sys::SSL_get_peer_cert_chain(self.raw()).cast::<sys::OPENSSL_STACK>();
+            if chain.is_null() || sys::OPENSSL_sk_num(chain) == 0 {
+                return None;
+            }
+            let first = NonNull::new(sys::OPENSSL_sk_value(chain, 0).cast::<sys::X509>())?;
+            sys::X509_up_ref(first.as_ptr());
+            Some(Cert::from_owned(first))
         }
-        let mut buf = vec![0u8; len as usize];
-        let mut p = buf.as_mut_ptr();
-        sys::i2d_X509(cert, &mut p);
-        buf
     }
 }
 

@@ -196,7 +196,7 @@ pub fn pki() -> &'static Pki {
             ],
         );
         expired(&dir);
-        for name in ["server", "other", "client", "selfsigned", "expired"] {
+        for name in ["ca", "server", "other", "client", "selfsigned", "expired"] {
             der(&dir, name);
         }
         Pki { dir }
