@@ -94,7 +94,7 @@ pub fn run(b: &mut Bench) {
     );
     let n = if b.mode == Mode::Full { 2000 } else { 500 };
     b.compare(
-        "tls full handshakes",
+        &format!("tls full handshakes ({})", negotiated_group(&s)),
         "hs/s",
         "openssl SslStream",
         Some((1.0, Better::Higher)),
@@ -219,6 +219,16 @@ fn bulk_theirs(s: &Setup, total: usize) -> f64 {
     c.shutdown().expect("close_notify");
     assert_eq!(server.join().expect("server"), total);
     total as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+/// The key-exchange group our client and server agree on by default.
+fn negotiated_group(s: &Setup) -> String {
+    let l = tls::listen("127.0.0.1:0", &s.ours_server).expect("listen");
+    let addr = l.local_addr().expect("addr");
+    let server = thread::spawn(move || l.accept().expect("accept").handshake().expect("handshake"));
+    let c = tls::connect_addr(addr, &s.ours_client).expect("connect");
+    server.join().expect("server");
+    c.connection_state().group.unwrap_or_else(|| "group unknown".into())
 }
 
 /// `n` sequential full handshakes, each followed by a one-byte exchange so

@@ -89,6 +89,7 @@ impl fmt::Debug for ConnectionState {
             .field("version", &self.version)
             .field("alpn_protocol", &self.alpn_protocol)
             .field("cipher_suite", &self.cipher_suite)
+            .field("group", &self.group)
             .field("server_name", &self.server_name)
             .field("peer_certificates", &Peer(&self.peer_certificates))
             .field("session_resumed", &self.session_resumed)

@@ -231,6 +231,9 @@ pub struct ConnectionState {
     pub alpn_protocol: Option<String>,
     /// The cipher suite, by OpenSSL's name (`TLS_AES_256_GCM_SHA384`).
     pub cipher_suite: Option<String>,
+    /// The key-exchange group, by OpenSSL's name (`X25519`, `secp256r1`,
+    /// `X25519MLKEM768`).
+    pub group: Option<String>,
     /// SNI sent (client) or received (server).
     pub server_name: Option<String>,
     /// The peer's certificates, DER encoded, leaf first.

@@ -164,6 +164,7 @@ impl Engine {
             version: Version::from_raw(self.ssl.version()),
             alpn_protocol: self.ssl.alpn(),
             cipher_suite: self.ssl.cipher(),
+            group: self.ssl.group(),
             server_name: self.ssl.server_name(),
             peer_certificates: self.ssl.peer_certificates(),
             session_resumed: self.ssl.session_reused(),

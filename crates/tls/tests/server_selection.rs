@@ -222,8 +222,9 @@ fn curve_preferences_decide_the_key_exchange() {
     assert!(matches!(r, Err(tls::Error::Tls(_))), "no group in common: {r:?}");
     assert!(h.join().unwrap().is_err());
     let (addr, h) = serve_one(&server, |c| c.handshake());
-    dial(addr, &client_builder().curve_preferences(["X25519", "P-384"]).build().unwrap()).unwrap();
+    let c = dial(addr, &client_builder().curve_preferences(["X25519", "P-384"]).build().unwrap()).unwrap();
     h.join().unwrap().unwrap();
+    assert_eq!(c.connection_state().group.as_deref(), Some("secp384r1"), "the group reported");
 
     // What s_client reports it negotiated.
     let (addr, h) = serve_one(&server, |c| {

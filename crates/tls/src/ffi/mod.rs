@@ -26,6 +26,7 @@ use openssl_sys as sys;
 unsafe extern "C" {
     fn ERR_error_string_n(e: libc::c_ulong, buf: *mut libc::c_char, len: libc::size_t);
     fn SSL_SESSION_is_resumable(s: *const sys::SSL_SESSION) -> libc::c_int;
+    fn SSL_group_to_name(s: *mut sys::SSL, id: libc::c_int) -> *const libc::c_char;
 }
 
 /// Initialise the library once per process (OpenSSL 1.1+ also does this

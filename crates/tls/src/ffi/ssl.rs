@@ -301,6 +301,23 @@ impl Ssl {
         out
     }
 
+    /// The key-exchange group negotiated (`X25519`, `secp256r1`,
+    /// `X25519MLKEM768`), once the handshake has chosen one.
+    pub(crate) fn group(&self) -> Option<String> {
+        /// `SSL_CTRL_GET_NEGOTIATED_GROUP`, behind a macro in OpenSSL 3.
+        const GET_NEGOTIATED_GROUP: libc::c_int = 134;
+        // SAFETY: live SSL; this ctrl takes no pointer and returns a group
+        // id, whose name is static (or null when unknown) and copied.
+        unsafe {
+            let id = sys::SSL_ctrl(self.raw(), GET_NEGOTIATED_GROUP, 0, std::ptr::null_mut());
+            if id <= 0 {
+                return None;
+            }
+            let name = super::SSL_group_to_name(self.raw(), id as libc::c_int);
+            (!name.is_null()).then(|| CStr::from_ptr(name).to_string_lossy().into_owned())
+        }
+    }
+
     /// Whether the handshake resumed an earlier session.
     pub(crate) fn session_reused(&self) -> bool {
         // SAFETY: live SSL.
