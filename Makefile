@@ -2,7 +2,7 @@
 # `make stress` (the longer checks, not run by CI: docs/reliability.md).
 SHELL := /bin/bash
 CARGO ?= cargo
-SYSTEM_PACKAGES := libssl-dev pkg-config openssl curl python3
+SYSTEM_PACKAGES := libssl-dev pkg-config openssl curl python3 microsocks
 # What `make bench` needs on top: Go, the goroutine contender of the green rows.
 BENCH_PACKAGES := golang-go
 # What `make stress` needs on top: memcheck, and Go for the interop peers.

@@ -16,6 +16,7 @@ use crate::addr::Network;
 use crate::conn::{Conn, DEFAULT_KEEPALIVE};
 use crate::error::{AddressError, Error, OpError};
 use crate::resolve::{self, Purpose, Resolver, ResolverPolicy};
+use crate::socks5;
 use crate::sys;
 
 /// The fallback delay when none is set (RFC 8305 suggests 300 ms, as Go).
@@ -47,6 +48,13 @@ pub struct Dialer {
     /// `None`: the default (15 s).
     keepalive: Option<Option<Duration>>,
     runtime: Option<Runtime>,
+    proxy: Option<Arc<Proxy>>,
+}
+
+/// A SOCKS5 proxy every dial goes through.
+struct Proxy {
+    address: String,
+    auth: Option<socks5::Auth>,
 }
 
 impl Dialer {
@@ -114,6 +122,28 @@ impl Dialer {
         self
     }
 
+    /// Dial every address through the SOCKS5 proxy at `proxy`
+    /// (`"host:port"`), authenticating with `auth` if given (RFC 1929).
+    ///
+    /// The proxy itself is dialed with this dialer's other options. Target
+    /// names go to the proxy unresolved, and the proxy resolves them; IP
+    /// literals are sent as addresses. The timeout and deadline cover
+    /// dialing the proxy and the SOCKS5 exchange. A bad target address is
+    /// [`Error::Address`] before anything is dialed; a failure the proxy
+    /// reports is [`Error::Io`] carrying the [`socks5::Error`] (reach it
+    /// with `get_ref()` and `downcast_ref`).
+    ///
+    /// ```no_run
+    /// use tcp::socks5::Auth;
+    /// let dialer = tcp::Dialer::new().socks5_proxy("127.0.0.1:1080", Some(Auth::new("alice", "s3cret")));
+    /// let conn = dialer.connect("example.com:80")?; // example.com is resolved by the proxy
+    /// # Ok::<(), tcp::OpError>(())
+    /// ```
+    pub fn socks5_proxy(mut self, proxy: &str, auth: Option<socks5::Auth>) -> Self {
+        self.proxy = Some(Arc::new(Proxy { address: proxy.to_string(), auth }));
+        self
+    }
+
     /// The instant a dial starting at `start` must be done by: the earlier
     /// of `start + timeout` and the deadline.
     pub fn deadline_from(&self, start: Instant) -> Option<Instant> {
@@ -132,6 +162,9 @@ impl Dialer {
     /// Resolve `address` (`"host:port"`) and connect to it.
     pub fn connect(&self, address: &str) -> Result<Conn, OpError> {
         let deadline = self.deadline_from(Instant::now());
+        if let Some(proxy) = &self.proxy {
+            return self.connect_via(proxy, address, deadline);
+        }
         if deadline.is_some_and(|d| d <= Instant::now()) {
             return Err(self.error(None, Error::Timeout));
         }
@@ -144,6 +177,9 @@ impl Dialer {
     /// Connect to `addr`; no resolution, no race.
     pub fn connect_addr(&self, addr: SocketAddr) -> Result<Conn, OpError> {
         let deadline = self.deadline_from(Instant::now());
+        if let Some(proxy) = &self.proxy {
+            return self.connect_via(proxy, &addr.to_string(), deadline);
+        }
         if deadline.is_some_and(|d| d <= Instant::now()) {
             return Err(self.error(Some(addr), Error::Timeout));
         }
@@ -152,6 +188,34 @@ impl Dialer {
             return Err(self.error(Some(addr), Error::Address(e)));
         }
         self.dial(vec![addr], deadline)
+    }
+
+    /// Through the proxy: check what can be checked, dial the proxy, then
+    /// the SOCKS5 exchange, all before `deadline`.
+    fn connect_via(&self, proxy: &Proxy, target: &str, deadline: Option<Instant>) -> Result<Conn, OpError> {
+        let fail = |err| OpError {
+            op: "dial",
+            net: self.network.as_str().to_string(),
+            local_addr: self.local_addr,
+            addr: Some(target.to_string()),
+            err,
+        };
+        let checked = socks5::Target::parse(target).map_err(|e| fail(Error::Address(e)))?;
+        if let Some(auth) = &proxy.auth {
+            auth.check().map_err(|e| fail(socks5_error(e)))?;
+        }
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return Err(fail(Error::Timeout));
+        }
+        let direct = Dialer { proxy: None, timeout: None, deadline, ..self.clone() };
+        let conn = direct.connect(&proxy.address)?;
+        let exchange = conn
+            .set_deadline(deadline)
+            .map_err(socks5::Error::Io)
+            .and_then(|()| socks5::handshake_checked(&conn, &checked, proxy.auth.as_ref()))
+            .and_then(|_| conn.set_deadline(None).map_err(socks5::Error::Io));
+        // On failure `conn` is dropped, closing the proxy connection.
+        exchange.map(|()| conn).map_err(|e| fail(socks5_error(e)))
     }
 
     fn error(&self, addr: Option<SocketAddr>, err: Error) -> OpError {
@@ -206,7 +270,18 @@ impl fmt::Debug for Dialer {
             .field("custom_resolver", &self.resolver.is_some())
             .field("policy", &self.policy)
             .field("keepalive", &self.keepalive)
+            .field("socks5_proxy", &self.proxy.as_ref().map(|p| &p.address))
             .finish()
+    }
+}
+
+/// A SOCKS5 failure as a dial error: a passed deadline is a timeout, other
+/// I/O errors stay themselves, and the rest travel inside an `io::Error`.
+fn socks5_error(e: socks5::Error) -> Error {
+    match e {
+        socks5::Error::Io(io) if DeadlineExceeded::is(&io) => Error::Timeout,
+        socks5::Error::Io(io) => Error::Io(io),
+        other => Error::Io(io::Error::new(other.kind(), other)),
     }
 }
 

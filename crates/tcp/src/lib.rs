@@ -52,6 +52,7 @@ mod fd;
 mod listen;
 mod listener;
 pub mod resolve;
+pub mod socks5;
 mod sys;
 
 use std::net::SocketAddr;

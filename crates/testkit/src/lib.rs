@@ -9,6 +9,7 @@ mod data;
 mod process;
 pub mod race;
 mod sockets;
+pub mod socks5;
 mod threads;
 
 use std::time::Duration;
