@@ -168,9 +168,19 @@ impl Dialer {
         if deadline.is_some_and(|d| d <= Instant::now()) {
             return Err(self.error(None, Error::Timeout));
         }
-        let resolver = self.resolver.clone().unwrap_or_else(resolve::default_resolver);
+        // The default resolver honours deadlines; a custom one is raced
+        // against the deadline, so the dial ends on time whatever it does.
+        let resolver: Arc<dyn Resolver> = match &self.resolver {
+            Some(custom) if deadline.is_some() => Arc::new(resolve::Bounded::new(custom.clone(), deadline)),
+            Some(custom) => custom.clone(),
+            None => resolve::default_resolver(),
+        };
         let addrs = resolve::resolve(Purpose::Dial, self.network, address, &*resolver, self.policy, deadline)
             .map_err(|e| self.error(None, e))?;
+        // An answer can come just as the time runs out: dial nothing then.
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return Err(self.error(None, Error::Timeout));
+        }
         self.dial(addrs, deadline)
     }
 

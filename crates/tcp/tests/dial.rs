@@ -9,7 +9,7 @@ mod support;
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use support::{BlackHole, LO4, LO6, Reserved, SLACK, ip, ms, retry, sa, v4, v6};
@@ -490,20 +490,107 @@ fn dial_timeout_bounds_name_resolution() {
     assert!(seen >= start + ms(150) && seen <= start + ms(150) + SLACK, "{:?}", seen - start);
 }
 
+/// A resolver that ignores its deadline: each call says it started, then
+/// waits for the test to release it, then answers `answer`.
+struct Stuck {
+    started: std::sync::Mutex<mpsc::Sender<()>>,
+    release: std::sync::Mutex<mpsc::Receiver<()>>,
+    answered: std::sync::Mutex<mpsc::Sender<()>>,
+    answer: IpAddr,
+}
+
+impl tcp::resolve::Resolver for Stuck {
+    fn lookup_ip(&self, _host: &str, _deadline: Option<Instant>) -> Result<Vec<IpAddr>, tcp::LookupError> {
+        let _ = self.started.lock().unwrap().send(());
+        let _ = self.release.lock().unwrap().recv();
+        let _ = self.answered.lock().unwrap().send(());
+        Ok(vec![self.answer])
+    }
+
+    fn lookup_port(&self, service: &str) -> Result<u16, tcp::LookupError> {
+        Err(tcp::LookupError::other(service, "unknown port"))
+    }
+}
+
 #[test]
-fn dial_does_not_dial_a_late_answer() {
-    // A resolver that ignores its deadline and answers late: the answer
-    // comes after the dial's time is up, so nothing is dialed.
+fn dial_timeout_holds_against_a_resolver_that_ignores_it() {
     let live = tcp::listen("127.0.0.1:0").unwrap();
     let port = live.local_addr().unwrap().port();
-    let slow = Arc::new(Slow { delay: ms(300), honours_deadline: false, seen: Default::default() });
+    let (started_tx, started) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel();
+    let (answered_tx, answered) = mpsc::channel();
+    let stuck = Arc::new(Stuck {
+        started: std::sync::Mutex::new(started_tx),
+        release: std::sync::Mutex::new(release_rx),
+        answered: std::sync::Mutex::new(answered_tx),
+        answer: LO4,
+    });
     let start = Instant::now();
-    let err = Dialer::new().resolver(slow).timeout(ms(100)).connect(&format!("slow.test:{port}")).unwrap_err();
+    let err = Dialer::new().resolver(stuck).timeout(ms(50)).connect(&format!("stuck.test:{port}")).unwrap_err();
+    assert!(start.elapsed() >= ms(50), "timed out early");
+    // The resolver was asked and is still held: the dial returned first.
+    started.recv_timeout(SLACK).expect("the resolver was called");
+    assert!(answered.try_recv().is_err(), "the resolver answered before it was released");
     assert!(err.is_timeout(), "{err}");
-    assert!(start.elapsed() >= ms(300));
+    assert!(matches!(&err.err, Error::Lookup(l) if l.is_timeout && l.host == "stuck.test"), "{:?}", err.err);
+    assert_eq!(io::Error::from(err).kind(), io::ErrorKind::TimedOut);
+
+    // Released, it answers; the late answer is dropped: nothing is dialed.
+    release.send(()).unwrap();
+    answered.recv_timeout(SLACK).expect("the released resolver answers");
     live.set_deadline(Some(Instant::now() + ms(100))).unwrap();
-    let accepted = live.accept();
-    assert!(accepted.is_err(), "a connection was made after the dial timed out");
+    assert!(live.accept().is_err(), "a connection was made after the dial timed out");
+}
+
+#[test]
+fn dial_deadline_holds_against_a_resolver_that_ignores_it_in_many_dials() {
+    // Many dials at once, each stuck in the resolver: all return on time.
+    let (started_tx, started) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel();
+    let (answered_tx, _answered) = mpsc::channel();
+    let stuck = Arc::new(Stuck {
+        started: std::sync::Mutex::new(started_tx),
+        release: std::sync::Mutex::new(release_rx),
+        answered: std::sync::Mutex::new(answered_tx),
+        answer: LO4,
+    });
+    let dials: Vec<_> = (0..16)
+        .map(|_| {
+            let stuck = stuck.clone();
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + ms(50);
+                Dialer::new().resolver(stuck).deadline(deadline).connect("stuck.test:1").unwrap_err()
+            })
+        })
+        .collect();
+    for dial in dials {
+        let err = dial.join().unwrap();
+        assert!(err.is_timeout(), "{err}");
+    }
+    started.recv_timeout(SLACK).expect("the resolver was called");
+    drop(release);
+}
+
+struct Panicking;
+
+impl tcp::resolve::Resolver for Panicking {
+    fn lookup_ip(&self, _host: &str, _deadline: Option<Instant>) -> Result<Vec<IpAddr>, tcp::LookupError> {
+        panic!("a resolver bug (expected by the test)");
+    }
+
+    fn lookup_port(&self, service: &str) -> Result<u16, tcp::LookupError> {
+        Err(tcp::LookupError::other(service, "unknown port"))
+    }
+}
+
+#[test]
+fn a_panicking_resolver_under_a_deadline_fails_the_dial_and_spares_the_lookup_threads() {
+    // More dials than lookup threads: a panic must not cost a thread.
+    for _ in 0..20 {
+        let err = Dialer::new().resolver(Arc::new(Panicking)).timeout(SLACK).connect("bug.test:80").unwrap_err();
+        assert!(matches!(&err.err, Error::Lookup(l) if l.message == "lookup panicked"), "{err}");
+        assert!(!err.is_timeout(), "{err}");
+    }
 }
 
 // ------------------------------------------------------ timeouts, refused

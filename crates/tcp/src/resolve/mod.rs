@@ -22,7 +22,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod bounded;
 mod caching;
+mod pool;
 mod services;
 mod singleflight;
 mod static_hosts;
@@ -33,6 +35,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 pub use crate::error::{AddressError, LookupError};
+pub(crate) use bounded::Bounded;
 pub use caching::CachingResolver;
 pub use singleflight::SingleflightResolver;
 pub use static_hosts::StaticResolver;
