@@ -1,16 +1,16 @@
 //! Dialing: resolve, then connect, sharing the time left among addresses as
 //! Go does and racing the two address families (happy eyeballs).
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use iopoll::sync::OneShot;
-use iopoll::{Closed, DeadlineExceeded, PollFd, Runtime};
-use parking_lot::Mutex;
+use iopoll::{DeadlineExceeded, PollFd, Runtime, park};
 
 use crate::addr::Network;
 use crate::conn::{Conn, DEFAULT_KEEPALIVE};
@@ -43,6 +43,8 @@ pub struct Dialer {
     deadline: Option<Instant>,
     local_addr: Option<SocketAddr>,
     fallback_delay: Duration,
+    /// Happy eyeballs turned off: addresses are tried in order.
+    single_stack: bool,
     resolver: Option<Arc<dyn Resolver>>,
     policy: ResolverPolicy,
     /// `None`: the default (15 s).
@@ -92,9 +94,18 @@ impl Dialer {
     }
 
     /// How long the first address family gets before the other starts
-    /// racing it. `Duration::ZERO` means the default, 300 ms.
+    /// racing it. `Duration::ZERO` means the default, 300 ms. To turn the
+    /// race off, see [`dual_stack`](Dialer::dual_stack).
     pub fn fallback_delay(mut self, delay: Duration) -> Self {
         self.fallback_delay = delay;
+        self
+    }
+
+    /// Race the two address families (happy eyeballs, the default), or,
+    /// with `false`, try every address in the resolver's order, one at a
+    /// time, as Go does with a negative `FallbackDelay`.
+    pub fn dual_stack(mut self, on: bool) -> Self {
+        self.single_stack = !on;
         self
     }
 
@@ -246,15 +257,23 @@ impl Dialer {
                 return Err(self.error(None, Error::Address(e)));
             }
         }
+        let local = self.local_addr;
+        let socket = move |addr: &SocketAddr| {
+            let fd = sys::stream_socket(addr)?;
+            if let Some(local) = local {
+                sys::bind(fd.as_raw_fd(), &local)?;
+            }
+            Ok(fd)
+        };
         let plan = Plan {
-            local: self.local_addr,
+            local,
             deadline,
             rt: self.runtime.clone().unwrap_or_else(Runtime::global),
             keepalive: self.keepalive.unwrap_or(Some(DEFAULT_KEEPALIVE)),
-            race: None,
+            socket: &socket,
         };
         let first_v4 = addrs[0].is_ipv4();
-        let (primaries, fallbacks): (Vec<_>, Vec<_>) = if self.network == Network::Tcp {
+        let (primaries, fallbacks): (Vec<_>, Vec<_>) = if self.network == Network::Tcp && !self.single_stack {
             addrs.into_iter().partition(|a| a.is_ipv4() == first_v4)
         } else {
             (addrs, Vec::new())
@@ -263,7 +282,7 @@ impl Dialer {
         let result = if fallbacks.is_empty() {
             dial_serial(&primaries, &plan)
         } else {
-            dial_parallel(primaries, fallbacks, plan, delay)
+            dial_parallel(primaries, fallbacks, &plan, delay)
         };
         result.map_err(|(addr, err)| self.error(Some(addr), err))
     }
@@ -277,6 +296,7 @@ impl fmt::Debug for Dialer {
             .field("deadline", &self.deadline)
             .field("local_addr", &self.local_addr)
             .field("fallback_delay", &self.fallback_delay)
+            .field("dual_stack", &!self.single_stack)
             .field("custom_resolver", &self.resolver.is_some())
             .field("policy", &self.policy)
             .field("keepalive", &self.keepalive)
@@ -295,80 +315,39 @@ fn socks5_error(e: socks5::Error) -> Error {
     }
 }
 
-/// Everything one dial attempt needs, cloneable into a racer thread.
-#[derive(Clone)]
-struct Plan {
+/// Makes the socket for one attempt (and binds it, if asked to).
+type SocketFn<'a> = &'a (dyn Fn(&SocketAddr) -> io::Result<OwnedFd> + Sync);
+
+/// Everything one dial attempt needs.
+struct Plan<'a> {
     local: Option<SocketAddr>,
     deadline: Option<Instant>,
     rt: Runtime,
     keepalive: Option<Duration>,
-    race: Option<Arc<Race>>,
+    socket: SocketFn<'a>,
+}
+
+impl Plan<'_> {
+    /// Whether the kernel picks the local port, so that a connection to
+    /// itself or a spurious `EADDRNOTAVAIL` is worth another try (Go's
+    /// rule: never with a fixed local port).
+    fn ephemeral(&self) -> bool {
+        self.local.is_none_or(|l| l.port() == 0)
+    }
 }
 
 type Outcome = Result<Conn, (SocketAddr, Error)>;
 
-/// Happy eyeballs: the primaries in a racer thread, the fallbacks here once
-/// `delay` has passed (or at once if the primaries all fail). The first
-/// connection wins; the other racer's attempt in flight is cancelled and
-/// any late connection it makes is closed.
-fn dial_parallel(primaries: Vec<SocketAddr>, fallbacks: Vec<SocketAddr>, plan: Plan, delay: Duration) -> Outcome {
-    let race = Arc::new(Race::default());
-    let racing = Plan { race: Some(race.clone()), ..plan.clone() };
-    // Waited on through `iopoll::park`, so a dial in a green thread
-    // suspends only that green thread.
-    let primary = Arc::new(OneShot::<Outcome>::new());
-    let tx = primary.clone();
-    let primary_plan = racing.clone();
-    let primary_addrs = primaries.clone();
-    let spawned = std::thread::Builder::new().name("reseau-dial".into()).spawn(move || {
-        let outcome = dial_serial(&primary_addrs, &primary_plan).and_then(|conn| claim(&primary_plan, conn));
-        tx.put(outcome);
-    });
-    if spawned.is_err() {
-        // No thread for a racer: try everything in order instead.
-        let all: Vec<_> = primaries.into_iter().chain(fallbacks).collect();
-        return dial_serial(&all, &plan);
-    }
-
-    match primary.take(Instant::now().checked_add(delay)) {
-        Some(Ok(conn)) => return Ok(conn),
-        Some(Err(primary_err)) => return dial_serial(&fallbacks, &plan).map_err(|_| primary_err),
-        None => {}
-    }
-    let fallback_err = match dial_serial(&fallbacks, &racing).and_then(|conn| claim(&racing, conn)) {
-        Ok(conn) => return Ok(conn),
-        Err(e) => e,
-    };
-    match primary.take(None) {
-        Some(Ok(conn)) => Ok(conn),
-        Some(Err(primary_err)) => Err(primary_err),
-        None => Err(fallback_err),
-    }
-}
-
-/// Keep `conn` if it is the race's first; a later one is closed (dropped).
-fn claim(plan: &Plan, conn: Conn) -> Outcome {
-    match &plan.race {
-        Some(race) if !race.try_win() => {
-            let addr = conn.remote_addr().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
-            Err((addr, canceled()))
-        }
-        _ => Ok(conn),
-    }
-}
-
-fn canceled() -> Error {
-    Error::Io(io::Error::new(io::ErrorKind::Interrupted, "operation was canceled"))
-}
+/// Sockets per address: a connection to itself or a spurious
+/// `EADDRNOTAVAIL` on an ephemeral dial is retried, up to this many tries
+/// in all (as Go and Reseau.jl do).
+const TRIES: u32 = 3;
 
 /// Try each address in turn, each with its share of the time left. The
 /// first success wins; otherwise the first error is reported.
 fn dial_serial(addrs: &[SocketAddr], plan: &Plan) -> Outcome {
     let mut first_err = None;
     for (i, &addr) in addrs.iter().enumerate() {
-        if plan.race.as_ref().is_some_and(|r| r.is_won()) {
-            return Err(first_err.unwrap_or((addr, canceled())));
-        }
         let attempt_deadline = match partial_deadline(Instant::now(), plan.deadline, addrs.len() - i) {
             Ok(d) => d,
             Err(e) => return Err(first_err.unwrap_or((addr, e))),
@@ -398,50 +377,83 @@ fn partial_deadline(now: Instant, deadline: Option<Instant>, addrs_left: usize) 
     Ok(Some(now + share))
 }
 
-/// One address: socket, optional bind, nonblocking connect, wait for it.
-/// A connection to itself (possible on loopback when no one listens) is
-/// dropped and retried, as Go does.
+/// One address, waiting on the socket alone (no race).
 fn connect_one(addr: SocketAddr, plan: &Plan, deadline: Option<Instant>) -> Result<Conn, Error> {
-    for _ in 0..3 {
-        let fd = sys::stream_socket(&addr).map_err(Error::Io)?;
-        if let Some(local) = plan.local {
-            sys::bind(fd.as_raw_fd(), &local).map_err(Error::Io)?;
-        }
-        match sys::connect(fd.as_raw_fd(), &addr) {
-            Ok(()) => {}
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EINTR)) => {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let fd = match begin(addr, plan) {
+            Ok(Begun::Connected(fd)) => fd,
+            Ok(Begun::InProgress(fd)) => {
                 wait_connected(&fd, plan, deadline)?;
+                fd
             }
-            Err(e) => return Err(Error::Io(e)),
+            Err(e) if tries < TRIES && plan.ephemeral() && is_addr_not_avail(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        match established(fd, addr, plan)? {
+            Some(conn) => return Ok(conn),
+            None if tries < TRIES => continue,
+            None => return Err(self_connected()),
         }
-        // The local end as the kernel has it; the peer as dialed, unless that
-        // was a wildcard (dialing 0.0.0.0 or [::] reaches a loopback address,
-        // which is what Go reports).
-        let raw = fd.as_raw_fd();
-        let local = sys::local_addr(raw).ok();
-        let remote = if addr.ip().is_unspecified() { sys::peer_addr(raw).unwrap_or(addr) } else { addr };
-        if plan.local.is_none() && local == Some(remote) {
-            continue; // connected to itself
-        }
-        return Conn::established(fd, &plan.rt, local, Some(remote), plan.keepalive).map_err(Error::Io);
     }
-    Err(Error::Io(io::Error::from_raw_os_error(libc::ECONNREFUSED)))
 }
 
-/// Wait for a connect in progress: writable, then `SO_ERROR`. The deadline
-/// is the wait's write deadline; a lost race closes the wait.
+/// How a nonblocking connect started.
+enum Begun {
+    Connected(OwnedFd),
+    InProgress(OwnedFd),
+}
+
+/// A socket for `addr`, bound if the plan says so, with its connect begun.
+fn begin(addr: SocketAddr, plan: &Plan) -> Result<Begun, Error> {
+    let fd = (plan.socket)(&addr).map_err(Error::Io)?;
+    match sys::connect(fd.as_raw_fd(), &addr) {
+        Ok(()) => Ok(Begun::Connected(fd)),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EINTR)) => Ok(Begun::InProgress(fd)),
+        Err(e) => Err(Error::Io(e)),
+    }
+}
+
+fn is_addr_not_avail(e: &Error) -> bool {
+    matches!(e, Error::Io(io) if io.raw_os_error() == Some(libc::EADDRNOTAVAIL))
+}
+
+/// What a dial that only ever reached itself reports.
+fn self_connected() -> Error {
+    Error::Io(io::Error::from_raw_os_error(libc::ECONNREFUSED))
+}
+
+/// The connection on a connected socket, or `None` if the socket is
+/// connected to itself (possible on loopback when no one listens on the
+/// port the kernel happened to pick): dropped, to be retried, as Go does.
+fn established(fd: OwnedFd, addr: SocketAddr, plan: &Plan) -> Result<Option<Conn>, Error> {
+    // The local end as the kernel has it; the peer as dialed, unless that
+    // was a wildcard (dialing 0.0.0.0 or [::] reaches a loopback address,
+    // which is what Go reports).
+    let raw = fd.as_raw_fd();
+    let local = sys::local_addr(raw).ok();
+    let remote = if addr.ip().is_unspecified() { sys::peer_addr(raw).unwrap_or(addr) } else { addr };
+    if plan.ephemeral() && local.is_some_and(|l| same_endpoint(l, remote)) {
+        return Ok(None);
+    }
+    Conn::established(fd, &plan.rt, local, Some(remote), plan.keepalive).map(Some).map_err(Error::Io)
+}
+
+/// Address and port equal (the scope id and flow label do not matter).
+fn same_endpoint(a: SocketAddr, b: SocketAddr) -> bool {
+    a.ip() == b.ip() && a.port() == b.port()
+}
+
+/// Wait for a connect in progress: writable, then `SO_ERROR`. The
+/// deadline is the wait's write deadline.
 fn wait_connected(fd: &OwnedFd, plan: &Plan, deadline: Option<Instant>) -> Result<(), Error> {
-    let pd = Arc::new(PollFd::new(&plan.rt, fd.as_raw_fd()).map_err(Error::Io)?);
+    let pd = PollFd::new(&plan.rt, fd.as_raw_fd()).map_err(Error::Io)?;
     pd.set_write_deadline(deadline);
-    let _entry = match &plan.race {
-        Some(race) => Some(race.enroll(&pd)?),
-        None => None,
-    };
     loop {
         match pd.wait_writable() {
             Ok(()) => {}
             Err(e) if DeadlineExceeded::is(&e) => return Err(Error::Timeout),
-            Err(e) if Closed::is(&e) => return Err(canceled()),
             Err(e) => return Err(Error::Io(e)),
         }
         match sys::take_error(fd.as_raw_fd()).map_err(Error::Io)? {
@@ -452,62 +464,283 @@ fn wait_connected(fd: &OwnedFd, plan: &Plan, deadline: Option<Instant>) -> Resul
     }
 }
 
-/// The shared state of one happy-eyeballs race.
-#[derive(Default)]
-struct Race {
-    state: Mutex<RaceState>,
-}
-
-#[derive(Default)]
-struct RaceState {
-    won: bool,
-    in_flight: Vec<Arc<PollFd>>,
-}
-
-/// An attempt's place in the race, given up when the attempt ends.
-struct Entry<'a> {
-    race: &'a Race,
-    pd: Arc<PollFd>,
-}
-
-impl Race {
-    fn enroll(&self, pd: &Arc<PollFd>) -> Result<Entry<'_>, Error> {
-        let mut st = self.state.lock();
-        if st.won {
-            return Err(canceled());
+/// Happy eyeballs on the calling thread: the primaries' connect and, once
+/// `delay` has passed (or at once if every primary failed), the
+/// fallbacks' connect run as nonblocking sockets, waited on together
+/// through `iopoll::park` (an OS thread sleeps; a green thread suspends).
+/// The first connection wins; the attempt still in flight is closed.
+fn dial_parallel(primaries: Vec<SocketAddr>, fallbacks: Vec<SocketAddr>, plan: &Plan, delay: Duration) -> Outcome {
+    let waker = match park::waker() {
+        Ok(waker) => waker,
+        // No way to be woken: try everything in order instead.
+        Err(_) => return dial_serial(&[primaries, fallbacks].concat(), plan),
+    };
+    let mut cx = Context::from_waker(&waker);
+    let mut primary = Family::new(primaries, true);
+    let mut fallback = Family::new(fallbacks, false);
+    let fallback_at = Instant::now().checked_add(delay);
+    loop {
+        if let Some(conn) = primary.drive(&mut cx, plan) {
+            return Ok(conn);
         }
-        st.in_flight.push(pd.clone());
-        Ok(Entry { race: self, pd: pd.clone() })
-    }
-
-    fn is_won(&self) -> bool {
-        self.state.lock().won
-    }
-
-    /// Claim the win; true for the first caller only. Every attempt still
-    /// in flight is woken and gives up.
-    fn try_win(&self) -> bool {
-        let mut st = self.state.lock();
-        if st.won {
-            return false;
+        if !fallback.started && (primary.is_done() || fallback_at.is_some_and(|at| Instant::now() >= at)) {
+            fallback.started = true;
         }
-        st.won = true;
-        for pd in st.in_flight.drain(..) {
-            pd.close();
+        if fallback.started {
+            if let Some(conn) = fallback.drive(&mut cx, plan) {
+                return Ok(conn);
+            }
         }
-        true
+        if primary.is_done() && fallback.is_done() {
+            return Err(primary.first_err.or(fallback.first_err).expect("a failed family has an error"));
+        }
+        // Readiness and the attempts' deadlines arrive through the waker;
+        // the fallback's start time is ours to wake for.
+        let wake_at = if fallback.started { None } else { fallback_at };
+        let wake_at = [wake_at, primary.deadline(), fallback.deadline()].into_iter().flatten().min();
+        if let Err(e) = park::park(wake_at) {
+            let addr = primary.current_addr().or(fallback.current_addr()).unwrap_or(primary.last_addr);
+            return Err((addr, Error::Io(e)));
+        }
     }
 }
 
-impl Drop for Entry<'_> {
-    fn drop(&mut self) {
-        self.race.state.lock().in_flight.retain(|p| !Arc::ptr_eq(p, &self.pd));
+/// One address family of a race: its addresses tried in turn, one
+/// connect in flight at a time.
+struct Family {
+    addrs: VecDeque<SocketAddr>,
+    current: Option<Attempt>,
+    first_err: Option<(SocketAddr, Error)>,
+    started: bool,
+    last_addr: SocketAddr,
+}
+
+/// A connect in flight, waited on through the global reactor (which has a
+/// thread of its own, whatever runtime the connection ends up on).
+struct Attempt {
+    addr: SocketAddr,
+    // Dropped in this order: the registration before the socket.
+    pd: PollFd,
+    fd: OwnedFd,
+    deadline: Option<Instant>,
+    tries: u32,
+}
+
+impl Family {
+    fn new(addrs: Vec<SocketAddr>, started: bool) -> Family {
+        let last_addr = addrs[0];
+        Family { addrs: addrs.into(), current: None, first_err: None, started, last_addr }
+    }
+
+    fn is_done(&self) -> bool {
+        self.current.is_none() && self.addrs.is_empty()
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.current.as_ref().and_then(|a| a.deadline)
+    }
+
+    fn current_addr(&self) -> Option<SocketAddr> {
+        self.current.as_ref().map(|a| a.addr)
+    }
+
+    fn fail(&mut self, addr: SocketAddr, err: Error) {
+        self.first_err.get_or_insert((addr, err));
+    }
+
+    /// Make progress without blocking: start the next address when none is
+    /// in flight, look at the one in flight. A connection, or `None` if
+    /// there is nothing to do but wait (or nothing left to try).
+    fn drive(&mut self, cx: &mut Context<'_>, plan: &Plan) -> Option<Conn> {
+        loop {
+            let Some(attempt) = self.current.take() else {
+                let addr = self.addrs.pop_front()?;
+                self.last_addr = addr;
+                match partial_deadline(Instant::now(), plan.deadline, self.addrs.len() + 1) {
+                    Ok(deadline) => {
+                        if let Some(conn) = self.start(addr, plan, deadline, 0) {
+                            return Some(conn);
+                        }
+                    }
+                    Err(e) => {
+                        // No time left for any of them.
+                        self.addrs.clear();
+                        self.fail(addr, e);
+                    }
+                }
+                continue;
+            };
+            match attempt.pd.poll_write_ready(cx) {
+                Poll::Pending => {
+                    self.current = Some(attempt);
+                    return None;
+                }
+                Poll::Ready(Err(e)) => {
+                    let err = if DeadlineExceeded::is(&e) { Error::Timeout } else { Error::Io(e) };
+                    self.fail(attempt.addr, err);
+                }
+                Poll::Ready(Ok(())) => match sys::take_error(attempt.fd.as_raw_fd()) {
+                    Ok(None) => {
+                        let Attempt { addr, pd, fd, deadline, tries } = attempt;
+                        drop(pd);
+                        match established(fd, addr, plan) {
+                            Ok(Some(conn)) => return Some(conn),
+                            Ok(None) if tries < TRIES => {
+                                if let Some(conn) = self.start(addr, plan, deadline, tries) {
+                                    return Some(conn);
+                                }
+                            }
+                            Ok(None) => self.fail(addr, self_connected()),
+                            Err(e) => self.fail(addr, e),
+                        }
+                    }
+                    Ok(Some(e))
+                        if matches!(e.raw_os_error(), Some(libc::EINPROGRESS | libc::EALREADY | libc::EINTR)) =>
+                    {
+                        self.current = Some(attempt);
+                    }
+                    Ok(Some(e)) | Err(e) => self.fail(attempt.addr, Error::Io(e)),
+                },
+            }
+        }
+    }
+
+    /// Begin connecting to `addr` after `tries` earlier tries, retrying
+    /// what may be retried at once. A connection if it completed at once;
+    /// otherwise the attempt is in flight, or failed and recorded.
+    fn start(&mut self, addr: SocketAddr, plan: &Plan, deadline: Option<Instant>, mut tries: u32) -> Option<Conn> {
+        loop {
+            tries += 1;
+            let retry = tries < TRIES && plan.ephemeral();
+            match begin(addr, plan) {
+                Ok(Begun::Connected(fd)) => match established(fd, addr, plan) {
+                    Ok(Some(conn)) => return Some(conn),
+                    Ok(None) if retry => continue,
+                    Ok(None) => self.fail(addr, self_connected()),
+                    Err(e) => self.fail(addr, e),
+                },
+                Ok(Begun::InProgress(fd)) => match PollFd::new(&Runtime::global(), fd.as_raw_fd()) {
+                    Ok(pd) => {
+                        pd.set_write_deadline(deadline);
+                        self.current = Some(Attempt { addr, pd, fd, deadline, tries });
+                    }
+                    Err(e) => self.fail(addr, Error::Io(e)),
+                },
+                Err(e) if retry && is_addr_not_avail(&e) => continue,
+                Err(e) => self.fail(addr, e),
+            }
+            return None;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    /// A loopback port nobody listens on (free when picked).
+    fn unused_port() -> SocketAddr {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    }
+
+    fn plan(socket: SocketFn<'_>) -> Plan<'_> {
+        let deadline = Some(Instant::now() + Duration::from_secs(10));
+        Plan { local: None, deadline, rt: Runtime::global(), keepalive: None, socket }
+    }
+
+    /// A socket bound to `at` with `SO_REUSEADDR`, as the port-reuse
+    /// tricks below need.
+    fn bound_socket(at: &SocketAddr) -> io::Result<OwnedFd> {
+        let fd = sys::stream_socket(at)?;
+        sys::set_reuseaddr(fd.as_raw_fd(), true)?;
+        sys::bind(fd.as_raw_fd(), at)?;
+        Ok(fd)
+    }
+
+    /// The port-reuse trick: a socket bound to the very address it then
+    /// connects to, with nobody listening there, connects to itself (TCP's
+    /// simultaneous open). Only the first socket is made that way; the
+    /// retry's socket is ephemeral and refused.
+    fn self_connect_first(
+        target: SocketAddr,
+        calls: &AtomicUsize,
+    ) -> impl Fn(&SocketAddr) -> io::Result<OwnedFd> + Sync + '_ {
+        move |addr: &SocketAddr| {
+            if calls.fetch_add(1, SeqCst) == 0 && *addr == target {
+                bound_socket(addr)
+            } else {
+                sys::stream_socket(addr)
+            }
+        }
+    }
+
+    fn is_refused(e: &Error) -> bool {
+        matches!(e, Error::Io(io) if io.raw_os_error() == Some(libc::ECONNREFUSED))
+    }
+
+    #[test]
+    fn a_connection_to_itself_is_dropped_and_retried() {
+        let target = unused_port();
+        let calls = AtomicUsize::new(0);
+        let socket = self_connect_first(target, &calls);
+        let plan = plan(&socket);
+        let err = connect_one(target, &plan, plan.deadline).unwrap_err();
+        assert!(is_refused(&err), "{err:?}");
+        assert_eq!(calls.load(SeqCst), 2, "one self-connected socket, one retry");
+    }
+
+    #[test]
+    fn a_connection_to_itself_is_retried_in_a_race_too() {
+        let target = unused_port();
+        let other = unused_port();
+        let calls = AtomicUsize::new(0);
+        let socket = self_connect_first(target, &calls);
+        let plan = plan(&socket);
+        let (addr, err) = dial_parallel(vec![target], vec![other], &plan, Duration::from_secs(5)).unwrap_err();
+        assert!(is_refused(&err), "{err:?}");
+        assert_eq!(addr, target, "the primary's error is reported");
+        assert_eq!(calls.load(SeqCst), 3, "the primary twice (itself, then refused), the fallback once");
+    }
+
+    #[test]
+    fn a_connection_to_itself_is_kept_with_a_fixed_local_port() {
+        // As Go: with a fixed local port there is no retry to make.
+        let target = unused_port();
+        let socket = |addr: &SocketAddr| bound_socket(addr);
+        let plan = Plan { local: Some(target), ..plan(&socket) };
+        let conn = connect_one(target, &plan, plan.deadline).unwrap();
+        assert_eq!(conn.local_addr().unwrap(), conn.remote_addr().unwrap());
+    }
+
+    #[test]
+    fn eaddrnotavail_on_an_ephemeral_dial_is_retried() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = listener.local_addr().unwrap();
+        // The port-reuse trick: a socket on port P connected to the target
+        // makes a second socket on P connecting there fail with
+        // EADDRNOTAVAIL (the address pair is taken).
+        let first = bound_socket(&"127.0.0.1:0".parse().unwrap()).unwrap();
+        let taken = sys::local_addr(first.as_raw_fd()).unwrap();
+        match sys::connect(first.as_raw_fd(), &target) {
+            Ok(()) => {}
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EINPROGRESS), "{e}"),
+        }
+        let calls = AtomicUsize::new(0);
+        let socket = |addr: &SocketAddr| {
+            if calls.fetch_add(1, SeqCst) == 0 { bound_socket(&taken) } else { sys::stream_socket(addr) }
+        };
+        let plan = plan(&socket);
+        let conn = connect_one(target, &plan, plan.deadline).unwrap();
+        assert_eq!(calls.load(SeqCst), 2, "one EADDRNOTAVAIL, one retry");
+        assert_ne!(conn.local_addr().unwrap(), taken);
+        // Without the retry the same socket factory fails.
+        calls.store(0, SeqCst);
+        let plan = Plan { local: Some(taken), ..plan };
+        let err = connect_one(target, &plan, plan.deadline).unwrap_err();
+        assert!(matches!(&err, Error::Io(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL)), "{err:?}");
+        assert_eq!(calls.load(SeqCst), 1);
+    }
 
     #[test]
     fn partial_deadline_like_go() {

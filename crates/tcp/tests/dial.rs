@@ -5,6 +5,8 @@
 //! Everything talks to loopback only (127.0.0.0/8 and ::1); the only real
 //! names looked up are `localhost` and `no-such-host.invalid`.
 
+#![allow(clippy::result_large_err)]
+
 mod support;
 
 use std::io::{self, Read, Write};
@@ -308,6 +310,81 @@ fn happy_eyeballs_loser_connection_is_closed() {
             assert_spurious(spurious);
         }
     }
+}
+
+/// Black holes on `::1` and `127.0.0.1` sharing a port.
+fn black_holes() -> (BlackHole, BlackHole) {
+    retry("black holes on both families", || {
+        let h6 = BlackHole::bind(v6(Ipv6Addr::LOCALHOST, 0))?;
+        let h4 = BlackHole::bind(v4(Ipv4Addr::LOCALHOST, h6.addr.port()))?;
+        Some((h6, h4))
+    })
+}
+
+#[test]
+fn happy_eyeballs_in_a_green_thread_suspends_only_that_green_thread() {
+    if !support::ipv6_loopback("happy_eyeballs_in_a_green_thread_suspends_only_that_green_thread") {
+        return;
+    }
+    let (h6, h4) = black_holes();
+    let (resolver, target) = (resolver("dual.test", &[LO6, LO4]), format!("dual.test:{}", h6.addr.port()));
+    let live = tcp::listen("127.0.0.1:0").unwrap();
+    let live_addr = live.local_addr().unwrap();
+    // One worker: if the race blocked it, nothing else could run.
+    let pool = green::Pool::new(1).unwrap();
+    let (tx, order) = mpsc::channel();
+    let racing = tx.clone();
+    let race = pool.spawn(move || {
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let dialer = Dialer::new().resolver(resolver).fallback_delay(Duration::from_nanos(1)).deadline(deadline);
+        let result = dialer.connect(&target);
+        racing.send("race").unwrap();
+        result
+    });
+    let plain = pool.spawn(move || {
+        let result = tcp::connect_addr(live_addr);
+        tx.send("plain").unwrap();
+        result
+    });
+    assert_eq!(order.recv_timeout(SLACK).unwrap(), "plain", "the plain dial waited for the race");
+    assert_eq!(order.recv_timeout(SLACK).unwrap(), "race");
+    plain.join().unwrap().unwrap();
+    let err = race.join().unwrap().unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    pool.shutdown();
+    drop((h6, h4));
+}
+
+#[test]
+fn dual_stack_false_tries_the_addresses_in_order() {
+    if !support::ipv6_loopback("dual_stack_false_tries_the_addresses_in_order") {
+        return;
+    }
+    // IPv6 hangs, IPv4 is live: the race connects over IPv4 at once...
+    let (live4, hole6) = live_and_black_hole(LO4, LO6);
+    let port = live4.local_addr().unwrap().port();
+    let target = format!("dual.test:{port}");
+    let dialer = Dialer::new().resolver(resolver("dual.test", &[LO6, LO4])).fallback_delay(ms(1));
+    let conn = dialer.clone().timeout(SLACK).connect(&target).unwrap();
+    assert!(conn.remote_addr().unwrap().is_ipv4());
+    drop((conn, accept(&live4)));
+    // ...without it, IPv6 is tried first and alone, and takes all the time
+    // there is (the first address gets at least 2 s of a shared budget).
+    let err = dialer.dual_stack(false).timeout(ms(300)).connect(&target).unwrap_err();
+    assert!(matches!(err.err, Error::Timeout), "{err:?}");
+    assert_eq!(err.addr, Some(hole6.addr.to_string()), "the IPv6 address was the one tried");
+    live4.set_deadline(Some(Instant::now() + ms(100))).unwrap();
+    assert!(live4.accept().is_err(), "IPv4 was dialed although the race was off");
+    // dual_stack(true) turns it back on; fallback_delay keeps working.
+    let conn = Dialer::new()
+        .resolver(resolver("dual.test", &[LO6, LO4]))
+        .dual_stack(false)
+        .dual_stack(true)
+        .fallback_delay(ms(1))
+        .timeout(SLACK)
+        .connect(&target)
+        .unwrap();
+    assert!(conn.remote_addr().unwrap().is_ipv4());
 }
 
 #[test]
