@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread::{self, ThreadId};
@@ -695,6 +695,63 @@ fn caching_never_keeps_failures_other_than_not_found() {
     }
     assert_eq!(cache.negative_hits(), 0);
     assert!(cache.is_empty());
+}
+
+// ------------------------------------------------------------- IPv6 scopes
+
+/// The index of the loopback interface, `lo`.
+fn lo_index() -> u32 {
+    // SAFETY: a NUL-terminated name; if_nametoindex only reads it.
+    let index = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+    assert!(index > 0, "no interface lo");
+    index
+}
+
+fn scoped(ip: &str, port: u16, scope: u32) -> SocketAddr {
+    SocketAddr::V6(SocketAddrV6::new(ip.parse().unwrap(), port, 0, scope))
+}
+
+#[test]
+fn getaddrinfo_scope_ids_are_kept() {
+    // getaddrinfo gives a zoned link-local address its scope id (no
+    // network traffic: the host is numeric).
+    let want = vec![scoped("fe80::1", 0, lo_index())];
+    assert_eq!(SystemResolver::new().lookup_addrs("fe80::1%lo", None).unwrap(), want);
+    assert_eq!(SystemResolver::new().lookup_ip("fe80::1%lo", None).unwrap(), vec![ip("fe80::1")]);
+    // The resolvers that wrap others pass it on, cached or not.
+    let cache = CachingResolver::new(SingleflightResolver::new(SystemResolver::new()), Duration::from_secs(60));
+    assert_eq!(cache.lookup_addrs("fe80::1%lo", None).unwrap(), want);
+    assert_eq!(cache.lookup_addrs("fe80::1%lo", None).unwrap(), want);
+    assert_eq!(cache.hits(), 1);
+    let pinned = StaticResolver::new().fallback(Arc::new(SystemResolver::new()));
+    assert_eq!(pinned.lookup_addrs("fe80::1%lo", None).unwrap(), want);
+}
+
+/// A name whose only address is link-local on `lo`.
+struct LinkLocal;
+
+impl Resolver for LinkLocal {
+    fn lookup_ip(&self, _host: &str, _deadline: Option<Instant>) -> Result<Vec<IpAddr>, LookupError> {
+        Ok(vec![ip("fe80::1")])
+    }
+
+    fn lookup_addrs(&self, _host: &str, _deadline: Option<Instant>) -> Result<Vec<SocketAddr>, LookupError> {
+        Ok(vec![scoped("fe80::1", 0, lo_index())])
+    }
+
+    fn lookup_port(&self, service: &str) -> Result<u16, LookupError> {
+        Err(LookupError::other(service, "unknown port"))
+    }
+}
+
+#[test]
+fn resolved_scope_ids_reach_the_addresses_to_dial() {
+    let addrs = resolve_tcp_addrs("tcp", "link.test:80", &LinkLocal, ResolverPolicy::default(), None).unwrap();
+    assert_eq!(addrs, vec![scoped("fe80::1", 80, lo_index())]);
+    // A resolver that only implements lookup_ip gives no scope.
+    let r = StaticResolver::new().host("link.test", [ip("fe80::1")]);
+    let addrs = resolve_tcp_addrs("tcp", "link.test:80", &r, ResolverPolicy::default(), None).unwrap();
+    assert_eq!(addrs, vec![scoped("fe80::1", 80, 0)]);
 }
 
 // ------------------------------------------------------------------ system

@@ -3,7 +3,7 @@
 //! its context), and the late answer is dropped.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -64,6 +64,12 @@ impl Resolver for Bounded {
         let d = earlier(deadline, self.deadline);
         let name = host.to_string();
         self.run(host, deadline, move |r| r.lookup_ip(&name, d))
+    }
+
+    fn lookup_addrs(&self, host: &str, deadline: Option<Instant>) -> Result<Vec<SocketAddr>, LookupError> {
+        let d = earlier(deadline, self.deadline);
+        let name = host.to_string();
+        self.run(host, deadline, move |r| r.lookup_addrs(&name, d))
     }
 
     fn lookup_port(&self, service: &str) -> Result<u16, LookupError> {

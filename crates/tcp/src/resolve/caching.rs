@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,8 +68,8 @@ struct Entries {
 }
 
 struct Entry {
-    /// The addresses, or the "not found" remembered.
-    answer: Result<Vec<IpAddr>, LookupError>,
+    /// The addresses (with their scopes), or the "not found" remembered.
+    answer: Result<Vec<SocketAddr>, LookupError>,
     expires: Instant,
     /// When it may no longer be served at all: `expires` plus the stale
     /// window (for answers), or `expires` (for "not found").
@@ -153,11 +153,11 @@ impl<R: Resolver> CachingResolver<R> {
 
 /// What the cache can do for a lookup without asking anyone.
 enum Cached {
-    Fresh(Vec<IpAddr>),
+    Fresh(Vec<SocketAddr>),
     NotFound(LookupError),
     /// An expired answer to serve; `true` if this caller is to start the
     /// refresh.
-    Stale(Vec<IpAddr>, bool),
+    Stale(Vec<SocketAddr>, bool),
     Miss,
 }
 
@@ -198,7 +198,7 @@ impl<R: Resolver> Shared<R> {
     fn store(
         &self,
         key: String,
-        answer: Result<Vec<IpAddr>, LookupError>,
+        answer: Result<Vec<SocketAddr>, LookupError>,
         live: Duration,
         stale: Duration,
         capacity: usize,
@@ -237,8 +237,8 @@ impl<R: Resolver + 'static> CachingResolver<R> {
         let host = host.to_string();
         let failed_key = key.clone();
         let spawned = std::thread::Builder::new().name("reseau-dns-refresh".into()).spawn(move || {
-            match shared.inner.lookup_ip(&host, Some(Instant::now() + REFRESH_TIMEOUT)) {
-                Ok(ips) if !ips.is_empty() => shared.store(key, Ok(ips), ttl, stale, capacity),
+            match shared.inner.lookup_addrs(&host, Some(Instant::now() + REFRESH_TIMEOUT)) {
+                Ok(addrs) if !addrs.is_empty() => shared.store(key, Ok(addrs), ttl, stale, capacity),
                 _ => shared.refresh_failed(&key),
             }
         });
@@ -251,6 +251,10 @@ impl<R: Resolver + 'static> CachingResolver<R> {
 
 impl<R: Resolver + 'static> Resolver for CachingResolver<R> {
     fn lookup_ip(&self, host: &str, deadline: Option<Instant>) -> Result<Vec<IpAddr>, LookupError> {
+        self.lookup_addrs(host, deadline).map(|addrs| super::ips(&addrs))
+    }
+
+    fn lookup_addrs(&self, host: &str, deadline: Option<Instant>) -> Result<Vec<SocketAddr>, LookupError> {
         let key = normalize(host);
         match self.shared.cached(&key) {
             Cached::Fresh(ips) => return Ok(ips),
@@ -264,10 +268,10 @@ impl<R: Resolver + 'static> Resolver for CachingResolver<R> {
             Cached::Miss => {}
         }
         // Looked up without the lock held: other names stay servable.
-        match self.shared.inner.lookup_ip(host, deadline) {
-            Ok(ips) => {
-                self.shared.store(key, Ok(ips.clone()), self.ttl, self.stale_ttl, self.capacity);
-                Ok(ips)
+        match self.shared.inner.lookup_addrs(host, deadline) {
+            Ok(addrs) => {
+                self.shared.store(key, Ok(addrs.clone()), self.ttl, self.stale_ttl, self.capacity);
+                Ok(addrs)
             }
             Err(err) if err.is_not_found && !self.negative_ttl.is_zero() => {
                 let answer = Err(err.clone());

@@ -1,7 +1,7 @@
 //! The operating system's resolver, kept off the caller's thread.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -41,8 +41,12 @@ impl fmt::Debug for SystemResolver {
 
 impl Resolver for SystemResolver {
     fn lookup_ip(&self, host: &str, deadline: Option<Instant>) -> Result<Vec<IpAddr>, LookupError> {
+        self.lookup_addrs(host, deadline).map(|addrs| super::ips(&addrs))
+    }
+
+    fn lookup_addrs(&self, host: &str, deadline: Option<Instant>) -> Result<Vec<SocketAddr>, LookupError> {
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return Ok(vec![ip]);
+            return Ok(vec![SocketAddr::new(ip, 0)]);
         }
         if host.is_empty() {
             return Err(LookupError::not_found(host));
@@ -50,7 +54,7 @@ impl Resolver for SystemResolver {
         let name = host.to_string();
         let result = pool().run(deadline, move || sys::getaddrinfo(&name));
         match result {
-            Ok(Ok(ips)) => Ok(ips),
+            Ok(Ok(addrs)) => Ok(addrs),
             Ok(Err(LookupFailure::NotFound)) => Err(LookupError::not_found(host)),
             Ok(Err(LookupFailure::Other(msg))) => Err(LookupError::other(host, msg)),
             Err(Failed::Deadline) => Err(LookupError::timeout(host)),
