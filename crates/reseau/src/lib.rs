@@ -24,4 +24,5 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../../../docs/green.md")]
 #[doc = include_str!("../../../docs/deadlines.md")]
 #[doc = include_str!("../../../docs/migrating-from-std.md")]
+#[doc = include_str!("../../../docs/resolution.md")]
 pub struct GuideDoctests;
