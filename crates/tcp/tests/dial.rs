@@ -621,7 +621,9 @@ fn dial_timeout_holds_against_a_resolver_that_ignores_it() {
 
 #[test]
 fn dial_deadline_holds_against_a_resolver_that_ignores_it_in_many_dials() {
-    // Many dials at once, each stuck in the resolver: all return on time.
+    // Several dials at once, each stuck in the resolver: all return on
+    // time. (Fewer than the lookup threads, so other tests' lookups, which
+    // share them, are not held up.)
     let (started_tx, started) = mpsc::channel();
     let (release, release_rx) = mpsc::channel();
     let (answered_tx, _answered) = mpsc::channel();
@@ -631,7 +633,7 @@ fn dial_deadline_holds_against_a_resolver_that_ignores_it_in_many_dials() {
         answered: std::sync::Mutex::new(answered_tx),
         answer: LO4,
     });
-    let dials: Vec<_> = (0..16)
+    let dials: Vec<_> = (0..6)
         .map(|_| {
             let stuck = stuck.clone();
             std::thread::spawn(move || {
@@ -663,7 +665,7 @@ impl tcp::resolve::Resolver for Panicking {
 #[test]
 fn a_panicking_resolver_under_a_deadline_fails_the_dial_and_spares_the_lookup_threads() {
     // More dials than lookup threads: a panic must not cost a thread.
-    for _ in 0..20 {
+    for _ in 0..40 {
         let err = Dialer::new().resolver(Arc::new(Panicking)).timeout(SLACK).connect("bug.test:80").unwrap_err();
         assert!(matches!(&err.err, Error::Lookup(l) if l.message == "lookup panicked"), "{err}");
         assert!(!err.is_timeout(), "{err}");

@@ -51,12 +51,13 @@ fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
-/// The threads custom resolvers run on while a caller races them: at most
-/// 8 at once, 1 024 queued. A resolver stuck for good holds a thread; the
-/// callers behind it still leave at their deadlines.
+/// The threads custom resolvers run on while a caller races them: started
+/// on demand (a thread per lookup running at once), at most 32, with 1 024
+/// more queued. A resolver stuck for good holds a thread; the callers
+/// queued behind stuck ones still leave at their deadlines.
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool::new("reseau-lookup", 8, 1024))
+    POOL.get_or_init(|| Pool::new("reseau-lookup", 32, 1024))
 }
 
 impl Resolver for Bounded {
