@@ -386,6 +386,35 @@ mod tests {
         assert!(!format!("{:?}", Auth::new("u", "hunter2")).contains("hunter2"));
     }
 
+    /// Each error's text, then its sources' texts.
+    fn chain(e: &Error) -> Vec<String> {
+        let mut out = vec![e.to_string()];
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            out.push(s.to_string());
+            source = s.source();
+        }
+        out
+    }
+
+    #[test]
+    fn no_cause_is_told_twice() {
+        let timeout = Error::Io(io::Error::new(io::ErrorKind::TimedOut, crate::DeadlineExceeded));
+        assert_eq!(chain(&timeout), ["i/o timeout"]);
+        assert!(timeout.is_timeout());
+        let eof = Error::Io(io::Error::from(io::ErrorKind::UnexpectedEof));
+        assert_eq!(chain(&eof).len(), 1);
+        for e in [
+            Error::TargetAddress("address x: missing port in address".into()),
+            Error::Authentication("the proxy rejected the username and password (status 1)".into()),
+            Error::Protocol("version 4 in the method reply".into()),
+            Error::Reply { code: 1, message: reply_message(1).into() },
+        ] {
+            assert_eq!(chain(&e).len(), 1, "{e}");
+            assert!(e.to_string().starts_with("socks5: "), "{e}");
+        }
+    }
+
     #[test]
     fn reply_codes_read_as_rfc_1928() {
         let e = Error::Reply { code: 5, message: reply_message(5).into() };

@@ -239,3 +239,47 @@ fn a_past_deadline_dials_nothing() {
         .unwrap_err();
     assert!(matches!(err.err, Error::Timeout), "{err:?}");
 }
+
+/// A loopback peer that answers the greeting with `method_reply` and, if
+/// the client goes on, the request with `connect_reply`: a proxy that
+/// does not speak SOCKS5 properly.
+fn misbehaving_peer(method_reply: &'static [u8], connect_reply: &'static [u8]) -> SocketAddr {
+    let l = tcp::listen("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut c = accept(&l);
+        c.set_deadline(Some(Instant::now() + SLACK)).unwrap();
+        let mut greeting = [0u8; 3];
+        c.read_exact(&mut greeting).unwrap();
+        c.write_all(method_reply).unwrap();
+        let mut request = [0u8; 10]; // an IPv4 CONNECT
+        if c.read_exact(&mut request).is_ok() {
+            let _ = c.write_all(connect_reply);
+        }
+        // Hold the connection until the client is done with it.
+        let _ = c.read(&mut [0u8; 1]);
+    });
+    addr
+}
+
+#[test]
+fn replies_that_are_not_socks5_are_protocol_errors() {
+    let cases: [(&[u8], &[u8], &str); 4] = [
+        (b"HTTP/1.0 400 Bad Request\r\n\r\n", b"", "version 72 in the method reply"),
+        (&[5, 0x02], b"", "method 0x02, which was not offered"),
+        (&[5, 0], &[4, 0, 0, 1, 0, 0, 0, 0, 0, 0], "version 4 in the connect reply"),
+        (&[5, 0], &[5, 0, 1, 1, 0, 0, 0, 0, 0, 0], "reserved byte 0x01"),
+    ];
+    for (method_reply, connect_reply, want) in cases {
+        let conn = to_proxy(misbehaving_peer(method_reply, connect_reply));
+        let err = socks5::handshake(&conn, "127.0.0.1:80", None).unwrap_err();
+        assert!(matches!(&err, socks5::Error::Protocol(m) if m.contains(want)), "{want}: {err:?}");
+    }
+    // A failure code beyond RFC 1928's is still a reply, with a neutral text.
+    let conn = to_proxy(misbehaving_peer(&[5, 0], &[5, 9, 0, 1, 0, 0, 0, 0, 0, 0]));
+    let err = socks5::handshake(&conn, "127.0.0.1:80", None).unwrap_err();
+    assert!(matches!(&err, socks5::Error::Reply { code: 9, message } if message == "unknown error"), "{err:?}");
+    // A bound address given as a name is returned as one.
+    let conn = to_proxy(misbehaving_peer(&[5, 0], &[5, 0, 0, 3, 4, b'p', b'r', b'o', b'x', 0x04, 0x38]));
+    assert_eq!(socks5::handshake(&conn, "127.0.0.1:80", None).unwrap(), BoundAddr::Domain("prox".into(), 1080));
+}
