@@ -650,6 +650,43 @@ fn dial_deadline_holds_against_a_resolver_that_ignores_it_in_many_dials() {
     drop(release);
 }
 
+#[test]
+fn a_stuck_lookup_in_a_green_thread_suspends_only_that_green_thread() {
+    let (started_tx, started) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel();
+    let (answered_tx, _answered) = mpsc::channel();
+    let stuck = Arc::new(Stuck {
+        started: std::sync::Mutex::new(started_tx),
+        release: std::sync::Mutex::new(release_rx),
+        answered: std::sync::Mutex::new(answered_tx),
+        answer: LO4,
+    });
+    let live = tcp::listen("127.0.0.1:0").unwrap();
+    let live_addr = live.local_addr().unwrap();
+    // One worker: a dial that blocked it would hold up the other green thread.
+    let pool = green::Pool::new(1).unwrap();
+    let (tx, order) = mpsc::channel();
+    let stuck_tx = tx.clone();
+    let stuck_dial = pool.spawn(move || {
+        let result = Dialer::new().resolver(stuck).timeout(Duration::from_secs(3)).connect("stuck.test:80");
+        stuck_tx.send("stuck").unwrap();
+        result
+    });
+    started.recv_timeout(SLACK).expect("the resolver was called");
+    let plain = pool.spawn(move || {
+        let result = tcp::connect_addr(live_addr);
+        tx.send("plain").unwrap();
+        result
+    });
+    assert_eq!(order.recv_timeout(SLACK).unwrap(), "plain", "the plain dial waited for the stuck lookup");
+    plain.join().unwrap().unwrap();
+    // The stuck dial still ends at its timeout, the resolver still held.
+    assert_eq!(order.recv_timeout(SLACK).unwrap(), "stuck");
+    assert!(stuck_dial.join().unwrap().unwrap_err().is_timeout());
+    drop(release);
+    pool.shutdown();
+}
+
 struct Panicking;
 
 impl tcp::resolve::Resolver for Panicking {
