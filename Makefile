@@ -3,8 +3,9 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # clang: the C compiler openssl-sys's build script uses for the
-# cross-target lints (make check-targets).
-SYSTEM_PACKAGES := libssl-dev pkg-config openssl curl python3 clang
+# cross-target lints (make check-targets); microsocks: the SOCKS5 proxy
+# the dial tests go through.
+SYSTEM_PACKAGES := libssl-dev pkg-config openssl curl python3 clang microsocks
 # What `make bench` needs on top: Go, the goroutine contender of the green rows.
 BENCH_PACKAGES := golang-go
 # What `make stress` needs on top: memcheck, and Go for the interop peers.

@@ -53,6 +53,7 @@ mod listen;
 mod listener;
 mod refcount;
 pub mod resolve;
+pub mod socks5;
 mod sys;
 
 use std::net::SocketAddr;
@@ -81,8 +82,3 @@ pub fn connect_addr(addr: SocketAddr) -> Result<Conn, OpError> {
 pub fn listen(address: &str) -> Result<Listener, OpError> {
     ListenConfig::new().listen(address)
 }
-
-/// The guide's resolution page, compiled as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/resolution.md")]
-pub struct GuideDoctests;

@@ -5,11 +5,13 @@
 //! Everything talks to loopback only (127.0.0.0/8 and ::1); the only real
 //! names looked up are `localhost` and `no-such-host.invalid`.
 
+#![allow(clippy::result_large_err)]
+
 mod support;
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use support::{BlackHole, LO4, LO6, Reserved, SLACK, ip, ms, retry, sa, v4, v6};
@@ -310,6 +312,81 @@ fn happy_eyeballs_loser_connection_is_closed() {
     }
 }
 
+/// Black holes on `::1` and `127.0.0.1` sharing a port.
+fn black_holes() -> (BlackHole, BlackHole) {
+    retry("black holes on both families", || {
+        let h6 = BlackHole::bind(v6(Ipv6Addr::LOCALHOST, 0))?;
+        let h4 = BlackHole::bind(v4(Ipv4Addr::LOCALHOST, h6.addr.port()))?;
+        Some((h6, h4))
+    })
+}
+
+#[test]
+fn happy_eyeballs_in_a_green_thread_suspends_only_that_green_thread() {
+    if !support::ipv6_loopback("happy_eyeballs_in_a_green_thread_suspends_only_that_green_thread") {
+        return;
+    }
+    let (h6, h4) = black_holes();
+    let (resolver, target) = (resolver("dual.test", &[LO6, LO4]), format!("dual.test:{}", h6.addr.port()));
+    let live = tcp::listen("127.0.0.1:0").unwrap();
+    let live_addr = live.local_addr().unwrap();
+    // One worker: if the race blocked it, nothing else could run.
+    let pool = green::Pool::new(1).unwrap();
+    let (tx, order) = mpsc::channel();
+    let racing = tx.clone();
+    let race = pool.spawn(move || {
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let dialer = Dialer::new().resolver(resolver).fallback_delay(Duration::from_nanos(1)).deadline(deadline);
+        let result = dialer.connect(&target);
+        racing.send("race").unwrap();
+        result
+    });
+    let plain = pool.spawn(move || {
+        let result = tcp::connect_addr(live_addr);
+        tx.send("plain").unwrap();
+        result
+    });
+    assert_eq!(order.recv_timeout(SLACK).unwrap(), "plain", "the plain dial waited for the race");
+    assert_eq!(order.recv_timeout(SLACK).unwrap(), "race");
+    plain.join().unwrap().unwrap();
+    let err = race.join().unwrap().unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    pool.shutdown();
+    drop((h6, h4));
+}
+
+#[test]
+fn dual_stack_false_tries_the_addresses_in_order() {
+    if !support::ipv6_loopback("dual_stack_false_tries_the_addresses_in_order") {
+        return;
+    }
+    // IPv6 hangs, IPv4 is live: the race connects over IPv4 at once...
+    let (live4, hole6) = live_and_black_hole(LO4, LO6);
+    let port = live4.local_addr().unwrap().port();
+    let target = format!("dual.test:{port}");
+    let dialer = Dialer::new().resolver(resolver("dual.test", &[LO6, LO4])).fallback_delay(ms(1));
+    let conn = dialer.clone().timeout(SLACK).connect(&target).unwrap();
+    assert!(conn.remote_addr().unwrap().is_ipv4());
+    drop((conn, accept(&live4)));
+    // ...without it, IPv6 is tried first and alone, and takes all the time
+    // there is (the first address gets at least 2 s of a shared budget).
+    let err = dialer.dual_stack(false).timeout(ms(300)).connect(&target).unwrap_err();
+    assert!(matches!(err.err, Error::Timeout), "{err:?}");
+    assert_eq!(err.addr, Some(hole6.addr.to_string()), "the IPv6 address was the one tried");
+    live4.set_deadline(Some(Instant::now() + ms(100))).unwrap();
+    assert!(live4.accept().is_err(), "IPv4 was dialed although the race was off");
+    // dual_stack(true) turns it back on; fallback_delay keeps working.
+    let conn = Dialer::new()
+        .resolver(resolver("dual.test", &[LO6, LO4]))
+        .dual_stack(false)
+        .dual_stack(true)
+        .fallback_delay(ms(1))
+        .timeout(SLACK)
+        .connect(&target)
+        .unwrap();
+    assert!(conn.remote_addr().unwrap().is_ipv4());
+}
+
 #[test]
 fn dialer_policy_filters_and_orders() {
     if !support::ipv6_loopback("dialer_policy_filters_and_orders") {
@@ -490,20 +567,146 @@ fn dial_timeout_bounds_name_resolution() {
     assert!(seen >= start + ms(150) && seen <= start + ms(150) + SLACK, "{:?}", seen - start);
 }
 
+/// A resolver that ignores its deadline: each call says it started, then
+/// waits for the test to release it, then answers `answer`.
+struct Stuck {
+    started: std::sync::Mutex<mpsc::Sender<()>>,
+    release: std::sync::Mutex<mpsc::Receiver<()>>,
+    answered: std::sync::Mutex<mpsc::Sender<()>>,
+    answer: IpAddr,
+}
+
+impl tcp::resolve::Resolver for Stuck {
+    fn lookup_ip(&self, _host: &str, _deadline: Option<Instant>) -> Result<Vec<IpAddr>, tcp::LookupError> {
+        let _ = self.started.lock().unwrap().send(());
+        let _ = self.release.lock().unwrap().recv();
+        let _ = self.answered.lock().unwrap().send(());
+        Ok(vec![self.answer])
+    }
+
+    fn lookup_port(&self, service: &str) -> Result<u16, tcp::LookupError> {
+        Err(tcp::LookupError::other(service, "unknown port"))
+    }
+}
+
 #[test]
-fn dial_does_not_dial_a_late_answer() {
-    // A resolver that ignores its deadline and answers late: the answer
-    // comes after the dial's time is up, so nothing is dialed.
+fn dial_timeout_holds_against_a_resolver_that_ignores_it() {
     let live = tcp::listen("127.0.0.1:0").unwrap();
     let port = live.local_addr().unwrap().port();
-    let slow = Arc::new(Slow { delay: ms(300), honours_deadline: false, seen: Default::default() });
+    let (started_tx, started) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel();
+    let (answered_tx, answered) = mpsc::channel();
+    let stuck = Arc::new(Stuck {
+        started: std::sync::Mutex::new(started_tx),
+        release: std::sync::Mutex::new(release_rx),
+        answered: std::sync::Mutex::new(answered_tx),
+        answer: LO4,
+    });
     let start = Instant::now();
-    let err = Dialer::new().resolver(slow).timeout(ms(100)).connect(&format!("slow.test:{port}")).unwrap_err();
+    let err = Dialer::new().resolver(stuck).timeout(ms(50)).connect(&format!("stuck.test:{port}")).unwrap_err();
+    assert!(start.elapsed() >= ms(50), "timed out early");
+    // The resolver was asked and is still held: the dial returned first.
+    started.recv_timeout(SLACK).expect("the resolver was called");
+    assert!(answered.try_recv().is_err(), "the resolver answered before it was released");
     assert!(err.is_timeout(), "{err}");
-    assert!(start.elapsed() >= ms(300));
+    assert!(matches!(&err.err, Error::Lookup(l) if l.is_timeout && l.host == "stuck.test"), "{:?}", err.err);
+    assert_eq!(io::Error::from(err).kind(), io::ErrorKind::TimedOut);
+
+    // Released, it answers; the late answer is dropped: nothing is dialed.
+    release.send(()).unwrap();
+    answered.recv_timeout(SLACK).expect("the released resolver answers");
     live.set_deadline(Some(Instant::now() + ms(100))).unwrap();
-    let accepted = live.accept();
-    assert!(accepted.is_err(), "a connection was made after the dial timed out");
+    assert!(live.accept().is_err(), "a connection was made after the dial timed out");
+}
+
+#[test]
+fn dial_deadline_holds_against_a_resolver_that_ignores_it_in_many_dials() {
+    // Several dials at once, each stuck in the resolver: all return on
+    // time. (Fewer than the lookup threads, so other tests' lookups, which
+    // share them, are not held up.)
+    let (started_tx, started) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel();
+    let (answered_tx, _answered) = mpsc::channel();
+    let stuck = Arc::new(Stuck {
+        started: std::sync::Mutex::new(started_tx),
+        release: std::sync::Mutex::new(release_rx),
+        answered: std::sync::Mutex::new(answered_tx),
+        answer: LO4,
+    });
+    let dials: Vec<_> = (0..6)
+        .map(|_| {
+            let stuck = stuck.clone();
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + ms(50);
+                Dialer::new().resolver(stuck).deadline(deadline).connect("stuck.test:1").unwrap_err()
+            })
+        })
+        .collect();
+    for dial in dials {
+        let err = dial.join().unwrap();
+        assert!(err.is_timeout(), "{err}");
+    }
+    started.recv_timeout(SLACK).expect("the resolver was called");
+    drop(release);
+}
+
+#[test]
+fn a_stuck_lookup_in_a_green_thread_suspends_only_that_green_thread() {
+    let (started_tx, started) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel();
+    let (answered_tx, _answered) = mpsc::channel();
+    let stuck = Arc::new(Stuck {
+        started: std::sync::Mutex::new(started_tx),
+        release: std::sync::Mutex::new(release_rx),
+        answered: std::sync::Mutex::new(answered_tx),
+        answer: LO4,
+    });
+    let live = tcp::listen("127.0.0.1:0").unwrap();
+    let live_addr = live.local_addr().unwrap();
+    // One worker: a dial that blocked it would hold up the other green thread.
+    let pool = green::Pool::new(1).unwrap();
+    let (tx, order) = mpsc::channel();
+    let stuck_tx = tx.clone();
+    let stuck_dial = pool.spawn(move || {
+        let result = Dialer::new().resolver(stuck).timeout(Duration::from_secs(3)).connect("stuck.test:80");
+        stuck_tx.send("stuck").unwrap();
+        result
+    });
+    started.recv_timeout(SLACK).expect("the resolver was called");
+    let plain = pool.spawn(move || {
+        let result = tcp::connect_addr(live_addr);
+        tx.send("plain").unwrap();
+        result
+    });
+    assert_eq!(order.recv_timeout(SLACK).unwrap(), "plain", "the plain dial waited for the stuck lookup");
+    plain.join().unwrap().unwrap();
+    // The stuck dial still ends at its timeout, the resolver still held.
+    assert_eq!(order.recv_timeout(SLACK).unwrap(), "stuck");
+    assert!(stuck_dial.join().unwrap().unwrap_err().is_timeout());
+    drop(release);
+    pool.shutdown();
+}
+
+struct Panicking;
+
+impl tcp::resolve::Resolver for Panicking {
+    fn lookup_ip(&self, _host: &str, _deadline: Option<Instant>) -> Result<Vec<IpAddr>, tcp::LookupError> {
+        panic!("a resolver bug (expected by the test)");
+    }
+
+    fn lookup_port(&self, service: &str) -> Result<u16, tcp::LookupError> {
+        Err(tcp::LookupError::other(service, "unknown port"))
+    }
+}
+
+#[test]
+fn a_panicking_resolver_under_a_deadline_fails_the_dial_and_spares_the_lookup_threads() {
+    // More dials than lookup threads: a panic must not cost a thread.
+    for _ in 0..40 {
+        let err = Dialer::new().resolver(Arc::new(Panicking)).timeout(SLACK).connect("bug.test:80").unwrap_err();
+        assert!(matches!(&err.err, Error::Lookup(l) if l.message == "lookup panicked"), "{err}");
+        assert!(!err.is_timeout(), "{err}");
+    }
 }
 
 // ------------------------------------------------------ timeouts, refused

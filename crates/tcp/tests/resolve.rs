@@ -7,9 +7,10 @@
 
 mod support;
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::thread;
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Barrier, Mutex, mpsc};
+use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use support::{LO4, LO6, SLACK, TestResolver, ip, ms, sa, wait_until};
@@ -17,7 +18,7 @@ use tcp::resolve::{
     self, CachingResolver, Resolver, ResolverPolicy, SingleflightResolver, StaticResolver, SystemResolver,
     resolve_tcp_addrs,
 };
-use tcp::{Error, OpError};
+use tcp::{Error, LookupError, OpError};
 
 fn addrs(list: &[&str]) -> Vec<SocketAddr> {
     list.iter().map(|s| sa(s)).collect()
@@ -505,7 +506,7 @@ fn caching_never_keeps_failures() {
         assert!(cache.lookup_ip("missing.test", None).unwrap_err().is_not_found);
         assert_eq!(inner.calls(), n);
     }
-    assert_eq!(cache.hits(), 0);
+    assert_eq!((cache.hits(), cache.negative_hits()), (0, 0));
     assert!(cache.is_empty());
 }
 
@@ -532,6 +533,225 @@ fn caching_respects_its_capacity() {
     cache.lookup_ip("b.test", None).unwrap();
     assert_eq!(inner.calls(), 5);
     assert_eq!(cache.len(), 2);
+}
+
+/// Wait until `deadline` has passed: the tests whose subject is time
+/// passing (a TTL running out) wait for it this way.
+fn pass(deadline: Instant) {
+    while Instant::now() < deadline {
+        thread::sleep(deadline - Instant::now());
+    }
+}
+
+type Answer = Result<Vec<IpAddr>, LookupError>;
+
+/// A resolver the test drives: each call reports its thread on `calls`,
+/// then waits for its answer on `answers` (a closed channel answers with a
+/// failure, so nothing is left blocked when the test ends).
+struct Scripted {
+    calls: Mutex<mpsc::Sender<ThreadId>>,
+    answers: Mutex<mpsc::Receiver<Answer>>,
+    count: AtomicUsize,
+}
+
+impl Scripted {
+    fn new() -> (Arc<Scripted>, mpsc::Receiver<ThreadId>, mpsc::Sender<Answer>) {
+        let (calls_tx, calls_rx) = mpsc::channel();
+        let (answers_tx, answers_rx) = mpsc::channel();
+        let r = Scripted { calls: Mutex::new(calls_tx), answers: Mutex::new(answers_rx), count: AtomicUsize::new(0) };
+        (Arc::new(r), calls_rx, answers_tx)
+    }
+
+    fn count(&self) -> usize {
+        self.count.load(SeqCst)
+    }
+}
+
+impl Resolver for Scripted {
+    fn lookup_ip(&self, host: &str, _deadline: Option<Instant>) -> Answer {
+        self.count.fetch_add(1, SeqCst);
+        let _ = self.calls.lock().unwrap().send(thread::current().id());
+        let answer = self.answers.lock().unwrap().recv();
+        answer.unwrap_or_else(|_| Err(LookupError::other(host, "the test is over")))
+    }
+
+    fn lookup_port(&self, service: &str) -> Result<u16, LookupError> {
+        Err(LookupError::other(service, "unknown port"))
+    }
+}
+
+#[test]
+fn caching_serves_stale_answers_while_one_background_refresh_runs() {
+    let ttl = ms(20);
+    let (inner, calls, answers) = Scripted::new();
+    let cache = Arc::new(CachingResolver::new(inner.clone(), ttl).stale_ttl(Duration::from_secs(3600)));
+    answers.send(Ok(vec![LO4])).unwrap();
+    assert_eq!(cache.lookup_ip("a.test", None).unwrap(), vec![LO4]);
+    let cached_by = Instant::now();
+    assert_eq!(calls.recv().unwrap(), thread::current().id(), "a miss is looked up by the caller");
+    pass(cached_by + ttl);
+
+    // Eight lookups at once, all after expiry: each gets the stale answer
+    // at once, although the refresh they start is held by the resolver.
+    let barrier = Arc::new(Barrier::new(8));
+    let lookups: Vec<_> = (0..8)
+        .map(|_| {
+            let (cache, barrier) = (cache.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                (thread::current().id(), cache.lookup_ip("a.test", None))
+            })
+        })
+        .collect();
+    let mut callers = vec![thread::current().id()];
+    for lookup in lookups {
+        let (id, answer) = lookup.join().unwrap();
+        assert_eq!(answer.unwrap(), vec![LO4], "the stale answer");
+        callers.push(id);
+    }
+    assert_eq!((cache.stale_hits(), cache.hits(), cache.misses()), (8, 0, 1));
+    assert_eq!(cache.refreshes(), 1, "concurrent stale hits start one refresh");
+    let refresher = calls.recv_timeout(SLACK).expect("the refresh asks the resolver");
+    assert!(!callers.contains(&refresher), "the refresh runs on a thread of its own");
+    assert_eq!(inner.count(), 2);
+
+    // The refresh answers: its answer replaces the stale one, fresh again.
+    answers.send(Ok(vec![LO6])).unwrap();
+    wait_until("the refreshed answer is served", || cache.lookup_ip("a.test", None).unwrap() == vec![LO6]);
+    let hits = cache.hits();
+    assert_eq!(cache.lookup_ip("a.test", None).unwrap(), vec![LO6]);
+    assert_eq!(cache.hits(), hits + 1, "fresh again");
+    assert_eq!((inner.count(), cache.refreshes(), cache.misses()), (2, 1, 1));
+}
+
+#[test]
+fn caching_keeps_the_stale_answer_when_a_refresh_fails() {
+    let ttl = ms(20);
+    let (inner, calls, answers) = Scripted::new();
+    let cache = CachingResolver::new(inner.clone(), ttl).stale_ttl(Duration::from_secs(3600));
+    answers.send(Ok(vec![LO4])).unwrap();
+    cache.lookup_ip("a.test", None).unwrap();
+    let cached_by = Instant::now();
+    calls.recv().unwrap();
+    pass(cached_by + ttl);
+
+    assert_eq!(cache.lookup_ip("a.test", None).unwrap(), vec![LO4]);
+    calls.recv_timeout(SLACK).expect("a refresh");
+    answers.send(Err(LookupError::other("a.test", "server failure"))).unwrap();
+    // Once the failed refresh is over, the next stale hit starts another.
+    wait_until("a second refresh starts", || {
+        assert_eq!(cache.lookup_ip("a.test", None).unwrap(), vec![LO4], "still the stale answer");
+        cache.refreshes() == 2
+    });
+    calls.recv_timeout(SLACK).expect("the second refresh asks the resolver");
+    assert_eq!((inner.count(), cache.misses()), (3, 1));
+}
+
+#[test]
+fn caching_stops_serving_stale_after_the_window() {
+    let (ttl, stale) = (ms(20), ms(20));
+    let (inner, calls, answers) = Scripted::new();
+    let cache = CachingResolver::new(inner.clone(), ttl).stale_ttl(stale);
+    answers.send(Ok(vec![LO4])).unwrap();
+    cache.lookup_ip("a.test", None).unwrap();
+    let cached_by = Instant::now();
+    calls.recv().unwrap();
+    pass(cached_by + ttl + stale);
+    answers.send(Ok(vec![LO6])).unwrap();
+    assert_eq!(cache.lookup_ip("a.test", None).unwrap(), vec![LO6]);
+    assert_eq!(calls.recv().unwrap(), thread::current().id(), "past the window: a miss, on the caller");
+    assert_eq!((cache.stale_hits(), cache.refreshes(), cache.misses()), (0, 0, 2));
+}
+
+#[test]
+fn caching_remembers_not_found_for_the_negative_ttl() {
+    let ttl = ms(30);
+    let inner = Arc::new(TestResolver::new(&[]));
+    let cache = CachingResolver::new(inner.clone(), Duration::from_secs(60)).negative_ttl(ttl);
+    assert!(cache.lookup_ip("missing.test", None).unwrap_err().is_not_found);
+    let cached_by = Instant::now();
+    let again = cache.lookup_ip("Missing.Test.", None).unwrap_err();
+    assert!(again.is_not_found, "{again:?}");
+    assert_eq!(again.host, "Missing.Test.", "the error names the host asked for");
+    assert_eq!(inner.calls(), 1, "remembered");
+    assert_eq!((cache.negative_hits(), cache.hits(), cache.misses()), (1, 0, 1));
+    pass(cached_by + ttl);
+    assert!(cache.lookup_ip("missing.test", None).unwrap_err().is_not_found);
+    assert_eq!(inner.calls(), 2, "forgotten after the negative TTL");
+    assert_eq!(cache.negative_hits(), 1);
+}
+
+#[test]
+fn caching_never_keeps_failures_other_than_not_found() {
+    let (inner, calls, answers) = Scripted::new();
+    let cache = CachingResolver::new(inner.clone(), Duration::from_secs(60)).negative_ttl(Duration::from_secs(60));
+    for (n, failure) in
+        [LookupError::other("a.test", "server failure"), LookupError::timeout("a.test")].into_iter().enumerate()
+    {
+        answers.send(Err(failure.clone())).unwrap();
+        assert_eq!(cache.lookup_ip("a.test", None).unwrap_err(), failure);
+        calls.recv().unwrap();
+        assert_eq!(inner.count(), n + 1);
+    }
+    assert_eq!(cache.negative_hits(), 0);
+    assert!(cache.is_empty());
+}
+
+// ------------------------------------------------------------- IPv6 scopes
+
+/// The index of the loopback interface, `lo`.
+fn lo_index() -> u32 {
+    // SAFETY: a NUL-terminated name; if_nametoindex only reads it.
+    let index = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+    assert!(index > 0, "no interface lo");
+    index
+}
+
+fn scoped(ip: &str, port: u16, scope: u32) -> SocketAddr {
+    SocketAddr::V6(SocketAddrV6::new(ip.parse().unwrap(), port, 0, scope))
+}
+
+#[test]
+fn getaddrinfo_scope_ids_are_kept() {
+    // getaddrinfo gives a zoned link-local address its scope id (no
+    // network traffic: the host is numeric).
+    let want = vec![scoped("fe80::1", 0, lo_index())];
+    assert_eq!(SystemResolver::new().lookup_addrs("fe80::1%lo", None).unwrap(), want);
+    assert_eq!(SystemResolver::new().lookup_ip("fe80::1%lo", None).unwrap(), vec![ip("fe80::1")]);
+    // The resolvers that wrap others pass it on, cached or not.
+    let cache = CachingResolver::new(SingleflightResolver::new(SystemResolver::new()), Duration::from_secs(60));
+    assert_eq!(cache.lookup_addrs("fe80::1%lo", None).unwrap(), want);
+    assert_eq!(cache.lookup_addrs("fe80::1%lo", None).unwrap(), want);
+    assert_eq!(cache.hits(), 1);
+    let pinned = StaticResolver::new().fallback(Arc::new(SystemResolver::new()));
+    assert_eq!(pinned.lookup_addrs("fe80::1%lo", None).unwrap(), want);
+}
+
+/// A name whose only address is link-local on `lo`.
+struct LinkLocal;
+
+impl Resolver for LinkLocal {
+    fn lookup_ip(&self, _host: &str, _deadline: Option<Instant>) -> Result<Vec<IpAddr>, LookupError> {
+        Ok(vec![ip("fe80::1")])
+    }
+
+    fn lookup_addrs(&self, _host: &str, _deadline: Option<Instant>) -> Result<Vec<SocketAddr>, LookupError> {
+        Ok(vec![scoped("fe80::1", 0, lo_index())])
+    }
+
+    fn lookup_port(&self, service: &str) -> Result<u16, LookupError> {
+        Err(LookupError::other(service, "unknown port"))
+    }
+}
+
+#[test]
+fn resolved_scope_ids_reach_the_addresses_to_dial() {
+    let addrs = resolve_tcp_addrs("tcp", "link.test:80", &LinkLocal, ResolverPolicy::default(), None).unwrap();
+    assert_eq!(addrs, vec![scoped("fe80::1", 80, lo_index())]);
+    // A resolver that only implements lookup_ip gives no scope.
+    let r = StaticResolver::new().host("link.test", [ip("fe80::1")]);
+    let addrs = resolve_tcp_addrs("tcp", "link.test:80", &r, ResolverPolicy::default(), None).unwrap();
+    assert_eq!(addrs, vec![scoped("fe80::1", 80, 0)]);
 }
 
 // ------------------------------------------------------------------ system

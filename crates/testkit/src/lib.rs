@@ -14,6 +14,7 @@ mod process;
 #[cfg(target_os = "linux")]
 pub mod race;
 mod sockets;
+pub mod socks5;
 pub mod task;
 mod threads;
 

@@ -22,7 +22,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod bounded;
 mod caching;
+mod pool;
 mod services;
 mod singleflight;
 mod static_hosts;
@@ -33,6 +35,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 pub use crate::error::{AddressError, LookupError};
+pub(crate) use bounded::Bounded;
 pub use caching::CachingResolver;
 pub use singleflight::SingleflightResolver;
 pub use static_hosts::StaticResolver;
@@ -53,6 +56,16 @@ pub trait Resolver: Send + Sync {
 
     /// The TCP port of a service name: `"http"` is 80.
     fn lookup_port(&self, service: &str) -> Result<u16, LookupError>;
+
+    /// [`lookup_ip`](Resolver::lookup_ip)'s answer with the IPv6 scope id
+    /// (zone) of each address where the source knows it, as socket
+    /// addresses with port 0. Dialing a link-local address needs its
+    /// scope: the [`SystemResolver`] keeps the one `getaddrinfo` gives,
+    /// and the resolvers that wrap others pass it on. The default gives
+    /// `lookup_ip`'s addresses with no scope.
+    fn lookup_addrs(&self, host: &str, deadline: Option<Instant>) -> Result<Vec<SocketAddr>, LookupError> {
+        Ok(self.lookup_ip(host, deadline)?.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect())
+    }
 }
 
 impl<R: Resolver + ?Sized> Resolver for Arc<R> {
@@ -63,6 +76,9 @@ impl<R: Resolver + ?Sized> Resolver for Arc<R> {
     fn lookup_port(&self, service: &str) -> Result<u16, LookupError> {
         (**self).lookup_port(service)
     }
+    fn lookup_addrs(&self, host: &str, deadline: Option<Instant>) -> Result<Vec<SocketAddr>, LookupError> {
+        (**self).lookup_addrs(host, deadline)
+    }
 }
 
 impl<R: Resolver + ?Sized> Resolver for Box<R> {
@@ -72,6 +88,9 @@ impl<R: Resolver + ?Sized> Resolver for Box<R> {
 
     fn lookup_port(&self, service: &str) -> Result<u16, LookupError> {
         (**self).lookup_port(service)
+    }
+    fn lookup_addrs(&self, host: &str, deadline: Option<Instant>) -> Result<Vec<SocketAddr>, LookupError> {
+        (**self).lookup_addrs(host, deadline)
     }
 }
 
@@ -177,11 +196,11 @@ pub(crate) fn resolve(
         if deadline.is_some_and(|d| d <= Instant::now()) {
             return Err(Error::Timeout);
         }
-        let found = resolver.lookup_ip(host, deadline).map_err(Error::Lookup)?;
+        let found = resolver.lookup_addrs(host, deadline).map_err(Error::Lookup)?;
         if found.is_empty() {
             return Err(Error::Lookup(LookupError::not_found(host)));
         }
-        found.into_iter().map(|ip| (ip, 0)).collect()
+        found.into_iter().map(|a| (a.ip(), scope_id(&a))).collect()
     };
 
     // An IPv4-mapped IPv6 address is an IPv4 address, as in Go: tcp6 does
@@ -211,6 +230,19 @@ pub(crate) fn resolve(
         ips.sort_by_key(|(ip, _)| ip.is_ipv4()); // stable: v6 first, order kept
     }
     Ok(ips.into_iter().map(|(ip, scope)| addr::socket_addr(ip, port, scope)).collect())
+}
+
+/// The IPv6 scope id of `addr` (0 for IPv4).
+fn scope_id(addr: &SocketAddr) -> u32 {
+    match addr {
+        SocketAddr::V4(_) => 0,
+        SocketAddr::V6(v6) => v6.scope_id(),
+    }
+}
+
+/// Addresses without their scopes and ports.
+pub(crate) fn ips(addrs: &[SocketAddr]) -> Vec<IpAddr> {
+    addrs.iter().map(SocketAddr::ip).collect()
 }
 
 /// Resolver keys: case-insensitive, trailing dot ignored.

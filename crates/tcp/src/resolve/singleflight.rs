@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
@@ -12,7 +12,8 @@ use iopoll::sync::{Condvar, Mutex};
 use super::{Resolver, normalize};
 use crate::LookupError;
 
-type Answer = Result<Vec<IpAddr>, LookupError>;
+/// Addresses with their scopes, as `lookup_addrs` gives them.
+type Answer = Result<Vec<SocketAddr>, LookupError>;
 
 /// Merges concurrent lookups of the same name: the first caller asks the
 /// inner resolver, and everyone who asks meanwhile waits for (and gets a
@@ -67,7 +68,11 @@ impl<R: Resolver> SingleflightResolver<R> {
 }
 
 impl<R: Resolver> Resolver for SingleflightResolver<R> {
-    fn lookup_ip(&self, host: &str, deadline: Option<Instant>) -> Answer {
+    fn lookup_ip(&self, host: &str, deadline: Option<Instant>) -> Result<Vec<IpAddr>, LookupError> {
+        self.lookup_addrs(host, deadline).map(|addrs| super::ips(&addrs))
+    }
+
+    fn lookup_addrs(&self, host: &str, deadline: Option<Instant>) -> Answer {
         let key = normalize(host);
         let (call, leader) = {
             let mut calls = self.calls.lock();
@@ -85,7 +90,7 @@ impl<R: Resolver> Resolver for SingleflightResolver<R> {
             // Finishes the call even if the inner resolver panics, so the
             // followers and later callers are not left waiting forever.
             let mut finish = Finish { calls: &self.calls, key, call: &call, host, answer: None };
-            let answer = self.inner.lookup_ip(host, deadline);
+            let answer = self.inner.lookup_addrs(host, deadline);
             finish.answer = Some(answer.clone());
             return answer;
         }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -68,6 +68,16 @@ impl Resolver for StaticResolver {
         match &self.fallback {
             Some(f) => f.lookup_ip(host, deadline),
             None => Err(LookupError::not_found(host)),
+        }
+    }
+
+    fn lookup_addrs(&self, host: &str, deadline: Option<Instant>) -> Result<Vec<SocketAddr>, LookupError> {
+        match &self.fallback {
+            // Names it does not know keep the fallback's scopes.
+            Some(f) if host.parse::<IpAddr>().is_err() && !self.hosts.contains_key(&normalize(host)) => {
+                f.lookup_addrs(host, deadline)
+            }
+            _ => Ok(self.lookup_ip(host, deadline)?.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect()),
         }
     }
 

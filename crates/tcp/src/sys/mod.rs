@@ -297,9 +297,10 @@ pub(crate) enum LookupFailure {
 }
 
 /// The addresses of `host` from the system resolver (`getaddrinfo`,
-/// `AF_UNSPEC`, stream sockets), in its order, duplicates removed.
+/// `AF_UNSPEC`, stream sockets), in its order, duplicates removed, with
+/// port 0 and the IPv6 scope ids it gives (link-local answers have one).
 /// Blocks for as long as the system resolver takes.
-pub(crate) fn getaddrinfo(host: &str) -> Result<Vec<std::net::IpAddr>, LookupFailure> {
+pub(crate) fn getaddrinfo(host: &str) -> Result<Vec<SocketAddr>, LookupFailure> {
     let c_host = std::ffi::CString::new(host).map_err(|_| LookupFailure::NotFound)?;
     // SAFETY: addrinfo is plain old data; all-zero is a valid hints value.
     let mut hints: libc::addrinfo = unsafe { mem::zeroed() };
@@ -337,9 +338,13 @@ pub(crate) fn getaddrinfo(host: &str) -> Result<Vec<std::net::IpAddr>, LookupFai
                 )
             };
             raw.len = ai.ai_addrlen;
-            if let Ok(addr) = raw.to_socket_addr() {
-                if !out.contains(&addr.ip()) {
-                    out.push(addr.ip());
+            if let Ok(mut addr) = raw.to_socket_addr() {
+                addr.set_port(0);
+                if let SocketAddr::V6(v6) = &mut addr {
+                    v6.set_flowinfo(0);
+                }
+                if !out.contains(&addr) {
+                    out.push(addr);
                 }
             }
         }

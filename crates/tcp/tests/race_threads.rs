@@ -1,0 +1,51 @@
+//! Happy eyeballs on the calling thread: the two families' connects are
+//! waited on together, with no racer thread. A binary with a single test:
+//! it counts the process's threads.
+
+#![allow(clippy::result_large_err)]
+
+mod support;
+
+use std::net::Ipv6Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::{BlackHole, LO4, LO6, SLACK, retry, v4, v6};
+use tcp::resolve::StaticResolver;
+use tcp::{Dialer, Runtime};
+
+/// Black holes on `::1` and `127.0.0.1` sharing a port.
+fn black_holes() -> (BlackHole, BlackHole) {
+    retry("black holes on both families", || {
+        let h6 = BlackHole::bind(v6(Ipv6Addr::LOCALHOST, 0))?;
+        let h4 = BlackHole::bind(v4(std::net::Ipv4Addr::LOCALHOST, h6.addr.port()))?;
+        Some((h6, h4))
+    })
+}
+
+fn dual(port: u16) -> (Arc<StaticResolver>, String) {
+    (Arc::new(StaticResolver::new().host("dual.test", [LO6, LO4])), format!("dual.test:{port}"))
+}
+
+#[test]
+fn happy_eyeballs_starts_no_thread() {
+    if !support::ipv6_loopback("happy_eyeballs_starts_no_thread") {
+        return;
+    }
+    let (h6, h4) = black_holes();
+    let (resolver, target) = dual(h6.addr.port());
+    Runtime::global(); // its driver thread is not the dial's
+    let baseline = testkit::count_threads();
+    // No timeout: the race ends when the IPv4 black hole lets one in.
+    let dialer = Dialer::new().resolver(resolver).fallback_delay(Duration::from_nanos(1));
+    let (tid, done) = testkit::spawn_tracked(move || dialer.connect(&target));
+    testkit::until_parked(tid);
+    // Parked with both connects in flight: the dialing thread is the only
+    // thread added.
+    assert_eq!(testkit::count_threads(), baseline + 1, "a thread was started for the race");
+    h4.release_one();
+    let (conn, _) = done.recv_timeout(SLACK).expect("the dial ends once IPv4 accepts");
+    let conn = conn.unwrap();
+    assert_eq!(conn.remote_addr().unwrap(), h4.addr, "the fallback won");
+    drop(h6);
+}
