@@ -1,7 +1,9 @@
 //! Happy eyeballs on the calling thread: the two families' connects are
 //! waited on together, with no racer thread. A binary with a single test:
 //! it counts the process's threads.
-
+//!
+//! Linux only: threads are counted in /proc and watched park by `gettid`.
+#![cfg(target_os = "linux")]
 #![allow(clippy::result_large_err)]
 
 mod support;

@@ -37,6 +37,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering::AcqRel, Ordering::Acquire};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
@@ -103,8 +104,9 @@ struct Link {
     engine: Engine,
     /// A blocking flusher is sending output with the lock released.
     flushing: bool,
-    /// Sending failed: the record stream is broken for good.
-    write_error: Option<(io::ErrorKind, String)>,
+    /// Sending failed: the record stream is broken for good. Later writes
+    /// fail with `BrokenPipe`, this error behind it.
+    write_error: Option<Arc<io::Error>>,
     /// The error that broke it, when the `write` that met it reported the
     /// records already sent instead: the next `write` returns it.
     unreported: Option<io::Error>,
@@ -411,12 +413,12 @@ impl Conn {
     fn flush(&self, w: &mut Wait<'_, '_>, wait: bool) -> Poll<io::Result<()>> {
         let mut l = self.link.lock();
         loop {
-            if let Some((kind, msg)) = &l.write_error {
+            if let Some(cause) = &l.write_error {
                 // A flush that `close` broke (or bounded) reads as `Closed`.
                 if self.state.is_closed() {
                     return Poll::Ready(Err(Closed.into()));
                 }
-                return Poll::Ready(Err(io::Error::new(*kind, format!("tls: the write side failed earlier: {msg}"))));
+                return Poll::Ready(Err(BrokenWriteSide::error(cause)));
             }
             if l.flushing {
                 if !wait {
@@ -461,8 +463,10 @@ impl Conn {
                 },
             };
             if let Err(err) = sent {
-                // Part of a record may be on the wire: the stream is broken.
-                l.write_error = Some((err.kind(), err.to_string()));
+                // Part of a record may be on the wire: the stream is broken,
+                // and no later write can succeed.
+                l.write_error = Some(Arc::new(BrokenWriteSide::copy(&err)));
+                self.state.advance(BROKEN);
                 return Poll::Ready(Err(err));
             }
         }
@@ -535,8 +539,8 @@ impl Conn {
             if let Some(err) = l.unreported.take() {
                 return Poll::Ready(Err(err));
             }
-            if let Some((kind, msg)) = &l.write_error {
-                return Poll::Ready(Err(io::Error::new(*kind, format!("tls: the write side failed earlier: {msg}"))));
+            if let Some(cause) = &l.write_error {
+                return Poll::Ready(Err(BrokenWriteSide::error(cause)));
             }
             if l.engine.is_write_closed() {
                 return Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "tls: write after close_write")));
@@ -764,6 +768,45 @@ impl Conn {
     /// Whether this is the server end.
     pub fn is_server(&self) -> bool {
         self.server
+    }
+}
+
+/// Why a write fails after an earlier one broke the record stream (a write
+/// deadline passed mid-record, the peer reset): `BrokenPipe`, whatever
+/// the first failure was, so that a loop retrying on `TimedOut` ends. The
+/// first failure is the source.
+#[derive(Debug)]
+struct BrokenWriteSide(Arc<io::Error>);
+
+impl BrokenWriteSide {
+    fn error(cause: &Arc<io::Error>) -> io::Error {
+        io::Error::new(io::ErrorKind::BrokenPipe, BrokenWriteSide(cause.clone()))
+    }
+
+    /// A copy of `e` to keep (an `io::Error` does not clone): the same kind,
+    /// OS code, text, and `DeadlineExceeded` or `Closed` inside.
+    fn copy(e: &io::Error) -> io::Error {
+        if DeadlineExceeded::is(e) {
+            DeadlineExceeded.into()
+        } else if Closed::is(e) {
+            Closed.into()
+        } else if let Some(code) = e.raw_os_error() {
+            io::Error::from_raw_os_error(code)
+        } else {
+            io::Error::new(e.kind(), e.to_string())
+        }
+    }
+}
+
+impl fmt::Display for BrokenWriteSide {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tls: the write side failed earlier")
+    }
+}
+
+impl std::error::Error for BrokenWriteSide {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
     }
 }
 

@@ -192,13 +192,21 @@ fn write_deadline_breaks_the_write_side_for_good() {
         let _ = tx.send((&*writer).write(b"more"));
     });
     match rx.recv_timeout(PATIENCE) {
-        Ok(r) => assert!(r.is_err(), "a write after a timed-out write must fail, got {r:?}"),
+        Ok(r) => {
+            // BrokenPipe, not TimedOut: a loop that retries timeouts ends.
+            let e = r.expect_err("a write after a timed-out write must fail");
+            assert_eq!(e.kind(), io::ErrorKind::BrokenPipe, "{e}");
+            let cause = std::error::Error::source(e.get_ref().expect("a cause")).expect("the first failure");
+            let cause = cause.downcast_ref::<io::Error>().expect("an io::Error behind it");
+            assert_deadline_exceeded(cause);
+        }
         Err(_) => {
             c.close().unwrap(); // unblock the writer
             panic!("a write after a timed-out write blocked instead of failing");
         }
     }
     t.join().unwrap();
+    assert!(!c.is_open(), "no write can succeed any more");
     // The read side still works.
     reply_tx.send(()).unwrap();
     let mut buf = [0u8; 14];
