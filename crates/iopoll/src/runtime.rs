@@ -558,13 +558,14 @@ impl Sources {
 
     fn remove(&mut self, token: Token) {
         let (index, generation) = Self::split(token);
-        if let Some(slot) = self.slots.get_mut(index) {
-            if slot.0 == generation && slot.1.is_some() {
-                // Generations keep clear of the `WATCH` bit.
-                slot.0 = slot.0.wrapping_add(1) & 0x7FFF_FFFF;
-                slot.1 = None;
-                self.free.push(index as u32);
-            }
+        if let Some(slot) = self.slots.get_mut(index)
+            && slot.0 == generation
+            && slot.1.is_some()
+        {
+            // Generations keep clear of the `WATCH` bit.
+            slot.0 = slot.0.wrapping_add(1) & 0x7FFF_FFFF;
+            slot.1 = None;
+            self.free.push(index as u32);
         }
     }
 }

@@ -209,11 +209,11 @@ impl<T: ?Sized> Mutex<T> {
             // the entry (both SeqCst), so a wake cannot be missed.
             let entry = my_waker().map(|w| self.waiters.push(w));
             if self.try_acquire() {
-                if let Some(id) = entry {
-                    if !self.waiters.remove(id) {
-                        // Our entry was popped for us: pass the wake on.
-                        self.waiters.wake_one();
-                    }
+                if let Some(id) = entry
+                    && !self.waiters.remove(id)
+                {
+                    // Our entry was popped for us: pass the wake on.
+                    self.waiters.wake_one();
                 }
                 return;
             }
@@ -329,11 +329,12 @@ impl Condvar {
         let entry = my_waker().map(|w| self.waiters.push(w));
         MutexGuard::unlocked(guard, || park_or_yield(deadline));
         let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
-        if let Some(id) = entry {
-            if !self.waiters.remove(id) && timed_out {
-                // A `notify_one` chose us as we gave up: pass it on.
-                self.waiters.wake_one();
-            }
+        if let Some(id) = entry
+            && !self.waiters.remove(id)
+            && timed_out
+        {
+            // A `notify_one` chose us as we gave up: pass it on.
+            self.waiters.wake_one();
         }
         timed_out
     }

@@ -12,6 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use iopoll::{Closed, DeadlineExceeded, PollFd, Runtime};
+use testkit::task::channel_waker;
 #[cfg(target_os = "linux")]
 use testkit::{gettid, until_parked};
 
@@ -215,19 +216,6 @@ fn close_wakes_parked_reader_and_writer() {
     // Later waits fail at once; closed beats an expired deadline.
     pfd.set_read_deadline(Some(Instant::now()));
     assert!(Closed::is(&pfd.wait_readable().unwrap_err()));
-}
-
-struct ChannelWaker(mpsc::SyncSender<()>);
-
-impl Wake for ChannelWaker {
-    fn wake(self: Arc<Self>) {
-        let _ = self.0.try_send(());
-    }
-}
-
-fn channel_waker() -> (Waker, mpsc::Receiver<()>) {
-    let (tx, rx) = mpsc::sync_channel(16);
-    (Waker::from(Arc::new(ChannelWaker(tx))), rx)
 }
 
 #[test]

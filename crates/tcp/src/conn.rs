@@ -44,10 +44,9 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Wrap a connected nonblocking socket, with Go's defaults for dialed
-    /// and accepted connections: `TCP_NODELAY` on and keepalive every 15 s
-    /// (failures to set them are ignored, as Go does).
-    /// A connection accepted from a listener whose options it inherited.
+    /// A connection accepted from a listener whose `TCP_NODELAY` and
+    /// keepalive it inherited (Linux copies them; elsewhere the listener
+    /// calls [`established`](Conn::established) instead).
     pub(crate) fn accepted(
         fd: OwnedFd,
         rt: &Runtime,
@@ -58,7 +57,10 @@ impl Conn {
         Ok(Conn { fd: NetFd::new(fd, rt)?, local, remote: Some(remote) })
     }
 
-    /// Addresses the caller already knows are passed in, saving syscalls.
+    /// Wrap a connected nonblocking socket, with Go's defaults for dialed
+    /// and accepted connections: `TCP_NODELAY` on and keepalive every 15 s
+    /// (failures to set them are ignored, as Go does). Addresses the caller
+    /// already knows are passed in, saving syscalls.
     pub(crate) fn established(
         fd: OwnedFd,
         rt: &Runtime,
@@ -217,6 +219,31 @@ impl Conn {
     pub fn ttl(&self) -> io::Result<u32> {
         let v6 = self.local.is_some_and(|a| a.is_ipv6());
         self.fd.control(|fd| sys::ttl(fd, v6))
+    }
+
+    /// Ask for a kernel receive buffer of `size` bytes (`SO_RCVBUF`). The
+    /// kernel may adjust it (Linux doubles it for bookkeeping, within
+    /// `net.core.rmem_max`): [`recv_buffer_size`](Conn::recv_buffer_size)
+    /// says what it granted.
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.fd.control(|fd| sys::set_buffer_size(fd, sys::Buffer::Receive, size))
+    }
+
+    /// The kernel receive buffer's size, in bytes.
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        self.fd.control(|fd| sys::buffer_size(fd, sys::Buffer::Receive))
+    }
+
+    /// Ask for a kernel send buffer of `size` bytes (`SO_SNDBUF`); as with
+    /// [`set_recv_buffer_size`](Conn::set_recv_buffer_size), read back what
+    /// the kernel granted with [`send_buffer_size`](Conn::send_buffer_size).
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.fd.control(|fd| sys::set_buffer_size(fd, sys::Buffer::Send, size))
+    }
+
+    /// The kernel send buffer's size, in bytes.
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        self.fd.control(|fd| sys::buffer_size(fd, sys::Buffer::Send))
     }
 
     /// Run `f` with the socket's descriptor, which stays open while `f`

@@ -161,7 +161,7 @@ impl NetFd {
     pub(crate) fn read_loop<T>(&self, mut op: impl FnMut(RawFd) -> io::Result<T>) -> io::Result<T> {
         // Readers are serialised by the read lock: Relaxed is enough.
         let idle = self.idle_reads.load(Relaxed);
-        let mut wait_first = idle % 16 != 0 && !iopoll::park::in_green_thread();
+        let mut wait_first = !idle.is_multiple_of(16) && !iopoll::park::in_green_thread();
         loop {
             self.pd.prepare_read()?;
             if wait_first {

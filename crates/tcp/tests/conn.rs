@@ -9,16 +9,18 @@ use std::io::{self, Read, Write};
 use std::mem::ManuallyDrop;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::sync::mpsc;
+#[cfg(target_os = "linux")]
+use std::sync::Arc;
+use std::sync::Barrier;
 #[cfg(target_os = "linux")]
 use std::sync::mpsc::RecvTimeoutError;
-use std::sync::{Arc, Barrier};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
 use tcp::{Conn, Dialer, ListenConfig, Listener, Runtime};
+use testkit::task::{channel_waker, drain, drive};
 
 /// Echo through a server that reads to EOF: `close_write` delivers EOF to
 /// the peer while this side keeps reading.
@@ -431,34 +433,6 @@ fn nodelay_and_keepalive() {
     c.close().unwrap();
     assert_closed_result(c.set_nodelay(true));
     assert_closed_result(c.set_keepalive(Some(Duration::from_secs(1))));
-}
-
-/// A hand-written `Waker` that reports wake-ups on a channel.
-struct ChannelWaker(mpsc::SyncSender<()>);
-
-impl Wake for ChannelWaker {
-    fn wake(self: Arc<Self>) {
-        let _ = self.0.try_send(());
-    }
-}
-
-fn channel_waker() -> (Waker, mpsc::Receiver<()>) {
-    let (tx, rx) = mpsc::sync_channel(64);
-    (Waker::from(Arc::new(ChannelWaker(tx))), rx)
-}
-
-fn drain(rx: &mpsc::Receiver<()>) {
-    while rx.try_recv().is_ok() {}
-}
-
-/// Poll `f` until it is ready, waiting for a wake-up between polls.
-fn drive<T>(woken: &mpsc::Receiver<()>, mut f: impl FnMut() -> Poll<T>) -> T {
-    loop {
-        if let Poll::Ready(v) = f() {
-            return v;
-        }
-        woken.recv_timeout(PATIENCE).expect("pending, and never woken");
-    }
 }
 
 /// `poll_read` / `poll_write` on a private `Runtime::spawn()` reactor, given

@@ -85,6 +85,29 @@ fn ttl_round_trips_on_both_families() {
 }
 
 #[test]
+fn buffer_sizes_are_set_and_read_back() {
+    let (_l, c, _s) = pair();
+    for (set, get) in [
+        (
+            tcp::Conn::set_recv_buffer_size as fn(&tcp::Conn, usize) -> std::io::Result<()>,
+            tcp::Conn::recv_buffer_size as fn(&tcp::Conn) -> std::io::Result<usize>,
+        ),
+        (tcp::Conn::set_send_buffer_size, tcp::Conn::send_buffer_size),
+    ] {
+        set(&c, 64 * 1024).unwrap();
+        let small = get(&c).unwrap();
+        set(&c, 128 * 1024).unwrap();
+        let large = get(&c).unwrap();
+        // The kernel may round or double what it is asked for, but it
+        // grants at least the request here, and more for more.
+        assert!(small >= 64 * 1024 && large > small, "{small} then {large}");
+    }
+    assert_eq!(c.set_recv_buffer_size(usize::MAX).unwrap_err().kind(), ErrorKind::InvalidInput);
+    c.close().unwrap();
+    assert!(Closed::is(&c.recv_buffer_size().unwrap_err()));
+}
+
+#[test]
 fn with_fd_lends_the_open_descriptor_and_refuses_once_closed() {
     let (_l, mut c, mut s) = pair();
     let raw = c.with_fd(|fd| fd.as_raw_fd()).unwrap();

@@ -20,11 +20,12 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, mpsc};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
+use testkit::task::channel_waker;
 
 fn is_fd_exhaustion(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
@@ -87,14 +88,6 @@ fn spawn_held<T: Send + 'static>(
     (tid_rx.recv().unwrap(), rx, hold_tx)
 }
 
-struct ChannelWaker(mpsc::SyncSender<()>);
-
-impl Wake for ChannelWaker {
-    fn wake(self: Arc<Self>) {
-        let _ = self.0.try_send(());
-    }
-}
-
 #[test]
 fn out_of_descriptors_nothing_spins_and_everything_recovers() {
     let l = Arc::new(listener());
@@ -117,8 +110,7 @@ fn out_of_descriptors_nothing_spins_and_everything_recovers() {
     until_parked(tid);
     // A task waiting in poll_accept: the listener is now registered with the
     // global reactor.
-    let (tx, woken) = mpsc::sync_channel(64);
-    let waker = Waker::from(Arc::new(ChannelWaker(tx)));
+    let (waker, woken) = channel_waker();
     let mut cx = Context::from_waker(&waker);
     assert!(l.poll_accept(&mut cx).is_pending());
 

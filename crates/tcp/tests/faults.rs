@@ -9,8 +9,10 @@ mod support;
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, mpsc};
-use std::task::{Context, Poll, Wake, Waker};
+#[cfg(target_os = "linux")]
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -19,6 +21,7 @@ use harness::linger0;
 #[cfg(target_os = "linux")]
 use iopoll::ReactorShutdown;
 use tcp::{Conn, ListenConfig, Runtime};
+use testkit::task::channel_waker;
 
 #[cfg(target_os = "linux")]
 /// A std client connected to a reseau server connection: (client, server).
@@ -94,20 +97,6 @@ fn peer_reset_mid_transfer_fails_a_parked_writer() {
     assert!(is_reset(&e), "expected ECONNRESET or EPIPE, got {e:?}");
     let e = (&*c).write(b"more").unwrap_err();
     assert!(is_reset(&e), "a later write: {e:?}");
-}
-
-/// A hand-written `Waker` that reports wake-ups on a channel.
-struct ChannelWaker(mpsc::SyncSender<()>);
-
-impl Wake for ChannelWaker {
-    fn wake(self: Arc<Self>) {
-        let _ = self.0.try_send(());
-    }
-}
-
-fn channel_waker() -> (Waker, mpsc::Receiver<()>) {
-    let (tx, rx) = mpsc::sync_channel(64);
-    (Waker::from(Arc::new(ChannelWaker(tx))), rx)
 }
 
 /// The same through the reactor: a task waiting in `poll_read` (on a

@@ -145,10 +145,10 @@ impl Default for Worker {
 impl Drop for Worker {
     fn drop(&mut self) {
         drop(self.jobs.take());
-        if let Some(h) = self.handle.take() {
-            if !thread::panicking() {
-                h.join().unwrap();
-            }
+        if let Some(h) = self.handle.take()
+            && !thread::panicking()
+        {
+            h.join().unwrap();
         }
     }
 }

@@ -559,10 +559,10 @@ impl ConfigBuilder {
             }
             _ => {}
         }
-        if let Some(max) = s.max_version {
-            if max < s.min_version {
-                return Err(ConfigError(format!("min_version {} is above max_version {max}", s.min_version)));
-            }
+        if let Some(max) = s.max_version
+            && max < s.min_version
+        {
+            return Err(ConfigError(format!("min_version {} is above max_version {max}", s.min_version)));
         }
         for p in &s.alpn {
             if p.is_empty() || p.len() > 255 {

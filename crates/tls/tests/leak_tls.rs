@@ -89,7 +89,7 @@ fn cycle(addr: SocketAddr, i: usize, shared: &tls::Config, untrusting: &tls::Con
         0 => {
             // A fresh Config: a new SSL_CTX (CA file loaded again), a full
             // handshake, TLS 1.2 every other time.
-            let max = if i % 20 == 0 { Version::Tls12 } else { Version::Tls13 };
+            let max = if i.is_multiple_of(20) { Version::Tls12 } else { Version::Tls13 };
             let cfg = client_builder().max_version(max).build().unwrap();
             let c = support::dial(addr, &cfg).unwrap();
             echo(&c);

@@ -44,10 +44,10 @@ pub(super) fn dial_parallel(
         if !fallback.started && (primary.is_done() || fallback_at.is_some_and(|at| Instant::now() >= at)) {
             fallback.started = true;
         }
-        if fallback.started {
-            if let Some(conn) = fallback.drive(&mut cx, plan) {
-                return Ok(conn);
-            }
+        if fallback.started
+            && let Some(conn) = fallback.drive(&mut cx, plan)
+        {
+            return Ok(conn);
         }
         if primary.is_done() && fallback.is_done() {
             return Err(primary.first_err.or(fallback.first_err).expect("a failed family has an error"));

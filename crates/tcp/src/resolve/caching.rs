@@ -207,10 +207,10 @@ impl<R: Resolver> Shared<R> {
         let now = Instant::now();
         if e.map.len() >= capacity && !e.map.contains_key(&key) {
             e.map.retain(|_, entry| entry.usable_until > now);
-            if e.map.len() >= capacity {
-                if let Some(oldest) = e.map.iter().min_by_key(|(_, entry)| entry.used).map(|(k, _)| k.clone()) {
-                    e.map.remove(&oldest);
-                }
+            if e.map.len() >= capacity
+                && let Some(oldest) = e.map.iter().min_by_key(|(_, entry)| entry.used).map(|(k, _)| k.clone())
+            {
+                e.map.remove(&oldest);
             }
         }
         e.clock += 1;

@@ -206,10 +206,10 @@ pub(crate) fn resolve(
     // An IPv4-mapped IPv6 address is an IPv4 address, as in Go: tcp6 does
     // not reach 127.0.0.1 through "[::ffff:127.0.0.1]".
     for (ip, scope) in &mut ips {
-        if let IpAddr::V6(v6) = *ip {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                (*ip, *scope) = (IpAddr::V4(v4), 0);
-            }
+        if let IpAddr::V6(v6) = *ip
+            && let Some(v4) = v6.to_ipv4_mapped()
+        {
+            (*ip, *scope) = (IpAddr::V4(v4), 0);
         }
     }
     // Duplicates removed, first occurrence kept.

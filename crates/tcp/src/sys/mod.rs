@@ -185,6 +185,35 @@ pub(crate) fn ttl(fd: RawFd, v6: bool) -> io::Result<u32> {
     u32::try_from(v).map_err(|_| io::Error::other("negative ttl from the kernel"))
 }
 
+/// Which kernel buffer `set_buffer_size` and `buffer_size` mean.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Buffer {
+    Receive,
+    Send,
+}
+
+impl Buffer {
+    fn option(self) -> libc::c_int {
+        match self {
+            Buffer::Receive => libc::SO_RCVBUF,
+            Buffer::Send => libc::SO_SNDBUF,
+        }
+    }
+}
+
+/// `SO_RCVBUF` / `SO_SNDBUF`. The kernel may round the size, or (Linux)
+/// double it for its own bookkeeping: read it back with `buffer_size`.
+pub(crate) fn set_buffer_size(fd: RawFd, which: Buffer, size: usize) -> io::Result<()> {
+    let size = libc::c_int::try_from(size)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "buffer size out of range"))?;
+    setsockopt(fd, libc::SOL_SOCKET, which.option(), size)
+}
+
+pub(crate) fn buffer_size(fd: RawFd, which: Buffer) -> io::Result<usize> {
+    let v = getsockopt_int(fd, libc::SOL_SOCKET, which.option())?;
+    usize::try_from(v).map_err(|_| io::Error::other("negative buffer size from the kernel"))
+}
+
 pub(crate) fn set_reuseaddr(fd: RawFd, on: bool) -> io::Result<()> {
     setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, libc::c_int::from(on))
 }

@@ -1,5 +1,11 @@
 //! Memory BIOs: the byte queues between an `SSL` and the socket.
+//!
+//! A [`MemBio`] owns a fresh BIO until [`into_raw`](MemBio::into_raw) hands
+//! it to an `SSL` (`SSL_set_bio`), which frees it with itself. From then
+//! on the only way to touch it is a [`BioRef`] that the `Ssl` lends out for
+//! the length of a borrow of itself, so no handle can outlive its owner.
 
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use openssl_sys as sys;
@@ -7,18 +13,14 @@ use openssl_sys as sys;
 /// `BIO_CTRL_PENDING` (openssl-sys does not export it).
 const BIO_CTRL_PENDING: libc::c_int = 10;
 
-/// A memory BIO. Owned (and freed on drop) until handed to an `Ssl` with
-/// [`MemBio::into_raw`]; after that the `SSL` owns it and frees it with
-/// itself, and the `Ssl` wrapper keeps only the borrowed handle that
-/// `into_raw` returns beside the pointer.
+/// An owned memory BIO, freed on drop unless handed to an `SSL`.
 #[derive(Debug)]
 pub(crate) struct MemBio {
     ptr: NonNull<sys::BIO>,
-    owned: bool,
 }
 
-// SAFETY: a BIO is plain memory with no thread affinity; the `Ssl` that
-// uses it is only ever touched under its connection's engine lock.
+// SAFETY: a BIO is plain memory with no thread affinity, and a `MemBio` is
+// its only handle.
 unsafe impl Send for MemBio {}
 
 impl MemBio {
@@ -30,14 +32,36 @@ impl MemBio {
         let ptr = NonNull::new(ptr).ok_or_else(super::drain_errors)?;
         // SAFETY: `ptr` is a live memory BIO; this ctrl takes no pointer.
         unsafe { sys::BIO_ctrl(ptr.as_ptr(), sys::BIO_C_SET_BUF_MEM_EOF_RETURN, -1, std::ptr::null_mut()) };
-        Ok(MemBio { ptr, owned: true })
+        Ok(MemBio { ptr })
     }
 
-    /// Give up ownership (to `SSL_set_bio`), keeping a borrowed handle.
-    pub(crate) fn into_raw(mut self) -> (*mut sys::BIO, MemBio) {
-        self.owned = false;
-        let raw = self.ptr.as_ptr();
-        (raw, MemBio { ptr: self.ptr, owned: false })
+    /// Give up ownership, for `SSL_set_bio`; the caller's `SSL` now frees it.
+    pub(crate) fn into_raw(self) -> NonNull<sys::BIO> {
+        let ptr = self.ptr;
+        std::mem::forget(self);
+        ptr
+    }
+}
+
+impl Drop for MemBio {
+    fn drop(&mut self) {
+        // SAFETY: we still own this BIO; it is freed exactly once, here.
+        unsafe { sys::BIO_free_all(self.ptr.as_ptr()) };
+    }
+}
+
+/// A memory BIO owned by an `SSL`, borrowed for as long as `'a`.
+pub(crate) struct BioRef<'a> {
+    ptr: NonNull<sys::BIO>,
+    _owner: PhantomData<&'a mut ()>,
+}
+
+impl BioRef<'_> {
+    /// # Safety
+    /// `ptr` must be a memory BIO that stays alive, and is used by nobody
+    /// else, for the lifetime chosen for the result.
+    pub(crate) unsafe fn new<'a>(ptr: NonNull<sys::BIO>) -> BioRef<'a> {
+        BioRef { ptr, _owner: PhantomData }
     }
 
     /// Append `data`; returns how much was taken (all of it, short of
@@ -80,14 +104,5 @@ impl MemBio {
         // SAFETY: BIO_CTRL_PENDING on a live BIO takes no pointer.
         let n = unsafe { sys::BIO_ctrl(self.ptr.as_ptr(), BIO_CTRL_PENDING, 0, std::ptr::null_mut()) };
         n.max(0) as usize
-    }
-}
-
-impl Drop for MemBio {
-    fn drop(&mut self) {
-        if self.owned {
-            // SAFETY: we still own this BIO; it is freed exactly once, here.
-            unsafe { sys::BIO_free_all(self.ptr.as_ptr()) };
-        }
     }
 }

@@ -67,10 +67,11 @@ impl SessionCache {
         };
         let Some(session) = NonNull::new(session) else { return 0 };
         let mut map = self.sessions.lock();
-        if map.len() >= CAPACITY && !map.contains_key(&key) {
-            if let Some(k) = map.keys().next().cloned() {
-                map.remove(&k);
-            }
+        if map.len() >= CAPACITY
+            && !map.contains_key(&key)
+            && let Some(k) = map.keys().next().cloned()
+        {
+            map.remove(&k);
         }
         map.insert(key, Session(session));
         1

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use openssl_sys as sys;
 
+use super::bio::BioRef;
 use super::err::{clear_errors, drain_errors, drain_reasons, text};
 use super::x509::{Cert, der};
 use super::{MemBio, SessionCache, SslCtx};
@@ -29,13 +30,14 @@ pub(crate) enum Outcome<T> {
     Failed { code: i32, message: String, cause: Option<std::io::Error> },
 }
 
-/// An owned `SSL` and borrowed handles to the memory BIOs it owns.
+/// An owned `SSL`, and the memory BIOs it owns: reached only through
+/// [`BioRef`]s borrowed from `self`, so no handle outlives the `SSL`.
 pub(crate) struct Ssl {
     ptr: NonNull<sys::SSL>,
     /// Ciphertext from the peer, for OpenSSL to read.
-    rbio: MemBio,
+    rbio: NonNull<sys::BIO>,
     /// Ciphertext from OpenSSL, for the peer.
-    wbio: MemBio,
+    wbio: NonNull<sys::BIO>,
     /// Keeps the context (and its callback data) alive as long as we are.
     _ctx: Arc<SslCtx>,
     /// The session-cache key, pointed at by the SSL's ex-data.
@@ -66,12 +68,11 @@ impl Ssl {
                 return Err(e);
             }
         };
-        let (rraw, rbio) = rbio.into_raw();
-        let (wraw, wbio) = wbio.into_raw();
+        let (rbio, wbio) = (rbio.into_raw(), wbio.into_raw());
         // SAFETY: the SSL takes ownership of both BIOs and frees them with
-        // itself; we keep only borrowed handles.
+        // itself; we keep the pointers only to lend out as `BioRef`s.
         unsafe {
-            sys::SSL_set_bio(ptr.as_ptr(), rraw, wraw);
+            sys::SSL_set_bio(ptr.as_ptr(), rbio.as_ptr(), wbio.as_ptr());
             if server {
                 sys::SSL_set_accept_state(ptr.as_ptr());
             } else {
@@ -206,19 +207,27 @@ impl Ssl {
         if ret >= 0 { Outcome::Done(()) } else { self.outcome(ret, ()) }
     }
 
+    /// A BIO this `SSL` owns, lent for as long as `self` is borrowed.
+    fn bio(&self, ptr: NonNull<sys::BIO>) -> BioRef<'_> {
+        // SAFETY: the SSL owns both BIOs and frees them only when dropped,
+        // which the borrow of `self` rules out; `Ssl` is used by one thread
+        // at a time, so nobody else touches the BIO meanwhile.
+        unsafe { BioRef::new(ptr) }
+    }
+
     /// Hand ciphertext from the peer to OpenSSL.
     pub(crate) fn feed(&mut self, data: &[u8]) {
-        self.rbio.write(data);
+        self.bio(self.rbio).write(data);
     }
 
     /// Move ciphertext OpenSSL produced (records, alerts) into `out`.
     pub(crate) fn take_output(&mut self, out: &mut Vec<u8>) {
-        self.wbio.drain_into(out);
+        self.bio(self.wbio).drain_into(out);
     }
 
     /// Whether ciphertext is waiting to be sent.
     pub(crate) fn has_output(&self) -> bool {
-        self.wbio.pending() > 0
+        self.bio(self.wbio).pending() > 0
     }
 
     /// Whether the handshake has finished.
