@@ -21,11 +21,11 @@ use std::time::Duration;
 
 use crate::park::Woken;
 
+// The one OS-specific module: `linux.rs`, or `bsd.rs` for the kqueue
+// systems (macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly).
 #[cfg(target_os = "linux")]
-mod linux;
-#[cfg(target_os = "linux")]
-use linux as os;
-
+#[path = "linux.rs"]
+mod os;
 #[cfg(any(
     target_vendor = "apple",
     target_os = "freebsd",
@@ -33,15 +33,8 @@ use linux as os;
     target_os = "openbsd",
     target_os = "dragonfly"
 ))]
-mod bsd;
-#[cfg(any(
-    target_vendor = "apple",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-use bsd as os;
+#[path = "bsd.rs"]
+mod os;
 
 pub(crate) use os::{WakeFd, preemptions, wait};
 

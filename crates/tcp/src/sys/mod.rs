@@ -18,11 +18,11 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+// The one OS-specific module: `linux.rs`, or `bsd.rs` for the kqueue
+// systems (macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly).
 #[cfg(target_os = "linux")]
-mod linux;
-#[cfg(target_os = "linux")]
-use linux as os;
-
+#[path = "linux.rs"]
+mod os;
 #[cfg(any(
     target_vendor = "apple",
     target_os = "freebsd",
@@ -30,15 +30,8 @@ use linux as os;
     target_os = "openbsd",
     target_os = "dragonfly"
 ))]
-mod bsd;
-#[cfg(any(
-    target_vendor = "apple",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-use bsd as os;
+#[path = "bsd.rs"]
+mod os;
 
 pub(crate) use os::{ACCEPTED_INHERIT_OPTIONS, accept, stream_socket};
 
