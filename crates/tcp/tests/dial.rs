@@ -153,6 +153,21 @@ struct Race {
     under: Duration,
 }
 
+/// What a case leaves unsaid: no timeout, no other setting, no lower
+/// bound on the time taken, and [`PATIENCE`] as the upper one.
+const DEFAULTS: Race = Race {
+    name: "",
+    offered: [LO6, LO4],
+    v6: Peer::Hangs,
+    v4: Peer::Answers,
+    fallback_delay: Duration::ZERO,
+    timeout: None,
+    dialer: |d| d,
+    expect: Outcome::Connects(LO4),
+    at_least: Duration::ZERO,
+    under: PATIENCE,
+};
+
 const NO_V6: ResolverPolicy = ResolverPolicy { prefer_ipv6: false, allow_ipv4: true, allow_ipv6: false };
 const PREFER_V6: ResolverPolicy = ResolverPolicy { prefer_ipv6: true, allow_ipv4: true, allow_ipv6: true };
 
@@ -162,12 +177,11 @@ const RACES: &[Race] = &[
         offered: [LO6, LO4],
         v6: Peer::Hangs,
         v4: Peer::Answers,
-        fallback_delay: Duration::from_millis(100),
+        fallback_delay: ms(100),
         timeout: Some(Duration::from_secs(20)),
-        dialer: |d| d,
         expect: Outcome::Connects(LO4),
-        at_least: Duration::from_millis(100),
-        under: PATIENCE,
+        at_least: ms(100),
+        ..DEFAULTS
     },
     Race {
         name: "a fallback delay of ZERO means the default, 300 ms",
@@ -176,22 +190,20 @@ const RACES: &[Race] = &[
         v4: Peer::Answers,
         fallback_delay: Duration::ZERO,
         timeout: Some(Duration::from_secs(20)),
-        dialer: |d| d,
         expect: Outcome::Connects(LO4),
-        at_least: Duration::from_millis(300),
-        under: PATIENCE,
+        at_least: ms(300),
+        ..DEFAULTS
     },
     Race {
         name: "a hanging IPv4 primary falls back to IPv6 after the delay",
         offered: [LO4, LO6],
         v6: Peer::Answers,
         v4: Peer::Hangs,
-        fallback_delay: Duration::from_millis(100),
+        fallback_delay: ms(100),
         timeout: Some(Duration::from_secs(20)),
-        dialer: |d| d,
         expect: Outcome::Connects(LO6),
-        at_least: Duration::from_millis(100),
-        under: PATIENCE,
+        at_least: ms(100),
+        ..DEFAULTS
     },
     Race {
         name: "a primary that connects wins without waiting for the delay",
@@ -200,10 +212,9 @@ const RACES: &[Race] = &[
         v4: Peer::Hangs,
         fallback_delay: Duration::from_secs(3),
         timeout: Some(Duration::from_secs(20)),
-        dialer: |d| d,
         expect: Outcome::Connects(LO6),
-        at_least: Duration::ZERO,
-        under: Duration::from_millis(2500),
+        under: ms(2500),
+        ..DEFAULTS
     },
     Race {
         name: "a refused primary starts the fallback at once",
@@ -212,10 +223,9 @@ const RACES: &[Race] = &[
         v4: Peer::Answers,
         fallback_delay: Duration::from_secs(3),
         timeout: Some(Duration::from_secs(20)),
-        dialer: |d| d,
         expect: Outcome::Connects(LO4),
-        at_least: Duration::ZERO,
-        under: Duration::from_millis(2500),
+        under: ms(2500),
+        ..DEFAULTS
     },
     Race {
         name: "both refused reports the primary's error, at once",
@@ -223,11 +233,9 @@ const RACES: &[Race] = &[
         v6: Peer::Refuses,
         v4: Peer::Refuses,
         fallback_delay: Duration::from_secs(3),
-        timeout: None,
-        dialer: |d| d,
         expect: Outcome::Refused(LO6),
-        at_least: Duration::ZERO,
-        under: Duration::from_millis(2500),
+        under: ms(2500),
+        ..DEFAULTS
     },
     Race {
         // Both hang; after the fallback delay the fallback is in flight.
@@ -236,26 +244,24 @@ const RACES: &[Race] = &[
         // attempt is cancelled rather than waited for.
         name: "a late primary beats a hanging fallback",
         offered: [LO6, LO4],
-        v6: Peer::AnswersAfter(Duration::from_millis(400)),
+        v6: Peer::AnswersAfter(ms(400)),
         v4: Peer::Hangs,
-        fallback_delay: Duration::from_millis(100),
+        fallback_delay: ms(100),
         timeout: Some(Duration::from_secs(30)),
-        dialer: |d| d,
         expect: Outcome::Connects(LO6),
-        at_least: Duration::from_millis(400),
+        at_least: ms(400),
         under: Duration::from_secs(15),
+        ..DEFAULTS
     },
     Race {
         name: "a 1 ms fallback delay races IPv4 at once",
         offered: [LO6, LO4],
         v6: Peer::Hangs,
         v4: Peer::Answers,
-        fallback_delay: Duration::from_millis(1),
+        fallback_delay: ms(1),
         timeout: Some(PATIENCE),
-        dialer: |d| d,
         expect: Outcome::Connects(LO4),
-        at_least: Duration::ZERO,
-        under: PATIENCE,
+        ..DEFAULTS
     },
     Race {
         // IPv6 is tried first and alone, and takes all the time there is
@@ -264,24 +270,23 @@ const RACES: &[Race] = &[
         offered: [LO6, LO4],
         v6: Peer::Hangs,
         v4: Peer::Answers,
-        fallback_delay: Duration::from_millis(1),
-        timeout: Some(Duration::from_millis(300)),
+        fallback_delay: ms(1),
+        timeout: Some(ms(300)),
         dialer: |d| d.dual_stack(false),
         expect: Outcome::TimesOut(LO6, "tcp"),
-        at_least: Duration::from_millis(300),
-        under: PATIENCE,
+        at_least: ms(300),
+        ..DEFAULTS
     },
     Race {
         name: "dual_stack(true) turns the race back on",
         offered: [LO6, LO4],
         v6: Peer::Hangs,
         v4: Peer::Answers,
-        fallback_delay: Duration::from_millis(1),
+        fallback_delay: ms(1),
         timeout: Some(PATIENCE),
         dialer: |d| d.dual_stack(false).dual_stack(true),
         expect: Outcome::Connects(LO4),
-        at_least: Duration::ZERO,
-        under: PATIENCE,
+        ..DEFAULTS
     },
     Race {
         name: "a policy without IPv6 dials only 127.0.0.1, at once",
@@ -289,11 +294,10 @@ const RACES: &[Race] = &[
         v6: Peer::Hangs,
         v4: Peer::Answers,
         fallback_delay: Duration::from_secs(3),
-        timeout: None,
         dialer: |d| d.policy(NO_V6),
         expect: Outcome::Connects(LO4),
-        at_least: Duration::ZERO,
-        under: Duration::from_millis(2500),
+        under: ms(2500),
+        ..DEFAULTS
     },
     Race {
         // The IPv6 address becomes the primary although the resolver
@@ -303,11 +307,10 @@ const RACES: &[Race] = &[
         v6: Peer::Answers,
         v4: Peer::Hangs,
         fallback_delay: Duration::from_secs(3),
-        timeout: None,
         dialer: |d| d.policy(PREFER_V6),
         expect: Outcome::Connects(LO6),
-        at_least: Duration::ZERO,
-        under: Duration::from_millis(2500),
+        under: ms(2500),
+        ..DEFAULTS
     },
     Race {
         name: "tcp4 keeps only 127.0.0.1: it connects at once, no fallback delay",
@@ -315,23 +318,22 @@ const RACES: &[Race] = &[
         v6: Peer::Hangs,
         v4: Peer::Answers,
         fallback_delay: Duration::from_secs(3),
-        timeout: None,
         dialer: |d| d.network(Network::Tcp4),
         expect: Outcome::Connects(LO4),
-        at_least: Duration::ZERO,
-        under: Duration::from_millis(2500),
+        under: ms(2500),
+        ..DEFAULTS
     },
     Race {
         name: "tcp6 keeps only the black hole: no IPv4 fallback, so it times out",
         offered: [LO6, LO4],
         v6: Peer::Hangs,
         v4: Peer::Answers,
-        fallback_delay: Duration::from_millis(10),
-        timeout: Some(Duration::from_millis(300)),
+        fallback_delay: ms(10),
+        timeout: Some(ms(300)),
         dialer: |d| d.network(Network::Tcp6),
         expect: Outcome::TimesOut(LO6, "tcp6"),
-        at_least: Duration::from_millis(300),
-        under: PATIENCE,
+        at_least: ms(300),
+        ..DEFAULTS
     },
 ];
 
@@ -498,7 +500,7 @@ fn happy_eyeballs_in_a_green_thread_suspends_only_that_green_thread() {
     let (tx, order) = mpsc::channel();
     let racing = tx.clone();
     let race = pool.spawn(move || {
-        let deadline = Instant::now() + Duration::from_millis(300);
+        let deadline = Instant::now() + ms(300);
         let dialer = Dialer::new().resolver(resolver).fallback_delay(Duration::from_nanos(1)).deadline(deadline);
         let result = dialer.connect(&target);
         racing.send("race").unwrap();

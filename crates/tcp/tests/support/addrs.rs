@@ -11,7 +11,7 @@ pub fn loopback() -> SocketAddr {
     SocketAddr::new(LO4, 0)
 }
 
-pub fn ms(n: u64) -> Duration {
+pub const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
