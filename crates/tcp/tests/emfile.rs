@@ -46,6 +46,7 @@ fn is_fd_exhaustion(e: &io::Error) -> bool {
 fn unconnected_socket() -> TcpStream {
     TcpStream::from(sockets::tcp_socket(&loopback()))
 }
+
 /// User plus system CPU time of the whole process so far.
 fn cpu_time() -> Duration {
     // SAFETY: rusage is plain data, filled in by getrusage.
