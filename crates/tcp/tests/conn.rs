@@ -3,7 +3,7 @@
 //! adoption, dead peers without SIGPIPE, addresses, socket options and the
 //! `Waker`-based calls.
 
-mod common;
+mod support;
 
 use std::io::{self, Read, Write};
 use std::mem::ManuallyDrop;
@@ -18,9 +18,12 @@ use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use support::*;
 use tcp::{Conn, Dialer, ListenConfig, Listener, Runtime};
 use testkit::task::{channel_waker, drain, drive};
+use testkit::{PATIENCE, getsockopt_int, small_rcvbuf, small_sndbuf, stream_bytes, within};
+#[cfg(target_os = "linux")]
+use testkit::{raise_fd_limit, spawn_parked, spawn_tracked, until_parked};
 
 /// Echo through a server that reads to EOF: `close_write` delivers EOF to
 /// the peer while this side keeps reading.

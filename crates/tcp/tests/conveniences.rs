@@ -1,22 +1,19 @@
 //! What std and Go users reach for: Display, peer_addr, accept_with_addr,
 //! relative timeouts, linger, TTL, and scoped access to the raw fd.
 
+mod support;
+
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use support::{listener, pair, pair_on};
 use tcp::{Closed, DeadlineExceeded};
-
-fn pair() -> (tcp::Listener, tcp::Conn, tcp::Conn) {
-    let l = tcp::listen("127.0.0.1:0").unwrap();
-    let c = tcp::connect_addr(l.local_addr().unwrap()).unwrap();
-    let s = l.accept().unwrap();
-    (l, c, s)
-}
 
 #[test]
 fn display_shows_addresses_and_state() {
-    let (l, c, _s) = pair();
+    let l = listener();
+    let (c, _s) = pair_on(&l);
     let (local, peer) = (c.local_addr().unwrap(), c.remote_addr().unwrap());
     assert_eq!(c.to_string(), format!("tcp::Conn({local} => {peer}, open)"));
     assert_eq!(l.to_string(), format!("tcp::Listener({}, active)", l.local_addr().unwrap()));
@@ -41,7 +38,7 @@ fn peer_addr_and_accept_with_addr_agree() {
 
 #[test]
 fn relative_timeouts_set_deadlines_and_saturate() {
-    let (_l, c, _s) = pair();
+    let (c, _s) = pair();
     let wait = Duration::from_millis(50);
     let start = Instant::now();
     c.set_read_timeout(Some(wait)).unwrap();
@@ -60,7 +57,7 @@ fn relative_timeouts_set_deadlines_and_saturate() {
 
 #[test]
 fn linger_zero_resets_the_connection_on_close() {
-    let (_l, c, mut s) = pair();
+    let (c, mut s) = pair();
     c.set_linger(Some(Duration::ZERO)).unwrap();
     c.close().unwrap();
     s.set_read_timeout(Some(testkit::PATIENCE)).unwrap();
@@ -70,7 +67,7 @@ fn linger_zero_resets_the_connection_on_close() {
 
 #[test]
 fn ttl_round_trips_on_both_families() {
-    let (_l, c, _s) = pair();
+    let (c, _s) = pair();
     c.set_ttl(7).unwrap();
     assert_eq!(c.ttl().unwrap(), 7);
     match tcp::listen("[::1]:0") {
@@ -86,7 +83,7 @@ fn ttl_round_trips_on_both_families() {
 
 #[test]
 fn buffer_sizes_are_set_and_read_back() {
-    let (_l, c, _s) = pair();
+    let (c, _s) = pair();
     for (set, get) in [
         (
             tcp::Conn::set_recv_buffer_size as fn(&tcp::Conn, usize) -> std::io::Result<()>,
@@ -109,7 +106,7 @@ fn buffer_sizes_are_set_and_read_back() {
 
 #[test]
 fn with_fd_lends_the_open_descriptor_and_refuses_once_closed() {
-    let (_l, mut c, mut s) = pair();
+    let (mut c, mut s) = pair();
     let raw = c.with_fd(|fd| fd.as_raw_fd()).unwrap();
     assert_eq!(raw, c.as_raw_fd());
     let nodelay =

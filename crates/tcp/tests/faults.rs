@@ -3,8 +3,6 @@
 //! tasks parked on it. Each must end in an error, promptly, never a hang,
 //! and without losing what was already delivered.
 
-mod common;
-mod harness;
 mod support;
 
 use std::io::{self, Read, Write};
@@ -16,12 +14,14 @@ use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
-use harness::linger0;
 #[cfg(target_os = "linux")]
 use iopoll::ReactorShutdown;
+use support::*;
 use tcp::{Conn, ListenConfig, Runtime};
 use testkit::task::channel_waker;
+use testkit::{PATIENCE, linger0, small_rcvbuf, small_sndbuf, stream_bytes, within};
+#[cfg(target_os = "linux")]
+use testkit::{spawn_tracked, until_parked};
 
 #[cfg(target_os = "linux")]
 /// A std client connected to a reseau server connection: (client, server).

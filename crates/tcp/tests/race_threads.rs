@@ -8,22 +8,13 @@
 
 mod support;
 
-use std::net::Ipv6Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{BlackHole, LO4, LO6, SLACK, retry, v4, v6};
+use support::{LO4, LO6, black_holes};
 use tcp::resolve::StaticResolver;
 use tcp::{Dialer, Runtime};
-
-/// Black holes on `::1` and `127.0.0.1` sharing a port.
-fn black_holes() -> (BlackHole, BlackHole) {
-    retry("black holes on both families", || {
-        let h6 = BlackHole::bind(v6(Ipv6Addr::LOCALHOST, 0))?;
-        let h4 = BlackHole::bind(v4(std::net::Ipv4Addr::LOCALHOST, h6.addr.port()))?;
-        Some((h6, h4))
-    })
-}
+use testkit::PATIENCE;
 
 fn dual(port: u16) -> (Arc<StaticResolver>, String) {
     (Arc::new(StaticResolver::new().host("dual.test", [LO6, LO4])), format!("dual.test:{port}"))
@@ -46,7 +37,7 @@ fn happy_eyeballs_starts_no_thread() {
     // thread added.
     assert_eq!(testkit::count_threads(), baseline + 1, "a thread was started for the race");
     h4.release_one();
-    let (conn, _) = done.recv_timeout(SLACK).expect("the dial ends once IPv4 accepts");
+    let (conn, _) = done.recv_timeout(PATIENCE).expect("the dial ends once IPv4 accepts");
     let conn = conn.unwrap();
     assert_eq!(conn.remote_addr().unwrap(), h4.addr, "the fallback won");
     drop(h6);

@@ -8,8 +8,7 @@
 //! the test hands to other sockets (with data waiting) as soon as `close`
 //! returns.
 
-mod common;
-mod harness;
+mod support;
 
 use std::io::{self, Read, Write};
 #[cfg(target_os = "linux")]
@@ -19,14 +18,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use support::*;
 use tcp::Conn;
+use testkit::{small_rcvbuf, small_sndbuf, stream_bytes, within};
 // The close races line up with threads found parked in `/proc`.
 #[cfg(target_os = "linux")]
 use {
-    harness::{Worker, bounded},
     tcp::Closed,
     testkit::race::{self, Intruders, timing},
+    testkit::{Worker, bounded},
 };
 
 #[cfg(target_os = "linux")]
@@ -94,30 +94,6 @@ fn close_races_a_blocked_read() {
 }
 
 #[cfg(target_os = "linux")]
-/// Fill `c`'s send buffer (and the peer's receive buffer) without waiting:
-/// nonblocking sends until the kernel says no, and is still saying no.
-fn fill_now(c: &Conn) {
-    let chunk = [0x5au8; 64 * 1024];
-    loop {
-        loop {
-            // SAFETY: sends from a live buffer on a socket `c` keeps open;
-            // MSG_DONTWAIT never blocks, MSG_NOSIGNAL never raises SIGPIPE.
-            let n = unsafe {
-                libc::send(c.as_raw_fd(), chunk.as_ptr().cast(), chunk.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "filling the send buffer: {e}");
-                break;
-            }
-        }
-        if !poll_writable_now(c) {
-            return;
-        }
-    }
-}
-
-#[cfg(target_os = "linux")]
 #[test]
 fn close_races_a_blocked_write() {
     let workers = (Worker::new(), Worker::new());
@@ -127,7 +103,7 @@ fn close_races_a_blocked_write() {
     for i in 0..ITERATIONS {
         let (c, s) = pair_on(&l);
         small_sndbuf(&c);
-        fill_now(&c);
+        fill_send_buffer(&c);
         let fd = c.as_raw_fd();
         let op = |c: &Conn| {
             let chunk = [0xa5u8; 16 * 1024];

@@ -13,12 +13,13 @@ use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use support::{LO4, LO6, SLACK, TestResolver, ip, ms, sa, wait_until};
+use support::{LO4, LO6, TestResolver, ip, ms, sa, wait_until};
 use tcp::resolve::{
     self, CachingResolver, Resolver, ResolverPolicy, SingleflightResolver, StaticResolver, SystemResolver,
     resolve_tcp_addrs,
 };
 use tcp::{Error, LookupError, OpError};
+use testkit::PATIENCE;
 
 fn addrs(list: &[&str]) -> Vec<SocketAddr> {
     list.iter().map(|s| sa(s)).collect()
@@ -407,13 +408,13 @@ fn singleflight_follower_leaves_at_its_deadline() {
     assert!(err.is_timeout && !err.is_not_found, "{err:?}");
     assert_eq!(err.host, "slow.test");
     assert!(elapsed >= ms(100), "left before its deadline: {elapsed:?}");
-    assert!(elapsed < SLACK, "{elapsed:?}");
+    assert!(elapsed < PATIENCE, "{elapsed:?}");
     assert_eq!(sf.waiting(), 0);
     // A follower whose deadline has already passed gives up at once.
     let start = Instant::now();
     let err = sf.lookup_ip("SLOW.test", Some(Instant::now())).unwrap_err();
     assert!(err.is_timeout, "{err:?}");
-    assert!(start.elapsed() < SLACK);
+    assert!(start.elapsed() < PATIENCE);
     assert!(!leader.is_finished(), "the leader keeps waiting for its answer");
     sf.inner().release();
     assert_eq!(leader.join().unwrap().unwrap(), vec![LO4], "the leader is unaffected");
@@ -452,7 +453,7 @@ fn singleflight_survives_a_panicking_resolver() {
     wait_until("the leader is in the inner resolver", || sf.inner().inner.calls() == 1);
     let follower = {
         let sf = sf.clone();
-        thread::spawn(move || sf.lookup_ip("boom.test", Some(Instant::now() + SLACK)))
+        thread::spawn(move || sf.lookup_ip("boom.test", Some(Instant::now() + PATIENCE)))
     };
     wait_until("the follower waits", || sf.waiting() == 1);
     let start = Instant::now();
@@ -460,9 +461,9 @@ fn singleflight_survives_a_panicking_resolver() {
     assert!(leader.join().is_err(), "the leader's panic reaches its caller");
     let err = follower.join().unwrap().unwrap_err();
     assert!(!err.is_timeout, "the follower must get an error at once, not wait for its deadline: {err:?}");
-    assert!(start.elapsed() < SLACK);
+    assert!(start.elapsed() < PATIENCE);
     // The failed call is retired: the next lookup asks again and succeeds.
-    assert_eq!(sf.lookup_ip("boom.test", Some(Instant::now() + SLACK)).unwrap(), vec![LO4]);
+    assert_eq!(sf.lookup_ip("boom.test", Some(Instant::now() + PATIENCE)).unwrap(), vec![LO4]);
     assert_eq!(sf.inner().inner.calls(), 2);
 }
 
@@ -611,7 +612,7 @@ fn caching_serves_stale_answers_while_one_background_refresh_runs() {
     }
     assert_eq!((cache.stale_hits(), cache.hits(), cache.misses()), (8, 0, 1));
     assert_eq!(cache.refreshes(), 1, "concurrent stale hits start one refresh");
-    let refresher = calls.recv_timeout(SLACK).expect("the refresh asks the resolver");
+    let refresher = calls.recv_timeout(PATIENCE).expect("the refresh asks the resolver");
     assert!(!callers.contains(&refresher), "the refresh runs on a thread of its own");
     assert_eq!(inner.count(), 2);
 
@@ -636,14 +637,14 @@ fn caching_keeps_the_stale_answer_when_a_refresh_fails() {
     pass(cached_by + ttl);
 
     assert_eq!(cache.lookup_ip("a.test", None).unwrap(), vec![LO4]);
-    calls.recv_timeout(SLACK).expect("a refresh");
+    calls.recv_timeout(PATIENCE).expect("a refresh");
     answers.send(Err(LookupError::other("a.test", "server failure"))).unwrap();
     // Once the failed refresh is over, the next stale hit starts another.
     wait_until("a second refresh starts", || {
         assert_eq!(cache.lookup_ip("a.test", None).unwrap(), vec![LO4], "still the stale answer");
         cache.refreshes() == 2
     });
-    calls.recv_timeout(SLACK).expect("the second refresh asks the resolver");
+    calls.recv_timeout(PATIENCE).expect("the second refresh asks the resolver");
     assert_eq!((inner.count(), cache.misses()), (3, 1));
 }
 
@@ -798,7 +799,7 @@ fn system_resolver_deadline_already_passed() {
         Ok(ips) => assert!(ips.iter().all(|ip| ip.is_loopback()), "{ips:?}"),
         Err(err) => assert!(err.is_timeout && !err.is_not_found, "{err:?}"),
     }
-    assert!(start.elapsed() < SLACK, "{:?}", start.elapsed());
+    assert!(start.elapsed() < PATIENCE, "{:?}", start.elapsed());
     // The pipeline checks the deadline before asking the resolver at all.
     let err = resolve_tcp_addrs("tcp", "localhost:80", &SystemResolver::new(), ResolverPolicy::default(), Some(start))
         .unwrap_err();

@@ -10,28 +10,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{Reserved, SLACK, ms, sa};
+use support::{Reserved, accept, assert_carries, ms, sa};
 use tcp::resolve::StaticResolver;
 use tcp::socks5::{self, Auth, BoundAddr};
 use tcp::{DeadlineExceeded, Dialer, Error, OpError};
+use testkit::PATIENCE;
 use testkit::socks5::{Localhost, Microsocks};
-
-/// Bytes written on `client` arrive on `server` and back.
-fn assert_carries(client: &mut tcp::Conn, server: &mut (impl Read + Write)) {
-    client.write_all(b"ping").unwrap();
-    let mut buf = [0u8; 4];
-    server.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"ping");
-    server.write_all(b"pong").unwrap();
-    client.set_read_deadline(Some(Instant::now() + SLACK)).unwrap();
-    client.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"pong");
-}
-
-fn accept(l: &tcp::Listener) -> tcp::Conn {
-    l.set_deadline(Some(Instant::now() + SLACK)).unwrap();
-    l.accept().unwrap()
-}
 
 /// The `socks5::Error` a dial through the proxy failed with.
 fn socks5_cause(err: &OpError) -> &socks5::Error {
@@ -44,7 +28,7 @@ fn socks5_cause(err: &OpError) -> &socks5::Error {
 /// A connection to `proxy` with a deadline a few seconds away.
 fn to_proxy(proxy: SocketAddr) -> tcp::Conn {
     let conn = tcp::connect_addr(proxy).unwrap();
-    conn.set_deadline(Some(Instant::now() + SLACK)).unwrap();
+    conn.set_deadline(Some(Instant::now() + PATIENCE)).unwrap();
     conn
 }
 
@@ -64,7 +48,7 @@ fn dialer_goes_through_the_proxy() {
     let proxy = Microsocks::start();
     let target = tcp::listen("127.0.0.1:0").unwrap();
     let target_addr = target.local_addr().unwrap();
-    let dialer = Dialer::new().timeout(SLACK).socks5_proxy(&proxy.addr.to_string(), None);
+    let dialer = Dialer::new().timeout(PATIENCE).socks5_proxy(&proxy.addr.to_string(), None);
     let mut conn = dialer.connect(&target_addr.to_string()).unwrap();
     // The connection is to the proxy; the target sees the proxy's side.
     assert_eq!(conn.remote_addr().unwrap(), proxy.addr);
@@ -88,7 +72,7 @@ fn target_names_are_resolved_by_the_proxy() {
     // have resolved "localhost".
     let dialer = Dialer::new()
         .resolver(Arc::new(StaticResolver::new()))
-        .timeout(SLACK)
+        .timeout(PATIENCE)
         .socks5_proxy(&proxy.addr.to_string(), None);
     let mut conn = dialer.connect(&format!("localhost:{}", target.port)).unwrap();
     assert_carries(&mut conn, &mut target.accept());
@@ -209,7 +193,7 @@ fn bad_targets_and_credentials_fail_before_any_byte() {
     }
     // Nothing was sent: the server reads end of stream at once.
     conn.close_write().unwrap();
-    server.set_read_deadline(Some(Instant::now() + SLACK)).unwrap();
+    server.set_read_deadline(Some(Instant::now() + PATIENCE)).unwrap();
     let mut buf = [0u8; 16];
     assert_eq!(server.read(&mut buf).unwrap(), 0, "bytes were sent: {:?}", &buf);
 
@@ -248,7 +232,7 @@ fn misbehaving_peer(method_reply: &'static [u8], connect_reply: &'static [u8]) -
     let addr = l.local_addr().unwrap();
     std::thread::spawn(move || {
         let mut c = accept(&l);
-        c.set_deadline(Some(Instant::now() + SLACK)).unwrap();
+        c.set_deadline(Some(Instant::now() + PATIENCE)).unwrap();
         let mut greeting = [0u8; 3];
         c.read_exact(&mut greeting).unwrap();
         c.write_all(method_reply).unwrap();

@@ -3,7 +3,7 @@
 //! `DeadlineExceeded`; no wait may end before its deadline; a close is
 //! reported as `Closed`, never as a timeout.
 
-mod common;
+mod support;
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -12,8 +12,11 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use support::*;
 use tcp::Conn;
+use testkit::{PATIENCE, small_rcvbuf, small_sndbuf, within};
+#[cfg(target_os = "linux")]
+use testkit::{spawn_parked, spawn_tracked, until_parked};
 
 const MS: Duration = Duration::from_millis(1);
 

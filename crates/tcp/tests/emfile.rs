@@ -1,31 +1,41 @@
-//! Out of descriptors, continued (`accept_emfile.rs` has the blocking
-//! accept that fails promptly and recovers). Here: an accept already parked
-//! when a connection arrives, a task waiting in `poll_accept`, and a dial
-//! all fail cleanly with EMFILE; nothing spins while a connection nobody
-//! can accept sits in the queue (the process's CPU time stays low); a
-//! thread that has never waited (it has no wake-up eventfd yet and cannot
-//! make one) still waits correctly, for data or for its deadline, as std
-//! and Go do; and all of it works again once descriptors are free.
+//! Out of descriptors (RLIMIT_NOFILE lowered, every descriptor in use):
 //!
-//! In a file of its own, with a single test, because it lowers the
-//! process-wide RLIMIT_NOFILE.
+//! - a blocking `accept` fails promptly with EMFILE (or ENFILE), neither
+//!   hangs nor spins, and works again once descriptors are available;
+//! - an accept already parked when a connection arrives, a task waiting in
+//!   `poll_accept`, and a dial all fail cleanly with EMFILE; nothing spins
+//!   while a connection nobody can accept sits in the queue (the process's
+//!   CPU time stays low); a thread that has never waited (it has no wake-up
+//!   eventfd yet and cannot make one) still waits correctly, for data or for
+//!   its deadline, as std and Go do; and all of it works again once
+//!   descriptors are free.
+//!
+//! Each scenario changes the whole process (its descriptor limit) and
+//! measures it (its CPU time), so the binary has a single test that runs
+//! them one after the other.
 //!
 //! Linux only: it fills the descriptor table up to a limit found in `/proc`,
 //! and watches threads park there.
 #![cfg(target_os = "linux")]
 
-mod common;
+mod support;
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::net::TcpStream;
 use std::sync::{Arc, mpsc};
 use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use support::{assert_timeout_result, listener, loopback, raw_wait_readable, sockets};
 use testkit::task::channel_waker;
+use testkit::{Exhausted, PATIENCE, gettid, spawn_tracked, until_parked};
+
+#[test]
+fn out_of_descriptors() {
+    accept_fails_promptly_with_emfile_and_recovers();
+    nothing_spins_and_everything_recovers();
+}
 
 fn is_fd_exhaustion(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
@@ -34,30 +44,7 @@ fn is_fd_exhaustion(e: &io::Error) -> bool {
 /// A TCP socket made now, connected later (connecting needs no new
 /// descriptor).
 fn unconnected_socket() -> TcpStream {
-    // SAFETY: plain syscall with constant arguments.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    assert!(fd >= 0, "socket: {}", io::Error::last_os_error());
-    // SAFETY: `fd` was just returned by socket() and is owned by no one else.
-    TcpStream::from(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn connect_raw(s: &TcpStream, addr: SocketAddr) {
-    let SocketAddr::V4(v4) = addr else { panic!("IPv4 only") };
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: v4.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(*v4.ip()).to_be() },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: `sin` is a valid sockaddr_in for the length passed.
-    let r = unsafe {
-        libc::connect(
-            s.as_raw_fd(),
-            (&raw const sin).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0, "connect: {}", io::Error::last_os_error());
+    TcpStream::from(sockets::tcp_socket(&loopback()))
 }
 
 /// User plus system CPU time of the whole process so far.
@@ -88,8 +75,55 @@ fn spawn_held<T: Send + 'static>(
     (tid_rx.recv().unwrap(), rx, hold_tx)
 }
 
-#[test]
-fn out_of_descriptors_nothing_spins_and_everything_recovers() {
+/// A blocking accept with no descriptor left fails at once, twice, and
+/// accepts the waiting connection once descriptors are back.
+fn accept_fails_promptly_with_emfile_and_recovers() {
+    let l = listener();
+    let addr = l.local_addr().unwrap();
+    // Make this thread wait once, so its wake-up eventfd exists before the
+    // descriptors run out.
+    l.set_deadline(Some(Instant::now() + Duration::from_millis(1))).unwrap();
+    assert_timeout_result(l.accept().map(|c| c.remote_addr()));
+    l.set_deadline(None).unwrap();
+
+    let mut client = tcp::connect_addr(addr).unwrap();
+    raw_wait_readable(&l); // queued, waiting to be accepted
+
+    let ex = Exhausted::new();
+
+    // A spinning accept would run into this deadline and report a timeout
+    // instead of EMFILE; a hanging one would never return.
+    l.set_deadline(Some(Instant::now() + PATIENCE)).unwrap();
+    let mut results = Vec::new();
+    for _ in 0..2 {
+        let t0 = Instant::now();
+        let r = l.accept();
+        results.push((r.map(|c| c.remote_addr()), t0.elapsed()));
+    }
+
+    drop(ex);
+
+    for (r, took) in results {
+        match r {
+            Ok(a) => panic!("accept succeeded with no descriptors left ({a:?})"),
+            Err(e) => assert!(is_fd_exhaustion(&e), "expected EMFILE or ENFILE, got {e:?}"),
+        }
+        assert!(took < Duration::from_secs(2), "accept took {took:?} to report EMFILE");
+    }
+
+    // Descriptors are back: the connection that was waiting is accepted.
+    let mut s = l.accept().expect("accept after the limit was raised");
+    assert_eq!(s.remote_addr().unwrap(), client.local_addr().unwrap());
+    l.set_deadline(None).unwrap();
+    client.write_all(b"still here").unwrap();
+    let mut b = [0u8; 10];
+    s.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"still here");
+}
+
+/// Parked and polling acceptors, fresh threads and a dial, all while no
+/// descriptor is left; then all of it again once they are back.
+fn nothing_spins_and_everything_recovers() {
     let l = Arc::new(listener());
     let idle = Arc::new(listener()); // nobody ever connects to this one
     let addr = l.local_addr().unwrap();
@@ -114,13 +148,13 @@ fn out_of_descriptors_nothing_spins_and_everything_recovers() {
     let mut cx = Context::from_waker(&waker);
     assert!(l.poll_accept(&mut cx).is_pending());
 
-    let ex = testkit::Exhausted::new();
+    let ex = Exhausted::new();
     // From here until the connection is accepted, nothing should spin: not
     // the reactor (whose registration is edge-triggered) and not a waiter
     // that retries accept4.
     let cpu0 = cpu_time();
     let arrived = Instant::now();
-    connect_raw(&first, addr);
+    sockets::connect(&first, &addr);
     // The parked acceptor wakes and reports EMFILE; the task is woken.
     let parked_result = parked.recv_timeout(PATIENCE);
     let woken_result = woken.recv_timeout(PATIENCE);
@@ -216,7 +250,7 @@ fn out_of_descriptors_nothing_spins_and_everything_recovers() {
 
     assert!(l.poll_accept(&mut cx).is_pending());
     while woken.try_recv().is_ok() {}
-    connect_raw(&second, addr);
+    sockets::connect(&second, &addr);
     let s2 = loop {
         match l.poll_accept(&mut cx) {
             Poll::Ready(r) => break r.expect("poll_accept once descriptors are back"),
