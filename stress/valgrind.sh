@@ -11,17 +11,11 @@
 # Prints a table and exits 1 if any binary failed.
 #
 # What is left out or adjusted, and why:
-#   - tcp/accept_emfile and tcp/emfile_no_spin are skipped: they lower
-#     RLIMIT_NOFILE, which valgrind refuses (setrlimit fails with EINVAL: it
-#     keeps descriptors of its own above the client's limit). They hold no
-#     memory-safety interest beyond what tcp/conn and tcp/faults cover.
-#   - tcp/fd_leak's no_fd_leak_over_300_cycles is skipped: its warm-up
-#     counts on a read with a deadline 1 ms away reaching the blocking wait,
-#     which creates the test thread's wake-up eventfd (one per thread, kept
-#     for the thread's life). Under valgrind the 1 ms is gone before the
-#     wait, so that eventfd is made during the measured cycles instead and
-#     counts as one descriptor more. The other fd_leak test runs.
-#   - tcp/leak_tcp and tls/leak_tls run with --freelist-vol=1000000: they
+#   - tcp/emfile is skipped: it lowers RLIMIT_NOFILE, which valgrind
+#     refuses (setrlimit fails with EINVAL: it keeps descriptors of its own
+#     above the client's limit). It holds no memory-safety interest beyond
+#     what tcp/conn and tcp/faults cover.
+#   - tcp/leaks and tls/leak_tls run with --freelist-vol=1000000: they
 #     assert that resident memory grows by at most a few MiB over thousands
 #     of cycles, and memcheck's default 20 MB queue of freed blocks (kept
 #     for use-after-free detection) would count against them.
@@ -38,15 +32,12 @@ TIMEOUT=${VALGRIND_TIMEOUT:-1800}
 mkdir -p "$LOGS"
 
 declare -A SKIP_BINARY=(
-  [tcp/accept_emfile]="lowers RLIMIT_NOFILE, which valgrind refuses (EINVAL)"
-  [tcp/emfile_no_spin]="lowers RLIMIT_NOFILE, which valgrind refuses (EINVAL)"
+  [tcp/emfile]="lowers RLIMIT_NOFILE, which valgrind refuses (EINVAL)"
 )
-# Test names passed to the harness as --skip, per binary.
-declare -A SKIP_TESTS=(
-  [tcp/fd_leak]="no_fd_leak_over_300_cycles"
-)
+# Test names passed to the harness as --skip, per binary (none today).
+declare -A SKIP_TESTS=()
 declare -A EXTRA_ARGS=(
-  [tcp/leak_tcp]="--freelist-vol=1000000"
+  [tcp/leaks]="--freelist-vol=1000000"
   [tls/leak_tls]="--freelist-vol=1000000"
 )
 
