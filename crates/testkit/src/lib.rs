@@ -1,6 +1,6 @@
-//! Test helpers shared by the iopoll, tcp and tls test suites: watching
-//! threads park, bounded waits, process resource counts, socket knobs,
-//! deterministic data. Not part of reseau; a dev-dependency only.
+//! Test helpers shared by the iopoll, tcp, tls and end-to-end test suites:
+//! watching threads park, bounded waits, process resource counts, socket
+//! knobs, deterministic data, certificates, and peer processes. Not part of reseau; a dev-dependency only.
 //!
 //! Watching threads park and counting descriptors, threads and memory read
 //! `/proc`, so those helpers exist on Linux only, and the tests that use
@@ -9,6 +9,7 @@
 #![allow(clippy::missing_panics_doc)]
 
 pub mod certs;
+pub mod child;
 mod data;
 mod process;
 #[cfg(target_os = "linux")]
@@ -20,7 +21,7 @@ mod threads;
 
 use std::time::Duration;
 
-pub use data::stream_bytes;
+pub use data::{read_line, stream_bytes};
 pub use process::raise_fd_limit;
 #[cfg(target_os = "linux")]
 pub use process::{Exhausted, count_fds, count_threads, rss};
