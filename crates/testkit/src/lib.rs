@@ -18,8 +18,10 @@ mod sockets;
 pub mod socks5;
 pub mod task;
 mod threads;
+#[cfg(feature = "tls")]
+pub mod tls_peer;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use data::{read_line, stream_bytes};
 pub use process::raise_fd_limit;
@@ -33,3 +35,8 @@ pub use threads::{any_parked, gettid, spawn_parked, spawn_tracked, until_parked}
 /// How long a test waits for something that should happen promptly before
 /// calling it a hang.
 pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A deadline [`PATIENCE`] from now.
+pub fn soon() -> Instant {
+    Instant::now() + PATIENCE
+}

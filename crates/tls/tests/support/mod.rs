@@ -1,8 +1,9 @@
 //! Support for the tls integration tests (each test binary uses a
 //! different part):
 //!
-//! - configurations from testkit's PKI (made at test time with the
-//!   `openssl` command line), and server threads for our own TLS server;
+//! - testkit's TLS peers re-exported: configurations from its PKI (made at
+//!   test time with the `openssl` command line), a server thread, a dial;
+//!   and [`serve`], several connections on one thread;
 //! - testkit's peers re-exported: [`Proc`], a child process (openssl, curl,
 //!   python3) killed and reaped when dropped; [`Lines`], its output line by
 //!   line; [`SServer`], `openssl s_server` on a port it picks;
@@ -21,54 +22,17 @@ use std::time::Instant;
 
 pub use testkit::certs::{Pki, openssl, pki};
 pub use testkit::child::{Lines, Proc, SServer};
+pub use testkit::tls_peer::{
+    client_builder, client_config, dial, listener, serve_one, server_builder, server_builder_with, server_config,
+};
 pub use testkit::{
     PATIENCE, Worker, bounded, linger0, raise_fd_limit, raises_sigpipe, read_line, settles, small_rcvbuf, small_sndbuf,
+    soon,
 };
 // Watching threads park and counting descriptors, threads and memory read
 // `/proc`.
 #[cfg(target_os = "linux")]
 pub use testkit::{any_parked, count_fds, count_threads, gettid, rss, spawn_tracked, until_parked};
-
-/// A deadline [`PATIENCE`] from now.
-pub fn soon() -> Instant {
-    Instant::now() + PATIENCE
-}
-
-/// A server configuration with certificate `name` (`"server"`, `"other"`,
-/// `"expired"`) and a handshake bound so nothing hangs.
-pub fn server_builder_with(name: &str) -> tls::ConfigBuilder {
-    let pki = pki();
-    tls::Config::builder()
-        .cert_file(pki.path(&format!("{name}.pem")))
-        .key_file(pki.path(&format!("{name}.key")))
-        .handshake_timeout(PATIENCE)
-}
-
-/// The usual server: the localhost certificate.
-pub fn server_builder() -> tls::ConfigBuilder {
-    server_builder_with("server")
-}
-
-pub fn server_config() -> tls::Config {
-    server_builder().build().unwrap()
-}
-
-/// A client that trusts the test CA and verifies the name `localhost`.
-pub fn client_builder() -> tls::ConfigBuilder {
-    tls::Config::builder().ca_file(pki().path("ca.pem")).server_name("localhost").handshake_timeout(PATIENCE)
-}
-
-pub fn client_config() -> tls::Config {
-    client_builder().build().unwrap()
-}
-
-/// A TLS listener on 127.0.0.1 with a port of its own; accepts time out
-/// after [`PATIENCE`].
-pub fn listener(cfg: &tls::Config) -> tls::Listener {
-    let l = tls::Listener::bind("127.0.0.1:0".parse().unwrap(), cfg).expect("bind a TLS listener");
-    l.set_deadline(Some(soon())).unwrap();
-    l
-}
 
 /// Serve `n` connections, one after the other on one thread, with `f`
 /// (given the connection's index); each connection gets deadlines
@@ -90,29 +54,6 @@ pub fn serve<T: Send + 'static>(
             .collect()
     });
     (addr, h)
-}
-
-/// Serve one connection with `f`, on a thread of its own.
-pub fn serve_one<T: Send + 'static>(
-    cfg: &tls::Config,
-    f: impl FnOnce(tls::Conn) -> T + Send + 'static,
-) -> (SocketAddr, JoinHandle<T>) {
-    let l = listener(cfg);
-    let addr = l.local_addr().unwrap();
-    let h = std::thread::spawn(move || {
-        let c = l.accept().expect("accept");
-        c.set_deadline(Some(soon())).unwrap();
-        f(c)
-    });
-    (addr, h)
-}
-
-/// Dial `addr` with `cfg` (whose server name is `localhost`); the
-/// connection gets deadlines [`PATIENCE`] away.
-pub fn dial(addr: SocketAddr, cfg: &tls::Config) -> Result<tls::Conn, tls::Error> {
-    let c = tls::connect_addr(addr, cfg)?;
-    c.set_deadline(Some(soon())).unwrap();
-    Ok(c)
 }
 
 /// A real client gets through `l` and is echoed.
