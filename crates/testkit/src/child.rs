@@ -3,13 +3,13 @@
 //! follows its output line by line as it comes, and [`SServer`] is
 //! `openssl s_server` on a port it picks and reports.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::PATIENCE;
 use crate::certs::pki;
@@ -25,13 +25,22 @@ pub struct Proc {
 impl Proc {
     /// Start `cmd`; a missing program fails the test with a clear message.
     pub fn spawn(what: &str, cmd: &mut Command) -> Proc {
+        Proc::start(what, cmd).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Start `cmd`, or say why it could not start (for a missing program:
+    /// that it is missing, and how to install it).
+    pub fn start(what: &str, cmd: &mut Command) -> io::Result<Proc> {
         match cmd.spawn() {
-            Ok(child) => Proc { child, what: what.to_string() },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                "`{what}` is not installed, and this test needs it ({e}); install it with \
-                 `make deps` (apt-get install openssl curl python3 golang-go)"
-            ),
-            Err(e) => panic!("cannot start `{what}`: {e}"),
+            Ok(child) => Ok(Proc { child, what: what.to_string() }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(io::Error::new(
+                e.kind(),
+                format!(
+                    "`{what}` is not installed, and this needs it ({e}); install it with `make deps` \
+                     (apt-get install openssl curl python3; golang-go for the Go peers)"
+                ),
+            )),
+            Err(e) => Err(io::Error::new(e.kind(), format!("cannot start `{what}`: {e}"))),
         }
     }
 
@@ -80,6 +89,7 @@ impl Drop for Proc {
 pub struct Lines {
     rx: Receiver<String>,
     all: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Lines {
@@ -88,25 +98,36 @@ impl Lines {
     pub fn follow(proc: &mut Proc) -> Lines {
         let (tx, rx) = mpsc::channel();
         let all = Arc::new(Mutex::new(String::new()));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
         if let Some(out) = proc.child.stdout.take() {
-            lines(out, tx.clone(), all.clone());
+            lines(out, tx.clone(), all.clone(), Some(stdout.clone()));
         }
         if let Some(err) = proc.child.stderr.take() {
-            lines(err, tx, all.clone());
+            lines(err, tx, all.clone(), None);
         }
-        Lines { rx, all }
+        Lines { rx, all, stdout }
     }
 
     /// Wait (at most [`PATIENCE`]) for a line that satisfies `want`.
     pub fn wait_for(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + PATIENCE;
+        self.next_matching(what, PATIENCE, want).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Wait at most `patience` for a line that satisfies `want`; an error
+    /// says what was printed instead.
+    pub fn next_matching(&self, what: &str, patience: Duration, want: impl Fn(&str) -> bool) -> Result<String, String> {
+        let deadline = Instant::now() + patience;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
-                Ok(line) if want(&line) => return line,
+                Ok(line) if want(&line) => return Ok(line),
                 Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) => panic!("no {what} within {PATIENCE:?}; output:\n{}", self.output()),
-                Err(RecvTimeoutError::Disconnected) => panic!("exited before {what}; output:\n{}", self.output()),
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(format!("no {what} within {patience:?}; output:\n{}", self.output()));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(format!("exited before {what}; output:\n{}", self.output()));
+                }
             }
         }
     }
@@ -114,14 +135,20 @@ impl Lines {
     /// Wait (at most [`PATIENCE`]) for both streams to close, and return
     /// everything printed.
     pub fn to_end(&self) -> String {
-        let deadline = Instant::now() + PATIENCE;
+        self.closed_within(PATIENCE).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Wait at most `patience` for both streams to close, and return
+    /// everything printed; an error says what was printed so far.
+    pub fn closed_within(&self, patience: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + patience;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
                 Ok(_) => {}
-                Err(RecvTimeoutError::Disconnected) => return self.output(),
+                Err(RecvTimeoutError::Disconnected) => return Ok(self.output()),
                 Err(RecvTimeoutError::Timeout) => {
-                    panic!("output still open after {PATIENCE:?}; so far:\n{}", self.output())
+                    return Err(format!("output still open after {patience:?}; so far:\n{}", self.output()));
                 }
             }
         }
@@ -131,14 +158,36 @@ impl Lines {
     pub fn output(&self) -> String {
         self.all.lock().unwrap().clone()
     }
+
+    /// The bytes of stdout so far, exactly as printed.
+    pub fn stdout(&self) -> Vec<u8> {
+        self.stdout.lock().unwrap().clone()
+    }
 }
 
-fn lines(r: impl Read + Send + 'static, tx: mpsc::Sender<String>, all: Arc<Mutex<String>>) {
+/// Read `r` to its end, line by line: each line whole into `all` (and its
+/// bytes into `raw`), and without its line ending to `tx`.
+fn lines(
+    r: impl Read + Send + 'static,
+    tx: mpsc::Sender<String>,
+    all: Arc<Mutex<String>>,
+    raw: Option<Arc<Mutex<Vec<u8>>>>,
+) {
     std::thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            all.lock().unwrap().push_str(&format!("{line}\n"));
-            let _ = tx.send(line);
+        let mut r = BufReader::new(r);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match r.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            if let Some(raw) = &raw {
+                raw.lock().unwrap().extend_from_slice(&line);
+            }
+            let text = String::from_utf8_lossy(&line);
+            all.lock().unwrap().push_str(&text);
+            let _ = tx.send(text.trim_end_matches('\n').trim_end_matches('\r').to_string());
         }
     });
 }
