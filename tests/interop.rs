@@ -1,8 +1,9 @@
 //! Interoperability end to end: TLS over TCP over the reactor against other
 //! TLS stacks, started by the tests themselves on loopback: our client
-//! against `openssl s_server`, and `openssl s_client`, Python's `ssl`
-//! module and `curl` against our server. The tools must be installed (`make
-//! deps` installs them); a missing one fails the test with a clear message.
+//! against `openssl s_server` and Go's `crypto/tls`, and `openssl
+//! s_client`, Python's `ssl` module, `curl` and Go against our server. The
+//! tools must be installed (`make deps` installs them); a missing one fails
+//! the test with a clear message.
 
 // Results carry tls::Error, whose public fields make it large.
 #![allow(clippy::result_large_err)]
@@ -10,14 +11,17 @@
 use std::any::Any;
 use std::io::{Read, Write};
 use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::thread;
 
 use reseau::tls::{self, Version};
 use testkit::PATIENCE;
 use testkit::certs::pki;
 use testkit::child::{Lines, Proc, SServer};
-use testkit::read_line;
 use testkit::tls_peer::{client_builder, dial, serve_one, server_builder};
+use testkit::{read_line, scratch_dir, stream_bytes};
 
 /// s_server -rev answers each line reversed.
 fn exchange_with_rev(c: &tls::Conn) {
@@ -372,4 +376,118 @@ fn curl_fetches_a_page_from_our_server() {
     assert_eq!(st.alpn_protocol.as_deref(), Some("http/1.1"));
     assert_eq!(st.server_name.as_deref(), Some("localhost"));
     assert_eq!(st.version, Some(Version::Tls13));
+}
+
+/// The Go `crypto/tls` peers of the interop matrix (stress/go: `echoserver`
+/// and `echoclient`), built once per test process with `go build`: the
+/// standard library only, nothing downloaded, the build cache kept in
+/// cargo's scratch directory.
+fn go_peers() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = scratch_dir("reseau-go-peers");
+        let mut cmd = Command::new("go");
+        cmd.args(["build", "-o"])
+            .arg(&out)
+            .args(["./echoserver", "./echoclient"])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../stress/go"))
+            .env("GOPROXY", "off")
+            .env("GOFLAGS", "-mod=mod")
+            .env("GOTOOLCHAIN", "local")
+            .env("GOCACHE", Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-cache"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let (out_text, err, status) = Proc::spawn("go", &mut cmd).finish();
+        assert!(status.success(), "go build of the Go peers failed ({status}):\n{out_text}\n{err}");
+        out
+    })
+}
+
+/// The `KEY value` line a Go peer reported.
+fn report<'a>(out: &'a str, key: &str) -> Option<&'a str> {
+    out.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
+}
+
+#[test]
+fn client_against_go_server() {
+    const SIZE: usize = 64 * 1024;
+    let pki = pki();
+    for (version, want) in [("1.3", Version::Tls13), ("1.2", Version::Tls12)] {
+        let mut cmd = Command::new(go_peers().join("echoserver"));
+        cmd.arg("-cert")
+            .arg(pki.path("server.pem"))
+            .arg("-key")
+            .arg(pki.path("server.key"))
+            .args(["-version", version, "-timeout", &format!("{}s", PATIENCE.as_secs())])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut server = Proc::spawn("go echoserver", &mut cmd);
+        let lines = Lines::follow(&mut server);
+        let listen = lines.wait_for("the Go server's LISTEN line", |l| l.starts_with("LISTEN "));
+        let addr = listen["LISTEN ".len()..].trim().parse().unwrap();
+
+        let c = dial(addr, &client_builder().build().unwrap()).unwrap_or_else(|e| panic!("{e}\n{}", lines.output()));
+        let mut sent = vec![0u8; SIZE];
+        stream_bytes(7, 0, &mut sent);
+        // Write on one thread while reading the echo on this one, so
+        // neither side waits on a full buffer.
+        let back = thread::scope(|s| {
+            s.spawn(|| (&c).write_all(&sent).unwrap());
+            let mut back = vec![0u8; SIZE];
+            (&c).read_exact(&mut back).unwrap();
+            back
+        });
+        assert!(back == sent, "Go {version}: the echo differs from what was sent");
+        assert_eq!(c.connection_state().version, Some(want));
+        c.close().unwrap();
+
+        let out = lines.to_end();
+        let status = server.child.wait().unwrap();
+        assert!(status.success() && out.lines().any(|l| l == "OK"), "Go server ({status}):\n{out}");
+        assert_eq!(report(&out, "VERSION"), Some(want.to_string().as_str()), "{out}");
+        assert_eq!(report(&out, "BYTES"), Some(SIZE.to_string().as_str()), "{out}");
+        assert_eq!(report(&out, "PEERCERTS"), Some("0"), "{out}");
+    }
+}
+
+#[test]
+fn go_client_against_our_server() {
+    const SIZE: usize = 64 * 1024;
+    let pki = pki();
+    for (version, want) in [("1.3", Version::Tls13), ("1.2", Version::Tls12)] {
+        let (addr, server) = serve_one(&server_builder().build().unwrap(), |c| {
+            c.handshake().expect("handshake with the Go client");
+            // Echo until the client's close_notify.
+            let mut buf = [0u8; 16 * 1024];
+            let mut echoed = 0;
+            loop {
+                match (&c).read(&mut buf).unwrap() {
+                    0 => break,
+                    n => (&c).write_all(&buf[..n]).unwrap(),
+                }
+                echoed += 1;
+            }
+            let st = c.connection_state();
+            c.close().unwrap();
+            (echoed, st)
+        });
+        let mut cmd = Command::new(go_peers().join("echoclient"));
+        cmd.args(["-addr", &addr.to_string(), "-servername", "localhost", "-version", version])
+            .args(["-size", &SIZE.to_string(), "-timeout", &format!("{}s", PATIENCE.as_secs())])
+            .arg("-ca")
+            .arg(pki.path("ca.pem"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let (out, err, status) = Proc::spawn("go echoclient", &mut cmd).finish();
+        let (echoed, st) = server.join().unwrap();
+        assert!(status.success() && out.lines().any(|l| l == "OK"), "Go {version} client ({status}):\n{out}\n{err}");
+        assert_eq!(report(&out, "VERSION"), Some(want.to_string().as_str()), "{out}");
+        assert_eq!(report(&out, "BYTES"), Some(SIZE.to_string().as_str()), "every byte came back: {out}");
+        assert!(echoed > 0);
+        assert_eq!(st.version, Some(want));
+        assert_eq!(st.server_name.as_deref(), Some("localhost"), "Go's SNI");
+    }
 }

@@ -175,30 +175,11 @@ fn der(dir: &Path, name: &str) {
     openssl(dir, &["x509", "-in", &format!("{name}.pem"), "-outform", "DER", "-out", &format!("{name}.der")]);
 }
 
-/// One directory per test process under the system temporary directory;
-/// those left by processes that are gone are removed.
-fn pki_dir() -> PathBuf {
-    let root = std::env::temp_dir();
-    let root = root.as_path();
-    if Path::new("/proc/self").exists() {
-        for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
-            let name = entry.file_name();
-            let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("reseau-pki-")) else { continue };
-            if !Path::new("/proc").join(pid).exists() {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
-    root.join(format!("reseau-pki-{}", std::process::id()))
-}
-
 /// The process's PKI, made on first use with the `openssl` command line.
 pub fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
     PKI.get_or_init(|| {
-        let dir = pki_dir();
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::scratch_dir("reseau-pki");
         ca(&dir, "ca", "reseau test CA");
         ca(&dir, "ca2", "reseau other CA");
         sign(

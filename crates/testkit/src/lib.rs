@@ -24,9 +24,9 @@ pub mod tls_peer;
 use std::time::{Duration, Instant};
 
 pub use data::{read_line, stream_bytes};
-pub use process::raise_fd_limit;
 #[cfg(target_os = "linux")]
 pub use process::{Exhausted, count_fds, count_threads, rss};
+pub use process::{raise_fd_limit, scratch_dir};
 pub use sockets::{getsockopt_int, linger0, raises_sigpipe, setsockopt, small_rcvbuf, small_sndbuf};
 pub use threads::{Worker, bounded, settles, within};
 #[cfg(target_os = "linux")]
