@@ -4,12 +4,11 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # clang: the C compiler openssl-sys's build script uses for the
 # cross-target lints (make check-targets); microsocks: the SOCKS5 proxy
-# the dial tests go through.
-SYSTEM_PACKAGES := libssl-dev pkg-config openssl curl python3 clang microsocks
-# What `make bench` needs on top: Go, the goroutine contender of the green rows.
-BENCH_PACKAGES := golang-go
-# What `make stress` needs on top: memcheck, and Go for the interop peers.
-STRESS_PACKAGES := valgrind golang-go testssl.sh
+# the dial tests go through; golang-go: the Go crypto/tls peers of the
+# interop tests (tests/interop.rs), and the goroutine contender of `make bench`.
+SYSTEM_PACKAGES := libssl-dev pkg-config openssl curl python3 clang microsocks golang-go
+# What `make stress` needs on top: memcheck and testssl.sh.
+STRESS_PACKAGES := valgrind testssl.sh
 
 .PHONY: all deps test test-portable test-vendored check-targets loom demo bench bench-full bench-vendored bench-deps doc fmt clippy clean \
 	stress stress-deps stress-fuzz stress-valgrind stress-interop stress-soak stress-idle stress-testssl
@@ -103,8 +102,8 @@ test-vendored: deps
 bench-full: bench-deps
 	$(CARGO) run --release -p reseau-bench -- --full
 
+# `make bench` needs nothing beyond `make deps` (Go included).
 bench-deps: deps
-	$(call install_packages,$(BENCH_PACKAGES))
 
 doc: deps
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --document-private-items

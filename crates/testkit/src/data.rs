@@ -1,4 +1,6 @@
-//! Deterministic test data.
+//! Test data: deterministic bytes to send, and reading lines back.
+
+use std::io::Read;
 
 /// Deterministic pseudo-random bytes: byte `i` of stream `seed` depends
 /// only on `(seed, i)`, so writer and reader agree whatever the chunking.
@@ -20,4 +22,18 @@ fn splitmix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// Read up to and including the first `\n` (or to end of stream), a byte
+/// at a time so nothing past the line is consumed.
+pub fn read_line(mut r: impl Read) -> std::io::Result<String> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while r.read(&mut b)? == 1 {
+        line.push(b[0]);
+        if b[0] == b'\n' {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
 }

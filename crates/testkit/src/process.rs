@@ -1,5 +1,8 @@
-//! This process's descriptor, thread and memory counts, and its fd limit.
-//! The counts read `/proc`: they (and the tests using them) are Linux only.
+//! This process's descriptor, thread and memory counts, its fd limit, and
+//! its scratch directories. The counts read `/proc`: they (and the tests
+//! using them) are Linux only.
+
+use std::path::{Path, PathBuf};
 
 /// How many descriptors this process has open.
 #[cfg(target_os = "linux")]
@@ -121,4 +124,25 @@ impl Drop for Exhausted {
         self.fillers.clear();
         setrlimit(&self.saved);
     }
+}
+
+/// A fresh, empty directory `PREFIX-PID` of this process's own under the
+/// system temporary directory. Those a process that is gone left behind
+/// are removed (where `/proc` tells which processes live).
+pub fn scratch_dir(prefix: &str) -> PathBuf {
+    let root = std::env::temp_dir();
+    if Path::new("/proc/self").exists() {
+        let stale = std::fs::read_dir(&root).into_iter().flatten().flatten().filter(|entry| {
+            let name = entry.file_name();
+            let pid = name.to_str().and_then(|n| n.strip_prefix(prefix)).and_then(|n| n.strip_prefix('-'));
+            pid.is_some_and(|pid| pid.bytes().all(|b| b.is_ascii_digit()) && !Path::new("/proc").join(pid).exists())
+        });
+        for entry in stale {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = root.join(format!("{prefix}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot make {}: {e}", dir.display()));
+    dir
 }

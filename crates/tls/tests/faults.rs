@@ -9,7 +9,6 @@
 // Results carry tls::Error, whose public fields make it large.
 #![allow(clippy::result_large_err)]
 
-mod harness;
 mod support;
 
 use std::io::{self, Read, Write};
@@ -18,13 +17,15 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::{capture_client_hello, linger0, raises_sigpipe, small_rcvbuf, small_sndbuf};
+use support::{
+    PATIENCE, capture_client_hello, client_config, dial, linger0, raises_sigpipe, server_config, small_rcvbuf,
+    small_sndbuf, soon, still_serves,
+};
 // Threads are seen parked in `/proc`.
-use support::{PATIENCE, client_config, dial, server_config, soon, still_serves};
 #[cfg(target_os = "linux")]
 use {
-    harness::{spawn_tracked, until_parked},
     iopoll::ReactorShutdown,
+    support::{spawn_tracked, until_parked},
 };
 
 fn is_reset(e: &io::Error) -> bool {

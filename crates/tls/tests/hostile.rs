@@ -11,7 +11,6 @@
 // Results carry tls::Error, whose public fields make it large.
 #![allow(clippy::result_large_err)]
 
-mod harness;
 mod support;
 
 use std::io::{self, Read, Write};
@@ -21,11 +20,13 @@ use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::{capture_client_hello, raise_fd_limit};
+use support::{
+    PATIENCE, capture_client_hello, client_builder, client_config, dial, pki, raise_fd_limit, server_builder, soon,
+    still_serves,
+};
 // Threads are seen parked in `/proc`.
 #[cfg(target_os = "linux")]
-use harness::{spawn_tracked, until_parked};
-use support::{PATIENCE, client_builder, client_config, dial, pki, server_builder, soon, still_serves};
+use support::{spawn_tracked, until_parked};
 use tls::{ClientAuth, Version};
 
 /// How long a bad connection may take to fail when nothing but its own

@@ -15,7 +15,6 @@
 // Results carry tls::Error, whose public fields make it large.
 #![allow(clippy::result_large_err)]
 
-mod harness;
 mod support;
 
 use std::io::{Read, Write};
@@ -24,8 +23,9 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Instant;
 
-use harness::{count_fds, count_threads, rss, settles};
-use support::{PATIENCE, client_builder, client_config, pki, server_config, soon};
+use support::{
+    PATIENCE, client_builder, client_config, count_fds, count_threads, pki, rss, server_config, settles, soon,
+};
 use tls::Version;
 
 const CYCLES: usize = 1000;

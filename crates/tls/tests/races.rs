@@ -9,7 +9,6 @@
 // Results carry tls::Error, whose public fields make it large.
 #![allow(clippy::result_large_err)]
 
-mod harness;
 mod support;
 
 use std::io::{self, Read, Write};
@@ -20,13 +19,14 @@ use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::{Worker, bounded, linger0, small_rcvbuf, small_sndbuf};
-// The close races line up with threads found parked in `/proc`.
-use support::{client_builder, client_config, pki, server_config, soon};
+use support::{
+    Worker, bounded, client_builder, client_config, linger0, pki, server_config, small_rcvbuf, small_sndbuf, soon,
+};
 use tls::Closed;
+// The close races line up with threads found parked in `/proc`.
 #[cfg(target_os = "linux")]
 use {
-    harness::{any_parked, spawn_tracked},
+    support::{any_parked, spawn_tracked},
     testkit::race::{self, Intruders, spin, timing},
 };
 

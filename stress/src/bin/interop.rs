@@ -36,12 +36,11 @@ use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use testkit::child::{Lines, Proc};
 use tls::{ClientAuth, Version};
 
 /// The bound on every step of a cell: a handshake, an exchange, a peer's exit.
@@ -281,7 +280,7 @@ fn setup() -> io::Result<Env> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let t = Instant::now();
-    let mut p = Proc::spawn("go build", &mut cmd)?;
+    let mut p = Running::spawn("go build", &mut cmd)?;
     let (status, out_text) = p.finish(Duration::from_secs(600))?;
     if !status.success() {
         return Err(io::Error::other(format!("go build failed ({status}):\n{out_text}")));
@@ -293,106 +292,44 @@ fn setup() -> io::Result<Env> {
 // ---------------------------------------------------------------------------
 // Child processes
 
-/// A child process, killed and reaped when dropped, whose stdout and stderr
-/// are read to the end on threads of their own (so it never blocks on a
-/// full pipe), line by line as they come and kept whole.
-struct Proc {
-    child: Child,
+/// A peer process (testkit's [`Proc`], killed and reaped when dropped),
+/// its stdout and stderr followed line by line as they come and kept whole
+/// (testkit's [`Lines`]); each wait is bounded and fails with what it
+/// printed, so a cell can report it.
+struct Running {
+    proc: Proc,
+    lines: Lines,
     what: String,
-    lines: Receiver<String>,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    all: Arc<Mutex<String>>,
-    readers: Vec<thread::JoinHandle<()>>,
 }
 
-impl Proc {
-    fn spawn(what: &str, cmd: &mut Command) -> io::Result<Proc> {
-        let mut child = cmd.spawn().map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot start {what}: {e} (is it installed? make stress installs it)"))
-        })?;
-        let (tx, lines) = mpsc::channel();
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let all = Arc::new(Mutex::new(String::new()));
-        let mut readers = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            let (tx, stdout, all) = (tx.clone(), stdout.clone(), all.clone());
-            readers.push(thread::spawn(move || follow(out, tx, Some(stdout), all)));
-        }
-        if let Some(err) = child.stderr.take() {
-            let all = all.clone();
-            readers.push(thread::spawn(move || follow(err, tx, None, all)));
-        }
-        Ok(Proc { child, what: what.to_string(), lines, stdout, all, readers })
+impl Running {
+    fn spawn(what: &str, cmd: &mut Command) -> io::Result<Running> {
+        let mut proc = Proc::start(what, cmd)?;
+        let lines = Lines::follow(&mut proc);
+        Ok(Running { proc, lines, what: what.to_string() })
     }
 
     /// Wait (at most [`PATIENCE`]) for a line that satisfies `want`.
     fn wait_for(&self, what: &str, want: impl Fn(&str) -> bool) -> Result<String, String> {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) if want(&line) => return Ok(line),
-                Ok(_) => {}
-                Err(_) => return Err(format!("{}: no {what}; output: {}", self.what, self.output())),
-            }
-        }
+        self.lines.next_matching(what, PATIENCE, want).map_err(|e| format!("{}: {e}", self.what))
     }
 
-    /// Wait for the process to exit, killing it after `patience`; then
-    /// collect the rest of its output.
+    /// Wait for the process to close its output and exit, killing it after
+    /// `patience`; returns its status and everything it printed.
     fn finish(&mut self, patience: Duration) -> io::Result<(ExitStatus, String)> {
-        let deadline = Instant::now() + patience;
-        let status = loop {
-            if let Some(status) = self.child.try_wait()? {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("{} did not exit within {patience:?}; output: {}", self.what, self.output()),
-                ));
-            }
-            thread::sleep(Duration::from_millis(5));
-        };
-        // The pipes close with the process (unless it left children).
-        for r in self.readers.drain(..) {
-            let _ = r.join();
-        }
-        Ok((status, self.output()))
+        let out = self.lines.closed_within(patience).map_err(|e| {
+            let _ = self.proc.child.kill();
+            io::Error::new(io::ErrorKind::TimedOut, format!("{} did not exit: {e}", self.what))
+        })?;
+        Ok((self.proc.child.wait()?, out))
     }
 
     fn output(&self) -> String {
-        self.all.lock().unwrap().clone()
+        self.lines.output()
     }
 
     fn stdout(&self) -> Vec<u8> {
-        self.stdout.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn follow(r: impl Read, tx: mpsc::Sender<String>, raw: Option<Arc<Mutex<Vec<u8>>>>, all: Arc<Mutex<String>>) {
-    let mut r = BufReader::new(r);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        match r.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        if let Some(raw) = &raw {
-            raw.lock().unwrap().extend_from_slice(&line);
-        }
-        let text = String::from_utf8_lossy(&line).into_owned();
-        all.lock().unwrap().push_str(&text);
-        let _ = tx.send(text.trim_end().to_string());
+        self.lines.stdout()
     }
 }
 
@@ -424,7 +361,7 @@ fn text_lines() -> Vec<String> {
 // Our client against a peer server
 
 /// A peer server that reported `LISTEN`/`ACCEPT host:port`.
-fn start_peer_server(env: &Env, peer: Peer, ver: Ver, auth: Auth) -> Result<(Proc, SocketAddr), String> {
+fn start_peer_server(env: &Env, peer: Peer, ver: Ver, auth: Auth) -> Result<(Running, SocketAddr), String> {
     let mut cmd;
     match peer {
         Peer::SServer => {
@@ -464,7 +401,7 @@ fn start_peer_server(env: &Env, peer: Peer, ver: Ver, auth: Auth) -> Result<(Pro
         _ => unreachable!("{peer:?} is not a server"),
     }
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let p = Proc::spawn(peer.name(), &mut cmd).map_err(|e| e.to_string())?;
+    let p = Running::spawn(peer.name(), &mut cmd).map_err(|e| e.to_string())?;
     let line = p.wait_for("address", |l| l.starts_with("ACCEPT ") || l.starts_with("LISTEN "))?;
     let addr = line[7..].trim().parse().map_err(|e| format!("{}: bad address in {line:?}: {e}", peer.name()))?;
     Ok((p, addr))
@@ -792,7 +729,7 @@ fn run_peer_client(
         _ => unreachable!("{peer:?} is not a client"),
     }
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut p = Proc::spawn(peer.name(), &mut cmd).map_err(|e| e.to_string())?;
+    let mut p = Running::spawn(peer.name(), &mut cmd).map_err(|e| e.to_string())?;
     let (status, out) = p.finish(PATIENCE + Duration::from_secs(5)).map_err(|e| e.to_string())?;
     let verdict = match peer {
         Peer::SClient => {
