@@ -29,9 +29,6 @@
 
 #![allow(clippy::result_large_err)]
 
-#[path = "../../../examples/support/certs.rs"]
-mod certs;
-
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -45,8 +42,8 @@ use tls::{ClientAuth, Version};
 
 /// The bound on every step of a cell: a handshake, an exchange, a peer's exit.
 const PATIENCE: Duration = Duration::from_secs(20);
-/// The common name of the client certificate (examples/support/certs.rs).
-const CLIENT_CN: &str = "reseau example client";
+/// The common name of the client certificate (testkit's test PKI).
+const CLIENT_CN: &str = "reseau client";
 /// Bytes moved through an echoing peer in each cell.
 const SIZE: usize = 256 * 1024;
 /// The chunk our side writes before reading the echo back.
@@ -150,7 +147,7 @@ impl Peer {
 
 /// What the run needs: certificates, the Go peers, scratch space.
 struct Env {
-    certs: certs::Certs,
+    certs: &'static testkit::certs::Pki,
     go_server: PathBuf,
     go_client: PathBuf,
     /// The client certificate, DER.
@@ -256,7 +253,7 @@ fn one_line(s: &str) -> String {
 
 /// Make the certificates and build the Go peers.
 fn setup() -> io::Result<Env> {
-    let certs = certs::generate()?;
+    let certs = testkit::certs::pki();
     let der =
         Command::new("openssl").args(["x509", "-outform", "DER", "-in"]).arg(certs.path("client.pem")).output()?;
     if !der.status.success() || der.stdout.is_empty() {

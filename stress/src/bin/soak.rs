@@ -35,9 +35,6 @@
 
 #![allow(clippy::result_large_err)]
 
-#[path = "../../../examples/support/certs.rs"]
-mod certs;
-
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -390,13 +387,8 @@ fn client(id: usize, addr: SocketAddr, tls_cfg: Option<tls::Config>, reconnect_e
 fn main() {
     let o = opts();
     let stats = Arc::new(Stats::default());
-    let certs = match certs::generate() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("soak: certificates: {e}");
-            std::process::exit(2);
-        }
-    };
+    // The tests' PKI, made with the openssl command line.
+    let certs = testkit::certs::pki();
     let server_cfg = tls::Config::builder()
         .cert_file(certs.path("server.pem"))
         .key_file(certs.path("server.key"))
@@ -607,7 +599,6 @@ fn main() {
         stats.reconnects.load(Relaxed),
         stats.timeouts.load(Relaxed)
     );
-    drop(certs);
     if failures.is_empty() {
         println!("soak: PASS");
     } else {

@@ -12,9 +12,6 @@
 //! protocols, cipher categories, forward secrecy, ciphers per protocol,
 //! vulnerabilities); TESTSSL_TIMEOUT bounds the run (seconds, default 1200).
 
-#[path = "../../../examples/support/certs.rs"]
-mod certs;
-
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -24,7 +21,7 @@ fn main() {
         println!("SKIPPED: testssl.sh is not installed (apt-get install testssl.sh)");
         std::process::exit(200);
     }
-    let certs = certs::generate().expect("certificates");
+    let certs = testkit::certs::pki();
     let config = tls::Config::builder()
         .cert_file(certs.path("server.pem"))
         .key_file(certs.path("server.key"))
