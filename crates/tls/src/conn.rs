@@ -946,12 +946,13 @@ impl fmt::Display for Conn {
             if let Some(alpn) = &state.alpn_protocol {
                 write!(f, ", {alpn}")?;
             }
-        } else if stage == FRESH {
-            f.write_str("handshake pending")?;
-        } else if stage == HANDSHAKING {
-            f.write_str("handshaking")?;
         } else {
-            f.write_str("handshake failed")?;
+            f.write_str(match stage {
+                FRESH => "handshake pending",
+                HANDSHAKING => "handshaking",
+                BROKEN => "handshake failed",
+                _ => "no handshake", // closed before one completed
+            })?;
         }
         write!(f, ", {})", if self.is_open() { "open" } else { "closed" })
     }

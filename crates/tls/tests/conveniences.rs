@@ -57,4 +57,6 @@ fn a_fresh_conn_shows_its_pending_handshake() {
     assert!(c.to_string().contains("client, handshake pending, open"), "{c}");
     c.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
     assert!(c.net_conn().read_deadline().is_some());
+    c.close().unwrap();
+    assert!(c.to_string().contains("client, no handshake, closed"), "{c}");
 }
