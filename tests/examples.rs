@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::SystemTime;
 
 use testkit::certs::pki;
-use testkit::child::{Lines, Proc};
+use testkit::child::{Lines, Proc, SServer};
 
 /// The examples this file runs; `every_example_is_smoked` holds it to the
 /// list in crates/reseau/Cargo.toml and the files in examples/.
@@ -164,19 +164,8 @@ fn echo_client_against_echo_server() {
 fn fetch_from_s_server() {
     // `openssl s_server -www` answers any GET with a page about the session.
     let pki = pki();
-    let mut cmd = Command::new("openssl");
-    cmd.args(["s_server", "-accept", "127.0.0.1:0", "-www"])
-        .arg("-cert")
-        .arg(pki.path("server.pem"))
-        .arg("-key")
-        .arg(pki.path("server.key"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut server = Proc::spawn("openssl s_server", &mut cmd);
-    let lines = Lines::follow(&mut server);
-    let accept = lines.wait_for("s_server's ACCEPT line", |l| l.starts_with("ACCEPT "));
-    let port = accept.rsplit(':').next().unwrap().trim();
+    let server = SServer::www();
+    let port = server.addr.port();
     let ca = pki.path("ca.pem");
     let url = format!("https://localhost:{port}/");
     let out = smoke("fetch", &["--ca", ca.to_str().unwrap(), "--timeout", "10", &url], &["HTTP/1.0 200 ok"]);

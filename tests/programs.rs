@@ -7,32 +7,20 @@
 #![allow(clippy::result_large_err)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, mpsc};
 use std::thread;
 
 use reseau::{green, tcp, tls};
 use testkit::certs::pki;
-use testkit::child::{Lines, Proc};
+use testkit::child::SServer;
 use testkit::{read_line, soon};
 
 #[test]
 fn http_get_over_tls_connect_to_s_server() {
     // s_server -www answers a GET with a page describing the session.
     let pki = pki();
-    let mut cmd = Command::new("openssl");
-    cmd.args(["s_server", "-accept", "127.0.0.1:0", "-www"])
-        .arg("-cert")
-        .arg(pki.path("server.pem"))
-        .arg("-key")
-        .arg(pki.path("server.key"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut server = Proc::spawn("openssl s_server", &mut cmd);
-    let lines = Lines::follow(&mut server);
-    let accept = lines.wait_for("s_server's ACCEPT line", |l| l.starts_with("ACCEPT "));
-    let port = accept.rsplit(':').next().unwrap().trim();
+    let server = SServer::www();
+    let port = server.addr.port();
 
     // The program: trust our CA, dial by name, send a request, read the
     // response to the end of the stream.

@@ -192,7 +192,7 @@ fn lines(
     });
 }
 
-/// `openssl s_server -rev` (answers each line reversed) on 127.0.0.1 with
+/// `openssl s_server -rev` (answers each line reversed), or `-www`, on 127.0.0.1 with
 /// the [`pki`]'s localhost certificate, on a port it picks and reports.
 #[derive(Debug)]
 pub struct SServer {
@@ -206,9 +206,19 @@ impl SServer {
     /// Start it with `extra` arguments (`-tls1_3`, `-alpn h2`, ...), and
     /// wait until it listens.
     pub fn start(extra: &[&str]) -> SServer {
+        SServer::launch("-rev", extra)
+    }
+
+    /// Start it as `-www`: it answers a `GET` with an HTTP/1.0 page that
+    /// describes the session.
+    pub fn www() -> SServer {
+        SServer::launch("-www", &[])
+    }
+
+    fn launch(mode: &str, extra: &[&str]) -> SServer {
         let pki = pki();
         let mut cmd = Command::new("openssl");
-        cmd.args(["s_server", "-accept", "127.0.0.1:0", "-rev"])
+        cmd.args(["s_server", "-accept", "127.0.0.1:0", mode])
             .arg("-cert")
             .arg(pki.path("server.pem"))
             .arg("-key")
