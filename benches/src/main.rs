@@ -44,6 +44,10 @@ fn main() {
         green_io::idle_child(&argv[2], argv[3].parse().expect("a connection count"));
         return;
     }
+    if argv.get(1).map(String::as_str) == Some("--handshake-loop") && argv.len() == 5 {
+        tls_io::handshake_loop(&argv[2], &argv[3], argv[4].parse().expect("a handshake count"));
+        return;
+    }
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--full" => mode = Mode::Full,
@@ -51,6 +55,7 @@ fn main() {
             "--only" => only.extend(args.next()),
             "-h" | "--help" => {
                 println!("usage: reseau-bench [--quick|--full] [--only WORKLOAD]...");
+                println!("       reseau-bench --handshake-loop ours|theirs full|resumed N");
                 println!("workloads: timers park-wake rtt bulk churn echo deadlines green green-rtt idle tls");
                 return;
             }
