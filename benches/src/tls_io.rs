@@ -68,19 +68,32 @@ struct Setup {
     theirs_session: Arc<Mutex<Option<SslSession>>>,
 }
 
-fn setup() -> Setup {
+/// Both libraries' configurations; `groups` (OpenSSL's colon-separated
+/// names) replaces OpenSSL's default key-exchange groups on every end.
+fn setup(groups: Option<&str>) -> Setup {
     let id = identity();
-    let ours_server = tls::Config::builder().cert_file(&id.cert).key_file(&id.key).build().expect("server config");
-    let client = || tls::Config::builder().ca_file(&id.cert).server_name("localhost");
+    let with_groups = |b: tls::ConfigBuilder| match groups {
+        Some(g) => b.curve_preferences(g.split(':')),
+        None => b,
+    };
+    let ours_server =
+        with_groups(tls::Config::builder().cert_file(&id.cert).key_file(&id.key)).build().expect("server config");
+    let client = || with_groups(tls::Config::builder().ca_file(&id.cert).server_name("localhost"));
     let ours_client = client().session_resumption(false).build().expect("client config");
     let ours_resuming = client().session_resumption(true).build().expect("client config");
     let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).expect("acceptor");
     acc.set_certificate_chain_file(&id.cert).expect("cert");
     acc.set_private_key_file(&id.key, openssl::ssl::SslFiletype::PEM).expect("key");
+    if let Some(g) = groups {
+        acc.set_groups_list(g).expect("groups");
+    }
     let connector = || {
         let mut con = SslConnector::builder(SslMethod::tls()).expect("connector");
         con.set_ca_file(&id.cert).expect("ca");
         con.set_verify(SslVerifyMode::PEER);
+        if let Some(g) = groups {
+            con.set_groups_list(g).expect("groups");
+        }
         con
     };
     let theirs_session = Arc::new(Mutex::new(None));
@@ -115,7 +128,7 @@ pub fn run(b: &mut Bench) {
     if !b.wants("tls") {
         return;
     }
-    let s = setup();
+    let s = setup(None);
     let total: usize = if b.mode == Mode::Full { 2 << 30 } else { 512 << 20 };
     b.compare(
         "tls bulk one-way (256 KiB writes)",
@@ -368,17 +381,20 @@ fn handshakes_theirs(s: &Setup, n: usize, kind: Kind) -> f64 {
     rate
 }
 
-/// `--handshake-loop ours|theirs full|resumed N`: only `n` handshakes of
-/// one side, in a process of their own, for `perf stat` or `strace -c` to
-/// count per handshake. Prints the rate, and this process's CPU time and
-/// context switches per handshake over the loop alone (getrusage).
-pub fn handshake_loop(who: &str, kind: &str, n: usize) {
+/// `--handshake-loop ours|theirs full|resumed N [GROUPS]`: only `n`
+/// handshakes of one side, in a process of their own, for `perf stat` or
+/// `strace -c` to count per handshake; `GROUPS` (`X25519`, `P-256`, ...)
+/// instead of OpenSSL's default groups. Prints the rate, the group, and
+/// this process's CPU time and context switches per handshake over the
+/// loop alone (getrusage).
+pub fn handshake_loop(who: &str, kind: &str, n: usize, groups: Option<&str>) {
     let kind = match kind {
         "full" => Kind::Full,
         "resumed" => Kind::Resumed,
         other => panic!("a handshake kind, full or resumed, not {other:?}"),
     };
-    let s = setup();
+    let s = setup(groups);
+    let group = negotiated_group(&s);
     let before = usage();
     let rate = match who {
         "ours" => handshakes_ours(&s, n, kind),
@@ -388,7 +404,7 @@ pub fn handshake_loop(who: &str, kind: &str, n: usize) {
     let after = usage();
     let per = |a: f64, b: f64| (b - a) / n as f64;
     println!(
-        "{who} {}: {rate:.0} hs/s, {:.0} µs CPU ({:.0} user, {:.0} sys), {:.1} context switches per handshake",
+        "{who} {} {group}: {rate:.0} hs/s, {:.0} µs CPU ({:.0} user, {:.0} sys), {:.1} context switches per handshake",
         if kind == Kind::Full { "full" } else { "resumed" },
         per(before.user + before.sys, after.user + after.sys),
         per(before.user, after.user),
