@@ -44,6 +44,11 @@ fn main() {
         green_io::idle_child(&argv[2], argv[3].parse().expect("a connection count"));
         return;
     }
+    if argv.get(1).map(String::as_str) == Some("--handshake-loop") && (5..=6).contains(&argv.len()) {
+        let groups = argv.get(5).map(String::as_str);
+        tls_io::handshake_loop(&argv[2], &argv[3], argv[4].parse().expect("a handshake count"), groups);
+        return;
+    }
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--full" => mode = Mode::Full,
@@ -51,6 +56,7 @@ fn main() {
             "--only" => only.extend(args.next()),
             "-h" | "--help" => {
                 println!("usage: reseau-bench [--quick|--full] [--only WORKLOAD]...");
+                println!("       reseau-bench --handshake-loop ours|theirs full|resumed N [GROUPS]");
                 println!("workloads: timers park-wake rtt bulk churn echo deadlines green green-rtt idle tls");
                 return;
             }

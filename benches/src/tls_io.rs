@@ -1,10 +1,12 @@
-//! TLS over loopback: bulk throughput and full handshakes per second,
-//! reseau against the `openssl` crate's `SslStream` over std's `TcpStream`
-//! (the same OpenSSL underneath, so the difference is the plumbing).
+//! TLS over loopback: bulk throughput, and full and resumed handshakes per
+//! second, reseau against the `openssl` crate's `SslStream` over std's
+//! `TcpStream` (the same OpenSSL underneath, so the difference is the
+//! plumbing).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::PKey;
-use openssl::ssl::{SslAcceptor, SslConnector, SslMethod, SslVerifyMode};
+use openssl::ssl::{SslAcceptor, SslConnector, SslMethod, SslSession, SslSessionCacheMode, SslVerifyMode};
 use openssl::x509::extension::SubjectAlternativeName;
 use openssl::x509::{X509, X509NameBuilder};
 
@@ -56,33 +58,77 @@ struct Setup {
     id: Identity,
     ours_server: tls::Config,
     ours_client: tls::Config,
+    /// The client with session resumption on (reseau's default).
+    ours_resuming: tls::Config,
     theirs_server: SslAcceptor,
     theirs_client: SslConnector,
+    /// A client that keeps the newest session its server hands out, and a
+    /// place for it: what a user of the `openssl` crate writes to resume.
+    theirs_resuming: SslConnector,
+    theirs_session: Arc<Mutex<Option<SslSession>>>,
 }
 
-fn setup() -> Setup {
+/// Both libraries' configurations; `groups` (OpenSSL's colon-separated
+/// names) replaces OpenSSL's default key-exchange groups on every end.
+fn setup(groups: Option<&str>) -> Setup {
     let id = identity();
-    let ours_server = tls::Config::builder().cert_file(&id.cert).key_file(&id.key).build().expect("server config");
-    let ours_client = tls::Config::builder()
-        .ca_file(&id.cert)
-        .server_name("localhost")
-        .session_resumption(false)
-        .build()
-        .expect("client config");
+    let with_groups = |b: tls::ConfigBuilder| match groups {
+        Some(g) => b.curve_preferences(g.split(':')),
+        None => b,
+    };
+    let ours_server =
+        with_groups(tls::Config::builder().cert_file(&id.cert).key_file(&id.key)).build().expect("server config");
+    let client = || with_groups(tls::Config::builder().ca_file(&id.cert).server_name("localhost"));
+    let ours_client = client().session_resumption(false).build().expect("client config");
+    let ours_resuming = client().session_resumption(true).build().expect("client config");
     let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).expect("acceptor");
     acc.set_certificate_chain_file(&id.cert).expect("cert");
     acc.set_private_key_file(&id.key, openssl::ssl::SslFiletype::PEM).expect("key");
-    let mut con = SslConnector::builder(SslMethod::tls()).expect("connector");
-    con.set_ca_file(&id.cert).expect("ca");
-    con.set_verify(SslVerifyMode::PEER);
-    Setup { id, ours_server, ours_client, theirs_server: acc.build(), theirs_client: con.build() }
+    if let Some(g) = groups {
+        acc.set_groups_list(g).expect("groups");
+    }
+    let connector = || {
+        let mut con = SslConnector::builder(SslMethod::tls()).expect("connector");
+        con.set_ca_file(&id.cert).expect("ca");
+        con.set_verify(SslVerifyMode::PEER);
+        if let Some(g) = groups {
+            con.set_groups_list(g).expect("groups");
+        }
+        con
+    };
+    let theirs_session = Arc::new(Mutex::new(None));
+    let mut resuming = connector();
+    resuming.set_session_cache_mode(SslSessionCacheMode::CLIENT);
+    let slot = theirs_session.clone();
+    resuming.set_new_session_callback(move |_, session| *slot.lock().expect("session slot") = Some(session));
+    let theirs_client = connector().build();
+    Setup {
+        id,
+        ours_server,
+        ours_client,
+        ours_resuming,
+        theirs_server: acc.build(),
+        theirs_client,
+        theirs_resuming: resuming.build(),
+        theirs_session,
+    }
+}
+
+/// Which handshakes a run makes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// No session to resume: certificate, signature, key exchange.
+    Full,
+    /// Each client resumes the session of the one before (a TLS 1.3 PSK
+    /// with a fresh key exchange).
+    Resumed,
 }
 
 pub fn run(b: &mut Bench) {
     if !b.wants("tls") {
         return;
     }
-    let s = setup();
+    let s = setup(None);
     let total: usize = if b.mode == Mode::Full { 2 << 30 } else { 512 << 20 };
     b.compare(
         "tls bulk one-way (256 KiB writes)",
@@ -98,8 +144,16 @@ pub fn run(b: &mut Bench) {
         "hs/s",
         "openssl SslStream",
         Some((1.0, Better::Higher)),
-        || handshakes_ours(&s, n),
-        || handshakes_theirs(&s, n),
+        || handshakes_ours(&s, n, Kind::Full),
+        || handshakes_theirs(&s, n, Kind::Full),
+    );
+    b.compare(
+        "tls resumed handshakes",
+        "hs/s",
+        "openssl SslStream",
+        Some((1.0, Better::Higher)),
+        || handshakes_ours(&s, n, Kind::Resumed),
+        || handshakes_theirs(&s, n, Kind::Resumed),
     );
     let msgs = if b.mode == Mode::Full { 50_000 } else { 10_000 };
     b.compare(
@@ -231,39 +285,54 @@ fn negotiated_group(s: &Setup) -> String {
     c.connection_state().group.unwrap_or_else(|| "group unknown".into())
 }
 
-/// `n` sequential full handshakes, each followed by a one-byte exchange so
-/// both ends have really finished, and a clean close (close_notify), which
-/// reseau's `close` sends as Go's does.
-fn handshakes_ours(s: &Setup, n: usize) -> f64 {
+/// `n` sequential handshakes of `kind`, each followed by a one-byte
+/// exchange so both ends have really finished (and a resuming client has
+/// its ticket), and a clean close (close_notify), which reseau's `close`
+/// sends as Go's does. A resumed run starts with one full handshake, not
+/// timed, for the first session.
+fn handshakes_ours(s: &Setup, n: usize, kind: Kind) -> f64 {
     let l = tls::listen("127.0.0.1:0", &s.ours_server).expect("listen");
     let addr = l.local_addr().expect("addr");
+    let warm = usize::from(kind == Kind::Resumed);
     let server = thread::spawn(move || {
-        for _ in 0..n {
+        for _ in 0..warm + n {
             let mut c = l.accept().expect("accept");
             let mut b = [0u8];
             c.read_exact(&mut b).expect("read");
             c.write_all(&b).expect("write");
         }
     });
-    let start = Instant::now();
-    for _ in 0..n {
-        // The same work as the peer: connect to an address, verify "localhost".
-        let mut c = tls::connect_addr(addr, &s.ours_client).expect("connect");
+    let config = if kind == Kind::Resumed { &s.ours_resuming } else { &s.ours_client };
+    // The same work as the peer: connect to an address, verify "localhost".
+    let once = || {
+        let mut c = tls::connect_addr(addr, config).expect("connect");
         c.write_all(b"x").expect("write");
         let mut b = [0u8];
         c.read_exact(&mut b).expect("read");
+        c
+    };
+    if warm > 0 {
+        once();
+    }
+    let start = Instant::now();
+    let mut last = None;
+    for _ in 0..n {
+        last = Some(once());
     }
     let rate = n as f64 / start.elapsed().as_secs_f64();
+    let resumed = last.expect("at least one handshake").connection_state().session_resumed;
+    assert_eq!(resumed, kind == Kind::Resumed, "reseau's last handshake resumed: {resumed}");
     server.join().expect("server");
     rate
 }
 
-fn handshakes_theirs(s: &Setup, n: usize) -> f64 {
+fn handshakes_theirs(s: &Setup, n: usize, kind: Kind) -> f64 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
     let acc = s.theirs_server.clone();
+    let warm = usize::from(kind == Kind::Resumed);
     let server = thread::spawn(move || {
-        for _ in 0..n {
+        for _ in 0..warm + n {
             let (t, _) = l.accept().expect("accept");
             t.set_nodelay(true).expect("nodelay");
             let mut c = acc.accept(t).expect("handshake");
@@ -273,18 +342,92 @@ fn handshakes_theirs(s: &Setup, n: usize) -> f64 {
             c.shutdown().expect("close_notify");
         }
     });
-    let start = Instant::now();
-    for _ in 0..n {
+    // No session from an earlier run: its first handshake is a full one.
+    *s.theirs_session.lock().expect("session slot") = None;
+    let once = || {
         let t = TcpStream::connect(addr).expect("connect");
         t.set_nodelay(true).expect("nodelay");
         t.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        let mut c = s.theirs_client.connect("localhost", t).expect("handshake");
+        let mut c = match kind {
+            Kind::Full => s.theirs_client.connect("localhost", t),
+            Kind::Resumed => {
+                let mut cfg = s.theirs_resuming.configure().expect("configure");
+                if let Some(session) = s.theirs_session.lock().expect("session slot").as_ref() {
+                    // SAFETY: the session came from this connector's context.
+                    unsafe { cfg.set_session(session) }.expect("set_session");
+                }
+                cfg.connect("localhost", t)
+            }
+        }
+        .expect("handshake");
         c.write_all(b"x").expect("write");
         let mut b = [0u8];
         c.read_exact(&mut b).expect("read");
         c.shutdown().expect("close_notify");
+        c
+    };
+    if warm > 0 {
+        once();
+    }
+    let start = Instant::now();
+    let mut last = None;
+    for _ in 0..n {
+        last = Some(once());
     }
     let rate = n as f64 / start.elapsed().as_secs_f64();
+    let resumed = last.expect("at least one handshake").ssl().session_reused();
+    assert_eq!(resumed, kind == Kind::Resumed, "the openssl crate's last handshake resumed: {resumed}");
     server.join().expect("server");
     rate
+}
+
+/// `--handshake-loop ours|theirs full|resumed N [GROUPS]`: only `n`
+/// handshakes of one side, in a process of their own, for `perf stat` or
+/// `strace -c` to count per handshake; `GROUPS` (`X25519`, `P-256`, ...)
+/// instead of OpenSSL's default groups. Prints the rate, the group, and
+/// this process's CPU time and context switches per handshake over the
+/// loop alone (getrusage).
+pub fn handshake_loop(who: &str, kind: &str, n: usize, groups: Option<&str>) {
+    let kind = match kind {
+        "full" => Kind::Full,
+        "resumed" => Kind::Resumed,
+        other => panic!("a handshake kind, full or resumed, not {other:?}"),
+    };
+    let s = setup(groups);
+    let group = negotiated_group(&s);
+    let before = usage();
+    let rate = match who {
+        "ours" => handshakes_ours(&s, n, kind),
+        "theirs" => handshakes_theirs(&s, n, kind),
+        other => panic!("ours or theirs, not {other:?}"),
+    };
+    let after = usage();
+    let per = |a: f64, b: f64| (b - a) / n as f64;
+    println!(
+        "{who} {} {group}: {rate:.0} hs/s, {:.0} µs CPU ({:.0} user, {:.0} sys), {:.1} context switches per handshake",
+        if kind == Kind::Full { "full" } else { "resumed" },
+        per(before.user + before.sys, after.user + after.sys),
+        per(before.user, after.user),
+        per(before.sys, after.sys),
+        per(before.switches, after.switches),
+    );
+    let _ = std::fs::remove_dir_all(s.id.cert.parent().expect("dir"));
+}
+
+/// This process's CPU time (µs) and context switches so far.
+struct Usage {
+    user: f64,
+    sys: f64,
+    switches: f64,
+}
+
+fn usage() -> Usage {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut ru), 0, "getrusage");
+        ru
+    };
+    let us = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    Usage { user: us(ru.ru_utime), sys: us(ru.ru_stime), switches: (ru.ru_nvcsw + ru.ru_nivcsw) as f64 }
 }

@@ -840,7 +840,10 @@ pub(crate) fn client_ssl(config: &Config, name: Option<&str>, peer: &str) -> Res
             }
         }
     }
-    ssl.use_session_cache(config.sessions(), &format!("{}|{peer}", name.unwrap_or("")));
+    // Without resumption nothing is ever cached: no key, no lookup.
+    if s.session_resumption {
+        ssl.use_session_cache(config.sessions(), &format!("{}|{peer}", name.unwrap_or("")));
+    }
     Ok(ssl)
 }
 

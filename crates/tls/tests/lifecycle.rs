@@ -90,11 +90,11 @@ fn garbage_from_a_raw_client_fails_that_handshake_only() {
     assert_eq!(&client.join().unwrap(), b"real");
 }
 
-/// Two dials with one client `Config`: the second resumes the first's
-/// session (on both ends); a fresh `Config` does not.
-fn check_resumption(max: Version) {
-    let cfg = client_builder().max_version(max).build().unwrap();
-    let (addr, server) = serve(&server_config(), 3, |_, mut c| {
+/// Dial once with each of `configs` in turn, reading the server's greeting
+/// each time; whether each connection resumed, as the clients and as the
+/// server saw it.
+fn resumed(max: Version, configs: &[&tls::Config]) -> (Vec<bool>, Vec<bool>) {
+    let (addr, server) = serve(&server_config(), configs.len(), |_, mut c| {
         c.handshake().unwrap();
         c.write_all(b"hi").unwrap();
         let mut rest = Vec::new();
@@ -113,10 +113,18 @@ fn check_resumption(max: Version) {
         c.close_write().unwrap();
         st.session_resumed
     };
-    assert!(!talk(&cfg), "{max}: the first connection is a full handshake");
-    assert!(talk(&cfg), "{max}: the second dial with the same Config resumes");
-    assert!(!talk(&client_builder().max_version(max).build().unwrap()), "{max}: another Config has no session");
-    assert_eq!(server.join().unwrap(), [false, true, false], "{max}: the server agrees");
+    let clients = configs.iter().map(|cfg| talk(cfg)).collect();
+    (clients, server.join().unwrap())
+}
+
+/// Two dials with one client `Config`: the second resumes the first's
+/// session (on both ends); a fresh `Config` does not.
+fn check_resumption(max: Version) {
+    let cfg = client_builder().max_version(max).build().unwrap();
+    let fresh = client_builder().max_version(max).build().unwrap();
+    let (clients, server) = resumed(max, &[&cfg, &cfg, &fresh]);
+    assert_eq!(clients, [false, true, false], "{max}: full, resumed with the same Config, full with another");
+    assert_eq!(server, [false, true, false], "{max}: the server agrees");
 }
 
 #[test]
@@ -127,6 +135,18 @@ fn resumption_tls13() {
 #[test]
 fn resumption_tls12() {
     check_resumption(Version::Tls12);
+}
+
+/// `session_resumption(false)`: every dial with the Config is a full
+/// handshake, though the server would resume.
+#[test]
+fn resumption_off_never_resumes() {
+    for max in [Version::Tls13, Version::Tls12] {
+        let off = client_builder().max_version(max).session_resumption(false).build().unwrap();
+        let (clients, server) = resumed(max, &[&off, &off, &off]);
+        assert_eq!(clients, [false; 3], "{max}: the client resumed with resumption off");
+        assert_eq!(server, [false; 3], "{max}: the server resumed a client with resumption off");
+    }
 }
 
 fn check_close_write(max: Version) {
