@@ -5,57 +5,17 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use openssl::asn1::Asn1Time;
-use openssl::ec::{EcGroup, EcKey};
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
-use openssl::pkey::PKey;
 use openssl::ssl::{SslAcceptor, SslConnector, SslMethod, SslSession, SslSessionCacheMode, SslVerifyMode};
-use openssl::x509::extension::SubjectAlternativeName;
-use openssl::x509::{X509, X509NameBuilder};
 
 use crate::harness::{Bench, Better, Mode};
 use crate::traffic::{pump, sink};
 
-/// A self-signed certificate for localhost and 127.0.0.1, as PEM files.
-struct Identity {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn identity() -> Identity {
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("curve");
-    let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
-    let mut name = X509NameBuilder::new().expect("name");
-    name.append_entry_by_text("CN", "localhost").expect("cn");
-    let name = name.build();
-    let mut b = X509::builder().expect("x509");
-    b.set_version(2).expect("version");
-    b.set_subject_name(&name).expect("subject");
-    b.set_issuer_name(&name).expect("issuer");
-    b.set_pubkey(&key).expect("pubkey");
-    b.set_not_before(&Asn1Time::days_from_now(0).expect("time")).expect("nb");
-    b.set_not_after(&Asn1Time::days_from_now(2).expect("time")).expect("na");
-    let san = SubjectAlternativeName::new().dns("localhost").ip("127.0.0.1").build(&b.x509v3_context(None, None));
-    b.append_extension(san.expect("san")).expect("ext");
-    b.sign(&key, MessageDigest::sha256()).expect("sign");
-    let cert = b.build();
-    let dir = std::env::temp_dir().join(format!("reseau-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let id = Identity { cert: dir.join("cert.pem"), key: dir.join("key.pem") };
-    std::fs::write(&id.cert, cert.to_pem().expect("pem")).expect("write cert");
-    std::fs::write(&id.key, key.private_key_to_pem_pkcs8().expect("pem")).expect("write key");
-    id
-}
-
 struct Setup {
-    id: Identity,
     ours_server: tls::Config,
     ours_client: tls::Config,
     /// The client with session resumption on (reseau's default).
@@ -71,7 +31,9 @@ struct Setup {
 /// Both libraries' configurations; `groups` (OpenSSL's colon-separated
 /// names) replaces OpenSSL's default key-exchange groups on every end.
 fn setup(groups: Option<&str>) -> Setup {
-    let id = identity();
+    // The tests' self-signed localhost certificate (its own trust anchor),
+    // made once per process with the openssl command line.
+    let id = testkit::certs::localhost();
     let with_groups = |b: tls::ConfigBuilder| match groups {
         Some(g) => b.curve_preferences(g.split(':')),
         None => b,
@@ -103,7 +65,6 @@ fn setup(groups: Option<&str>) -> Setup {
     resuming.set_new_session_callback(move |_, session| *slot.lock().expect("session slot") = Some(session));
     let theirs_client = connector().build();
     Setup {
-        id,
         ours_server,
         ours_client,
         ours_resuming,
@@ -164,7 +125,6 @@ pub fn run(b: &mut Bench) {
         || echo_rtt(&s, msgs, Driver::Waker),
         || echo_rtt(&s, msgs, Driver::Blocking),
     );
-    let _ = std::fs::remove_dir_all(s.id.cert.parent().expect("dir"));
 }
 
 /// How the client side of `echo_rtt` waits.
@@ -411,7 +371,6 @@ pub fn handshake_loop(who: &str, kind: &str, n: usize, groups: Option<&str>) {
         per(before.sys, after.sys),
         per(before.switches, after.switches),
     );
-    let _ = std::fs::remove_dir_all(s.id.cert.parent().expect("dir"));
 }
 
 /// This process's CPU time (µs) and context switches so far.
