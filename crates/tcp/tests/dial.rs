@@ -635,6 +635,30 @@ struct Stuck {
     answer: IpAddr,
 }
 
+/// The channels a test holds on a `Stuck` resolver: told when a lookup
+/// starts, able to release it, told when it has answered.
+struct StuckControls {
+    started: mpsc::Receiver<()>,
+    release: mpsc::Sender<()>,
+    answered: mpsc::Receiver<()>,
+}
+
+impl Stuck {
+    /// A resolver that answers `answer` once released, and its controls.
+    fn new(answer: IpAddr) -> (Arc<Stuck>, StuckControls) {
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let (answered_tx, answered) = mpsc::channel();
+        let stuck = Stuck {
+            started: std::sync::Mutex::new(started_tx),
+            release: std::sync::Mutex::new(release_rx),
+            answered: std::sync::Mutex::new(answered_tx),
+            answer,
+        };
+        (Arc::new(stuck), StuckControls { started, release, answered })
+    }
+}
+
 impl tcp::resolve::Resolver for Stuck {
     fn lookup_ip(&self, _host: &str, _deadline: Option<Instant>) -> Result<Vec<IpAddr>, tcp::LookupError> {
         let _ = self.started.lock().unwrap().send(());
@@ -652,15 +676,7 @@ impl tcp::resolve::Resolver for Stuck {
 fn dial_timeout_holds_against_a_resolver_that_ignores_it() {
     let live = tcp::listen("127.0.0.1:0").unwrap();
     let port = live.local_addr().unwrap().port();
-    let (started_tx, started) = mpsc::channel();
-    let (release, release_rx) = mpsc::channel();
-    let (answered_tx, answered) = mpsc::channel();
-    let stuck = Arc::new(Stuck {
-        started: std::sync::Mutex::new(started_tx),
-        release: std::sync::Mutex::new(release_rx),
-        answered: std::sync::Mutex::new(answered_tx),
-        answer: LO4,
-    });
+    let (stuck, StuckControls { started, release, answered }) = Stuck::new(LO4);
     let start = Instant::now();
     let err = Dialer::new().resolver(stuck).timeout(ms(50)).connect(&format!("stuck.test:{port}")).unwrap_err();
     assert!(start.elapsed() >= ms(50), "timed out early");
@@ -683,15 +699,7 @@ fn dial_deadline_holds_against_a_resolver_that_ignores_it_in_many_dials() {
     // Several dials at once, each stuck in the resolver: all return on
     // time. (Fewer than the lookup threads, so other tests' lookups, which
     // share them, are not held up.)
-    let (started_tx, started) = mpsc::channel();
-    let (release, release_rx) = mpsc::channel();
-    let (answered_tx, _answered) = mpsc::channel();
-    let stuck = Arc::new(Stuck {
-        started: std::sync::Mutex::new(started_tx),
-        release: std::sync::Mutex::new(release_rx),
-        answered: std::sync::Mutex::new(answered_tx),
-        answer: LO4,
-    });
+    let (stuck, StuckControls { started, release, answered: _answered }) = Stuck::new(LO4);
     let dials: Vec<_> = (0..6)
         .map(|_| {
             let stuck = stuck.clone();
@@ -711,15 +719,7 @@ fn dial_deadline_holds_against_a_resolver_that_ignores_it_in_many_dials() {
 
 #[test]
 fn a_stuck_lookup_in_a_green_thread_suspends_only_that_green_thread() {
-    let (started_tx, started) = mpsc::channel();
-    let (release, release_rx) = mpsc::channel();
-    let (answered_tx, _answered) = mpsc::channel();
-    let stuck = Arc::new(Stuck {
-        started: std::sync::Mutex::new(started_tx),
-        release: std::sync::Mutex::new(release_rx),
-        answered: std::sync::Mutex::new(answered_tx),
-        answer: LO4,
-    });
+    let (stuck, StuckControls { started, release, answered: _answered }) = Stuck::new(LO4);
     let live = tcp::listen("127.0.0.1:0").unwrap();
     let live_addr = live.local_addr().unwrap();
     // One worker: a dial that blocked it would hold up the other green thread.
