@@ -90,19 +90,7 @@ fn s_client_verifies_a_memory_server_and_presents_a_checked_client_cert() {
         c.close().unwrap();
         (line, st)
     });
-    let pki = pki();
-    let mut cmd = Command::new("openssl");
-    cmd.args(["s_client", "-connect", &addr.to_string(), "-servername", "localhost", "-verify_return_error"])
-        .arg("-CAfile")
-        .arg(pki.path("ca.pem"))
-        .arg("-cert")
-        .arg(pki.path("client.pem"))
-        .arg("-key")
-        .arg(pki.path("client.key"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut p = Proc::spawn("openssl s_client", &mut cmd);
+    let mut p = s_client_with_client_cert(addr, &["-verify_return_error"]);
     let mut stdin = p.child.stdin.take().unwrap();
     stdin.write_all(b"hello reseau\n").unwrap();
     let (out, err, _) = p.finish();
@@ -111,12 +99,31 @@ fn s_client_verifies_a_memory_server_and_presents_a_checked_client_cert() {
     assert_eq!(line, "hello reseau\n");
     assert!(out.contains("hi s_client"), "{out}\n{err}");
     assert!(out.contains("Verify return code: 0 (ok)"), "{out}\n{err}");
-    assert_eq!(st.peer_certificates.first(), Some(&pki.der("client")));
+    assert_eq!(st.peer_certificates.first(), Some(&pki().der("client")));
 }
 
 /// What a hook saw, and a hook that records it and answers `verdict`.
 type Seen = Arc<Mutex<Vec<Vec<Vec<u8>>>>>;
 type Hook = Box<dyn Fn(&[Vec<u8>]) -> Result<(), String> + Send + Sync>;
+
+/// `openssl s_client` to `addr` (SNI localhost), trusting the test CA and
+/// presenting the test client certificate; `extra` arguments go last.
+fn s_client_with_client_cert(addr: std::net::SocketAddr, extra: &[&str]) -> Proc {
+    let pki = pki();
+    let mut cmd = Command::new("openssl");
+    cmd.args(["s_client", "-connect", &addr.to_string(), "-servername", "localhost"])
+        .arg("-CAfile")
+        .arg(pki.path("ca.pem"))
+        .arg("-cert")
+        .arg(pki.path("client.pem"))
+        .arg("-key")
+        .arg(pki.path("client.key"))
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Proc::spawn("openssl s_client", &mut cmd)
+}
 
 fn recording(verdict: Result<(), String>) -> (Seen, Hook) {
     let seen: Seen = Arc::default();
@@ -200,18 +207,7 @@ fn server_hook_checks_client_certificates_from_s_client() {
         .build()
         .unwrap();
     let (addr, server) = serve_one(&cfg, |c| c.handshake());
-    let mut cmd = Command::new("openssl");
-    cmd.args(["s_client", "-connect", &addr.to_string(), "-servername", "localhost"])
-        .arg("-CAfile")
-        .arg(pki.path("ca.pem"))
-        .arg("-cert")
-        .arg(pki.path("client.pem"))
-        .arg("-key")
-        .arg(pki.path("client.key"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut p = Proc::spawn("openssl s_client", &mut cmd);
+    let mut p = s_client_with_client_cert(addr, &[]);
     let stdin = p.child.stdin.take().unwrap();
     assert_rejected(server.join().unwrap(), "client not on the allow list");
     drop(stdin);
