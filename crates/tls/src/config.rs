@@ -468,7 +468,9 @@ impl ConfigBuilder {
 
     /// Whether a server issues session tickets and resumes sessions
     /// (default `true`); off, as Go's `SessionTicketsDisabled`, every
-    /// handshake with it is a full one.
+    /// handshake with it is a full one. On, a TLS 1.3 server sends one
+    /// ticket after each handshake, as Go's does (OpenSSL's own default
+    /// is two).
     pub fn session_tickets(mut self, on: bool) -> Self {
         self.s.session_tickets = on;
         self
@@ -745,7 +747,12 @@ impl Config {
             ctx.set_alpn_select(alpn_wire(&s.alpn));
         }
         ctx.set_session_id_context(b"reseau");
-        if !s.session_tickets {
+        if s.session_tickets {
+            // One TLS 1.3 ticket per handshake, as Go's server sends: a
+            // client resumes with one, and reseau's client keeps only the
+            // newest per server, so OpenSSL's second was made for nothing.
+            ctx.set_num_tickets(1);
+        } else {
             ctx.disable_resumption();
         }
         Ok(ctx)

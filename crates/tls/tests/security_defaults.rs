@@ -6,7 +6,8 @@
 //! other end, with its own security level lowered so that the old-version
 //! peer really tries, and hand-made ClientHellos); and a client's attempt
 //! to renegotiate fails without a second handshake, while the server goes
-//! on serving others.
+//! on serving others. A server sends one TLS 1.3 session ticket per
+//! handshake, as Go's does.
 
 // Results carry tls::Error, whose public fields make it large.
 #![allow(clippy::result_large_err)]
@@ -118,7 +119,12 @@ fn defaults_negotiate_tls13_and_never_below_tls12() {
 /// Run `openssl s_client -msg` with `args` against our (default) server,
 /// send `input`, and return everything it printed and our server's result.
 fn s_client_against_our_server(args: &[&str], input: &[u8]) -> (String, Result<Option<Version>, tls::Error>) {
-    let (addr, server) = one_handshake(&server_builder().build().unwrap());
+    s_client_against(&server_builder().build().unwrap(), args, input)
+}
+
+/// `s_client_against_our_server` for a server built from `cfg`.
+fn s_client_against(cfg: &tls::Config, args: &[&str], input: &[u8]) -> (String, Result<Option<Version>, tls::Error>) {
+    let (addr, server) = one_handshake(cfg);
     let mut cmd = Command::new("openssl");
     cmd.args(["s_client", "-connect", &addr.to_string(), "-servername", "localhost", "-msg"])
         .arg("-CAfile")
@@ -135,6 +141,30 @@ fn s_client_against_our_server(args: &[&str], input: &[u8]) -> (String, Result<O
     drop(stdin);
     let (out, err, _) = p.finish();
     (format!("{out}\n{err}"), result)
+}
+
+/// A server sends one TLS 1.3 session ticket per handshake, as Go's does
+/// (OpenSSL's own default is two), and none with `session_tickets(false)`;
+/// TLS 1.2 keeps its single ticket. Counted on the wire by `s_client -msg`,
+/// which with `-ign_eof` reads until our server closes, so every ticket
+/// sent has been printed.
+#[test]
+fn our_server_sends_one_session_ticket_per_handshake() {
+    let tickets =
+        |out: &str| out.lines().filter(|l| l.starts_with("<<< ") && l.trim_end().ends_with("NewSessionTicket")).count();
+    let on = server_builder().build().unwrap();
+    let off = server_builder().session_tickets(false).build().unwrap();
+    for (cfg, args, want, what) in [
+        (&on, &["-tls1_3"][..], 1, "TLS 1.3, tickets on"),
+        (&off, &["-tls1_3"][..], 0, "TLS 1.3, tickets off"),
+        (&on, &["-tls1_2"][..], 1, "TLS 1.2, tickets on"),
+    ] {
+        let args: Vec<&str> = args.iter().copied().chain(["-ign_eof"]).collect();
+        let (out, server) = s_client_against(cfg, &args, b"ping");
+        assert!(server.is_ok(), "{what}: our server failed: {server:?}\n{out}");
+        assert!(out.contains("ServerHello"), "{what}: no handshake seen, so the count proves nothing:\n{out}");
+        assert_eq!(tickets(&out), want, "{what}: NewSessionTicket messages:\n{out}");
+    }
 }
 
 /// `openssl s_client -tls1` and `-tls1_1`, with the cipher security level

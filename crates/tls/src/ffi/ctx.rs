@@ -220,6 +220,13 @@ impl SslCtx {
         }
     }
 
+    /// How many TLS 1.3 session tickets a server sends after each
+    /// handshake (OpenSSL's default is two).
+    pub(crate) fn set_num_tickets(&mut self, n: usize) {
+        // SAFETY: live context; a plain integer argument, which cannot fail.
+        unsafe { sys::SSL_CTX_set_num_tickets(self.as_ptr(), n) };
+    }
+
     /// The key-exchange groups, in preference order (`X25519:P-256`).
     pub(crate) fn set_groups(&mut self, list: &CStr) -> Result<(), String> {
         clear_errors();
