@@ -496,7 +496,8 @@ impl ConfigBuilder {
 
     /// The TLS 1.3 cipher suites, by their RFC names
     /// (`"TLS_AES_128_GCM_SHA256"`), in preference order. Checked at
-    /// `build`; default: OpenSSL's.
+    /// `build`; default: Go's, AES-128-GCM first where the CPU has AES
+    /// instructions and ChaCha20-Poly1305 first where it has not.
     pub fn tls13_cipher_suites(mut self, suites: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.s.tls13_cipher_suites = Some(suites.into_iter().map(Into::into).collect());
         self

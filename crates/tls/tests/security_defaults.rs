@@ -6,8 +6,8 @@
 //! other end, with its own security level lowered so that the old-version
 //! peer really tries, and hand-made ClientHellos); and a client's attempt
 //! to renegotiate fails without a second handshake, while the server goes
-//! on serving others. A server sends one TLS 1.3 session ticket per
-//! handshake, as Go's does.
+//! on serving others. TLS 1.3 suites come in Go's order, and a server
+//! sends one TLS 1.3 session ticket per handshake, as Go's does.
 
 // Results carry tls::Error, whose public fields make it large.
 #![allow(clippy::result_large_err)]
@@ -141,6 +141,49 @@ fn s_client_against(cfg: &tls::Config, args: &[&str], input: &[u8]) -> (String, 
     drop(stdin);
     let (out, err, _) = p.finish();
     (format!("{out}\n{err}"), result)
+}
+
+/// Whether this CPU runs AES-GCM in hardware, by Go's test (AES and
+/// carry-less multiplication instructions): it decides Go's suite order.
+fn aes_in_hardware() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes") && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
+/// TLS 1.3 suites in Go's order: a default client and server agree on
+/// AES-128-GCM where the CPU has AES instructions (ChaCha20-Poly1305 where
+/// it has not), not OpenSSL's AES-256-GCM. Our server keeps its own order
+/// against a client that prefers AES-256-GCM, and gives ChaCha20-Poly1305
+/// to a client that puts it first, as Go's server does for clients without
+/// AES hardware.
+#[test]
+fn tls13_suites_follow_gos_order() {
+    let (addr, server) = one_handshake(&server_config());
+    let mut c = dial(addr, &client_config()).unwrap();
+    c.write_all(b"ping").unwrap();
+    c.read_exact(&mut [0u8; 4]).unwrap();
+    let want = if aes_in_hardware() { "TLS_AES_128_GCM_SHA256" } else { "TLS_CHACHA20_POLY1305_SHA256" };
+    assert_eq!(c.connection_state().cipher_suite.as_deref(), Some(want), "default against default");
+    server.join().unwrap().unwrap();
+
+    for (offer, want) in [
+        ("TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256"),
+        ("TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"),
+    ] {
+        let (out, server) = s_client_against_our_server(&["-tls1_3", "-ciphersuites", offer], b"ping");
+        assert!(server.is_ok(), "s_client offering {offer}: our server failed: {server:?}\n{out}");
+        assert!(out.contains(&format!("Cipher is {want}")), "s_client offering {offer} should get {want}:\n{out}");
+    }
 }
 
 /// A server sends one TLS 1.3 session ticket per handshake, as Go's does
