@@ -1,7 +1,8 @@
 //! TLS over loopback: bulk throughput, and full and resumed handshakes per
 //! second, reseau against the `openssl` crate's `SslStream` over std's
-//! `TcpStream` (the same OpenSSL underneath, so the difference is the
-//! plumbing).
+//! `TcpStream`. The same OpenSSL runs underneath, and the `openssl` crate's
+//! ends are set to the suite reseau's defaults negotiate and to reseau's
+//! one ticket per handshake, so the difference is the plumbing alone.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -26,6 +27,9 @@ struct Setup {
     /// place for it: what a user of the `openssl` crate writes to resume.
     theirs_resuming: SslConnector,
     theirs_session: Arc<Mutex<Option<SslSession>>>,
+    /// The key-exchange group and cipher suite reseau's ends negotiate.
+    group: String,
+    suite: String,
 }
 
 /// Both libraries' configurations; `groups` (OpenSSL's colon-separated
@@ -43,7 +47,12 @@ fn setup(groups: Option<&str>) -> Setup {
     let client = || with_groups(tls::Config::builder().ca_file(&id.cert).server_name("localhost"));
     let ours_client = client().session_resumption(false).build().expect("client config");
     let ours_resuming = client().session_resumption(true).build().expect("client config");
+    let (group, suite) = negotiated(&ours_server, &ours_client);
     let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).expect("acceptor");
+    // Like for like: the suite reseau negotiates (OpenSSL's default would
+    // be AES-256-GCM) and one session ticket per handshake (not two).
+    acc.set_ciphersuites(&suite).expect("suite");
+    acc.set_num_tickets(1).expect("tickets");
     acc.set_certificate_chain_file(&id.cert).expect("cert");
     acc.set_private_key_file(&id.key, openssl::ssl::SslFiletype::PEM).expect("key");
     if let Some(g) = groups {
@@ -53,6 +62,7 @@ fn setup(groups: Option<&str>) -> Setup {
         let mut con = SslConnector::builder(SslMethod::tls()).expect("connector");
         con.set_ca_file(&id.cert).expect("ca");
         con.set_verify(SslVerifyMode::PEER);
+        con.set_ciphersuites(&suite).expect("suite");
         if let Some(g) = groups {
             con.set_groups_list(g).expect("groups");
         }
@@ -72,6 +82,8 @@ fn setup(groups: Option<&str>) -> Setup {
         theirs_client,
         theirs_resuming: resuming.build(),
         theirs_session,
+        group,
+        suite,
     }
 }
 
@@ -92,7 +104,7 @@ pub fn run(b: &mut Bench) {
     let s = setup(None);
     let total: usize = if b.mode == Mode::Full { 2 << 30 } else { 512 << 20 };
     b.compare(
-        "tls bulk one-way (256 KiB writes)",
+        &format!("tls bulk one-way (256 KiB writes, {})", s.suite),
         "MB/s",
         "openssl SslStream",
         Some((1.0, Better::Higher)),
@@ -101,7 +113,7 @@ pub fn run(b: &mut Bench) {
     );
     let n = if b.mode == Mode::Full { 2000 } else { 500 };
     b.compare(
-        &format!("tls full handshakes ({})", negotiated_group(&s)),
+        &format!("tls full handshakes ({})", s.group),
         "hs/s",
         "openssl SslStream",
         Some((1.0, Better::Higher)),
@@ -235,14 +247,16 @@ fn bulk_theirs(s: &Setup, total: usize) -> f64 {
     total as f64 / start.elapsed().as_secs_f64() / 1e6
 }
 
-/// The key-exchange group our client and server agree on by default.
-fn negotiated_group(s: &Setup) -> String {
-    let l = tls::listen("127.0.0.1:0", &s.ours_server).expect("listen");
+/// The key-exchange group and the cipher suite reseau's client and server
+/// agree on.
+fn negotiated(server: &tls::Config, client: &tls::Config) -> (String, String) {
+    let l = tls::listen("127.0.0.1:0", server).expect("listen");
     let addr = l.local_addr().expect("addr");
     let server = thread::spawn(move || l.accept().expect("accept").handshake().expect("handshake"));
-    let c = tls::connect_addr(addr, &s.ours_client).expect("connect");
+    let c = tls::connect_addr(addr, client).expect("connect");
     server.join().expect("server");
-    c.connection_state().group.unwrap_or_else(|| "group unknown".into())
+    let st = c.connection_state();
+    (st.group.unwrap_or_else(|| "group unknown".into()), st.cipher_suite.expect("a TLS 1.3 suite"))
 }
 
 /// `n` sequential handshakes of `kind`, each followed by a one-byte
@@ -354,7 +368,7 @@ pub fn handshake_loop(who: &str, kind: &str, n: usize, groups: Option<&str>) {
         other => panic!("a handshake kind, full or resumed, not {other:?}"),
     };
     let s = setup(groups);
-    let group = negotiated_group(&s);
+    let group = s.group.clone();
     let before = usage();
     let rate = match who {
         "ours" => handshakes_ours(&s, n, kind),
