@@ -46,7 +46,7 @@ use iopoll::sync::{Condvar, Mutex, MutexGuard};
 use tcp::{Closed, DeadlineExceeded};
 
 use crate::config::{Config, Version};
-use crate::engine::{Engine, Step};
+use crate::engine::{Engine, Progress, Step};
 use crate::error::{ConfigError, Error, TlsError};
 use crate::ffi::Ssl;
 
@@ -355,8 +355,10 @@ impl Conn {
             }
             ready!(self.flush(w, true)).map_err(transport_error)?;
             match step {
+                // Sent above; OpenSSL goes on with what follows the flight.
+                Step::Done(Progress::Flight) => {}
                 // The user's verify_peer_certificate, with no lock held.
-                Step::Done(()) => {
+                Step::Done(Progress::Finished) => {
                     let chain = || self.link.lock().engine.peer_certificates();
                     return Poll::Ready(self.config.check_peer_certificates(chain));
                 }

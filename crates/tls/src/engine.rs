@@ -14,6 +14,7 @@
 use crate::config::Version;
 use crate::conn::ConnectionState;
 use crate::error::TlsError;
+pub(crate) use crate::ffi::Progress;
 use crate::ffi::{Outcome, Ssl};
 
 /// Plaintext per `SSL_write`: one full record, so that a write cut short
@@ -103,8 +104,10 @@ impl Engine {
         self.write_closed
     }
 
-    /// Advance the handshake.
-    pub(crate) fn handshake(&mut self) -> Step<()> {
+    /// Advance the handshake: `Done(Finished)` once it is complete, and
+    /// `Done(Flight)` where a flight is complete and must be sent before
+    /// the next call (see [`Progress`]).
+    pub(crate) fn handshake(&mut self) -> Step<Progress> {
         let o = self.ssl.handshake();
         self.step("handshake", o)
     }
@@ -195,5 +198,94 @@ impl Engine {
             Outcome::Closed => Step::PeerClosed,
             Outcome::Failed { code, message, cause } => Step::Failed(TlsError { op, code, message, cause }),
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::Config;
+    use crate::conn::{client_ssl, server_ssl};
+
+    /// The fuzz targets' committed test PKI (fuzz/certs/make.sh).
+    fn cert(name: &str) -> String {
+        format!("{}/../../fuzz/certs/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// A server on the test PKI, capped at `max` if given.
+    pub(crate) fn server_config(max: Option<Version>) -> Config {
+        let b = Config::builder().cert_file(cert("server.pem")).key_file(cert("server.key"));
+        let b = if let Some(v) = max { b.max_version(v) } else { b };
+        b.build().unwrap()
+    }
+
+    /// A client trusting the test PKI, for "localhost", capped at `max`.
+    pub(crate) fn client_config(max: Option<Version>) -> Config {
+        let b = Config::builder().ca_file(cert("ca.pem")).server_name("localhost");
+        let b = if let Some(v) = max { b.max_version(v) } else { b };
+        b.build().unwrap()
+    }
+
+    /// One handshake step; a `Flight` must come with output queued.
+    fn step(e: &mut Engine, who: &str) -> Step<Progress> {
+        let step = e.handshake();
+        if let Step::Done(Progress::Flight) = step {
+            assert!(!e.output().is_empty(), "{who}: a Flight step with nothing to send");
+        }
+        step
+    }
+
+    /// Hand `from`'s output to `to`.
+    fn pass(from: &mut Engine, to: &mut Engine) {
+        let out = from.take_output();
+        to.feed(&out);
+    }
+
+    /// A flight leaves where OpenSSL flushes it, before the work that
+    /// follows: the server's step on the ClientHello stops with its whole
+    /// flight queued (`Flight`), and only the next step, with nothing new
+    /// to read, goes on (deriving the application keys) to wait for input,
+    /// queueing nothing. The client's Finished is queued by a `Flight` step
+    /// of its own, and the handshake completes in the next, without more
+    /// output. Both versions still complete in memory.
+    #[test]
+    fn handshake_steps_stop_at_each_flight() {
+        let mut c = Engine::new(client_ssl(&client_config(None), None, "test").unwrap());
+        let mut s = Engine::new(server_ssl(&server_config(None)).unwrap());
+        while matches!(step(&mut c, "client"), Step::Done(Progress::Flight)) {
+            pass(&mut c, &mut s);
+        }
+        pass(&mut c, &mut s);
+        assert!(matches!(step(&mut s, "server"), Step::Done(Progress::Flight)), "the server's flight, at once");
+        let flight = s.take_output();
+        assert_eq!(flight[..3], [0x16, 0x03, 0x03], "a ServerHello record first");
+        assert!(matches!(step(&mut s, "server"), Step::NeedInput));
+        assert!(s.output().is_empty(), "the flight was complete");
+        c.feed(&flight);
+        assert!(matches!(step(&mut c, "client"), Step::Done(Progress::Flight)), "the client's Finished, at once");
+        pass(&mut c, &mut s);
+        assert!(matches!(step(&mut c, "client"), Step::Done(Progress::Finished)));
+        assert!(c.output().is_empty(), "nothing after the Finished");
+        loop {
+            match step(&mut s, "server") {
+                Step::Done(Progress::Flight) => pass(&mut s, &mut c),
+                Step::Done(Progress::Finished) => break,
+                other => panic!("server after the client's Finished: {other:?}"),
+            }
+        }
+        assert_eq!(c.connection_state().version, Some(Version::Tls13));
+
+        let (client, server) = (client_config(Some(Version::Tls12)), server_config(Some(Version::Tls12)));
+        let mut c = Engine::new(client_ssl(&client, None, "test").unwrap());
+        let mut s = Engine::new(server_ssl(&server).unwrap());
+        let (mut c_done, mut s_done) = (false, false);
+        for _ in 0..16 {
+            c_done = c_done || matches!(step(&mut c, "client"), Step::Done(Progress::Finished));
+            pass(&mut c, &mut s);
+            s_done = s_done || matches!(step(&mut s, "server"), Step::Done(Progress::Finished));
+            pass(&mut s, &mut c);
+        }
+        assert!(c_done && s_done, "a TLS 1.2 handshake in memory");
+        assert_eq!(s.connection_state().version, Some(Version::Tls12));
     }
 }

@@ -22,7 +22,7 @@
 
 use crate::config::{Config, Version};
 use crate::conn::{client_ssl, server_ssl};
-use crate::engine::{Engine, Step};
+use crate::engine::{Engine, Progress, Step};
 use crate::error::Error;
 
 /// At most this much of the engine's output (and decrypted plaintext) is
@@ -171,11 +171,13 @@ fn drive(mut engine: Engine, bytes: &[u8]) -> Report {
 /// it) or is done for (stop). Output is drained after every call, as
 /// `Conn` does.
 fn advance(engine: &mut Engine, report: &mut Report, buf: &mut [u8]) -> Next {
-    if !report.handshake_complete {
+    while !report.handshake_complete {
         let step = engine.handshake();
         collect(engine, report);
         match step {
-            Step::Done(()) => {
+            // Sent (collected) above: go on at once, as `Conn` does.
+            Step::Done(Progress::Flight) => {}
+            Step::Done(Progress::Finished) => {
                 assert!(engine.is_handshake_done(), "handshake reported done but the engine is not");
                 report.handshake_complete = true;
                 report.version = engine.connection_state().version;
@@ -290,8 +292,8 @@ pub fn transcript(client: &Config, server: &Config) -> Result<Transcript, String
 /// One handshake step: `Ok(true)` once finished.
 fn step(engine: &mut Engine, who: &str) -> Result<bool, String> {
     match engine.handshake() {
-        Step::Done(()) => Ok(true),
-        Step::NeedInput => Ok(false),
+        Step::Done(Progress::Finished) => Ok(true),
+        Step::Done(Progress::Flight) | Step::NeedInput => Ok(false),
         Step::PeerClosed => Err(format!("{who}: peer closed during the handshake")),
         Step::Failed(e) => Err(format!("{who}: {}", e.message)),
     }
@@ -358,22 +360,7 @@ mod tests {
         assert_eq!(Schedule::new(&[7]).count(), 0);
     }
 
-    /// The fuzz targets' committed test PKI (fuzz/certs/make.sh).
-    fn cert(name: &str) -> String {
-        format!("{}/../../fuzz/certs/{name}", env!("CARGO_MANIFEST_DIR"))
-    }
-
-    fn server_config(max: Option<Version>) -> Config {
-        let b = Config::builder().cert_file(cert("server.pem")).key_file(cert("server.key"));
-        let b = if let Some(v) = max { b.max_version(v) } else { b };
-        b.build().unwrap()
-    }
-
-    fn client_config(max: Option<Version>) -> Config {
-        let b = Config::builder().ca_file(cert("ca.pem")).server_name("localhost");
-        let b = if let Some(v) = max { b.max_version(v) } else { b };
-        b.build().unwrap()
-    }
+    use crate::engine::tests::{client_config, server_config};
 
     #[test]
     fn transcripts_replay_into_the_entry_points() {

@@ -5,6 +5,7 @@
 //! on the only way to touch it is a [`BioRef`] that the `Ssl` lends out for
 //! the length of a borrow of itself, so no handle can outlive its owner.
 
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
@@ -12,6 +13,21 @@ use openssl_sys as sys;
 
 /// `BIO_CTRL_PENDING` (openssl-sys does not export it).
 const BIO_CTRL_PENDING: libc::c_int = 10;
+/// `BIO_CB_CTRL`: a callback's `oper` before a `BIO_ctrl` (after it, the
+/// `BIO_CB_RETURN` bit is added).
+const BIO_CB_CTRL: libc::c_int = 0x06;
+
+/// OpenSSL's `BIO_callback_fn_ex`.
+pub(crate) type BioCallbackEx = unsafe extern "C" fn(
+    bio: *mut sys::BIO,
+    oper: libc::c_int,
+    argp: *const libc::c_char,
+    len: libc::size_t,
+    argi: libc::c_int,
+    argl: libc::c_long,
+    ret: libc::c_int,
+    processed: *mut libc::size_t,
+) -> libc::c_long;
 
 /// An owned memory BIO, freed on drop unless handed to an `SSL`.
 #[derive(Debug)]
@@ -99,10 +115,71 @@ impl BioRef<'_> {
         }
     }
 
+    /// Run `f`, an OpenSSL call writing to this BIO, with its flushes
+    /// refused while output waits here; returns `f`'s result and whether a
+    /// flush was refused. OpenSSL flushes where a flight is complete and
+    /// its peer can go on (after a ClientHello, a server's Finished, a
+    /// client's Finished, each ticket), and only then does the work that
+    /// follows (the application keys): a refused flush makes the call stop
+    /// there, so that the flight leaves before that work rather than after.
+    pub(crate) fn refusing_flushes<R>(&self, f: impl FnOnce() -> R) -> (R, bool) {
+        /// Takes the callback off again, even if `f` unwinds.
+        struct Off(NonNull<sys::BIO>);
+        impl Drop for Off {
+            fn drop(&mut self) {
+                // SAFETY: the BIO is live (borrowed by the enclosing call);
+                // afterwards it no longer points at the dead `refused`.
+                unsafe {
+                    super::BIO_set_callback_ex(self.0.as_ptr(), None);
+                    super::BIO_set_callback_arg(self.0.as_ptr(), std::ptr::null_mut());
+                }
+            }
+        }
+        let refused = Cell::new(false);
+        // SAFETY: the argument points at `refused`, which outlives the
+        // callback's installation (`Off` removes both before it goes).
+        unsafe {
+            super::BIO_set_callback_arg(self.ptr.as_ptr(), (&raw const refused).cast_mut().cast());
+            super::BIO_set_callback_ex(self.ptr.as_ptr(), Some(refuse_flush));
+        }
+        let off = Off(self.ptr);
+        let r = f();
+        drop(off);
+        (r, refused.get())
+    }
+
     /// Bytes queued.
     pub(crate) fn pending(&self) -> usize {
         // SAFETY: BIO_CTRL_PENDING on a live BIO takes no pointer.
         let n = unsafe { sys::BIO_ctrl(self.ptr.as_ptr(), BIO_CTRL_PENDING, 0, std::ptr::null_mut()) };
         n.max(0) as usize
     }
+}
+
+/// The callback of [`BioRef::refusing_flushes`]: fail a flush (before it
+/// happens) while bytes are queued, and note that in the `Cell<bool>` the
+/// callback argument points at. Every other operation goes through as is.
+unsafe extern "C" fn refuse_flush(
+    bio: *mut sys::BIO,
+    oper: libc::c_int,
+    _argp: *const libc::c_char,
+    _len: libc::size_t,
+    argi: libc::c_int,
+    _argl: libc::c_long,
+    ret: libc::c_int,
+    _processed: *mut libc::size_t,
+) -> libc::c_long {
+    if oper != BIO_CB_CTRL || argi != sys::BIO_CTRL_FLUSH {
+        return ret.into();
+    }
+    // SAFETY: `bio` is the live BIO being flushed; this ctrl takes no
+    // pointer (and passes through this callback unrefused).
+    let pending = unsafe { sys::BIO_ctrl(bio, BIO_CTRL_PENDING, 0, std::ptr::null_mut()) };
+    if pending <= 0 {
+        return ret.into();
+    }
+    // SAFETY: while this callback is installed its argument points at the
+    // `Cell<bool>` of the `refusing_flushes` call running on this thread.
+    unsafe { (*super::BIO_get_callback_arg(bio).cast::<Cell<bool>>()).set(true) };
+    0
 }

@@ -13,7 +13,7 @@ pub(crate) use bio::MemBio;
 pub(crate) use ctx::{SslCtx, VerifyMode};
 pub(crate) use err::drain_errors;
 pub(crate) use session::SessionCache;
-pub(crate) use ssl::{Outcome, Ssl};
+pub(crate) use ssl::{Outcome, Progress, Ssl};
 pub(crate) use x509::{Cert, KeyPair, PemError, cert_from_der, parse_certs, parse_key};
 
 use std::ffi::CStr;
@@ -27,6 +27,10 @@ unsafe extern "C" {
     fn ERR_error_string_n(e: libc::c_ulong, buf: *mut libc::c_char, len: libc::size_t);
     fn SSL_SESSION_is_resumable(s: *const sys::SSL_SESSION) -> libc::c_int;
     fn SSL_group_to_name(s: *mut sys::SSL, id: libc::c_int) -> *const libc::c_char;
+    fn ERR_peek_error() -> libc::c_ulong;
+    fn BIO_set_callback_ex(b: *mut sys::BIO, callback: Option<bio::BioCallbackEx>);
+    fn BIO_set_callback_arg(b: *mut sys::BIO, arg: *mut libc::c_char);
+    fn BIO_get_callback_arg(b: *const sys::BIO) -> *mut libc::c_char;
 }
 
 /// Initialise the library once per process (OpenSSL 1.1+ also does this

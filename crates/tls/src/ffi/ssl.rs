@@ -30,6 +30,17 @@ pub(crate) enum Outcome<T> {
     Failed { code: i32, message: String, cause: Option<std::io::Error> },
 }
 
+/// How far a handshake call got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// The handshake is complete.
+    Finished,
+    /// A flight is complete and queued for the peer (OpenSSL flushed):
+    /// send it, then call again at once; the work that follows the flight
+    /// (deriving the next keys) is done while the peer reads it.
+    Flight,
+}
+
 /// An owned `SSL`, and the memory BIOs it owns: reached only through
 /// [`BioRef`]s borrowed from `self`, so no handle outlives the `SSL`.
 pub(crate) struct Ssl {
@@ -172,12 +183,19 @@ impl Ssl {
         }
     }
 
-    /// Advance the handshake as far as the ciphertext fed so far allows.
-    pub(crate) fn handshake(&mut self) -> Outcome<()> {
+    /// Advance the handshake as far as the ciphertext fed so far allows,
+    /// stopping where OpenSSL flushes a complete flight (`Flush`).
+    pub(crate) fn handshake(&mut self) -> Outcome<Progress> {
         clear_errors();
         // SAFETY: live SSL with BIOs attached.
-        let ret = unsafe { sys::SSL_do_handshake(self.raw()) };
-        self.outcome(ret, ())
+        let (ret, refused) = self.bio(self.wbio).refusing_flushes(|| unsafe { sys::SSL_do_handshake(self.raw()) });
+        // A refused flush leaves the state machine waiting to retry it, with
+        // nothing queued; a failure queues its reason, and wins.
+        // SAFETY: reads the calling thread's error queue.
+        if ret <= 0 && refused && unsafe { super::ERR_peek_error() } == 0 {
+            return Outcome::Done(Progress::Flight);
+        }
+        self.outcome(ret, Progress::Finished)
     }
 
     /// Decrypt into `buf`.
