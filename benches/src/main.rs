@@ -56,7 +56,7 @@ fn main() {
             "--only" => only.extend(args.next()),
             "-h" | "--help" => {
                 println!("usage: reseau-bench [--quick|--full] [--only WORKLOAD]...");
-                println!("       reseau-bench --handshake-loop ours|theirs full|resumed N [GROUPS]");
+                println!("       reseau-bench --handshake-loop ours|theirs|theirs-defaults full|resumed N [GROUPS]");
                 println!("workloads: timers park-wake rtt bulk churn echo deadlines green green-rtt idle tls");
                 return;
             }

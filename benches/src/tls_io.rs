@@ -21,15 +21,25 @@ struct Setup {
     ours_client: tls::Config,
     /// The client with session resumption on (reseau's default).
     ours_resuming: tls::Config,
-    theirs_server: SslAcceptor,
-    theirs_client: SslConnector,
-    /// A client that keeps the newest session its server hands out, and a
-    /// place for it: what a user of the `openssl` crate writes to resume.
-    theirs_resuming: SslConnector,
-    theirs_session: Arc<Mutex<Option<SslSession>>>,
+    /// The `openssl` crate set to reseau's suite and ticket count, so that
+    /// only the plumbing differs.
+    theirs: Theirs,
+    /// The `openssl` crate with OpenSSL's own defaults (AES-256-GCM first,
+    /// two tickets per handshake): what its users get.
+    defaults: Theirs,
     /// The key-exchange group and cipher suite reseau's ends negotiate.
     group: String,
     suite: String,
+}
+
+/// One configuration of the `openssl` crate's ends.
+struct Theirs {
+    server: SslAcceptor,
+    client: SslConnector,
+    /// A client that keeps the newest session its server hands out, and a
+    /// place for it: what a user of the `openssl` crate writes to resume.
+    resuming: SslConnector,
+    session: Arc<Mutex<Option<SslSession>>>,
 }
 
 /// Both libraries' configurations; `groups` (OpenSSL's colon-separated
@@ -48,11 +58,26 @@ fn setup(groups: Option<&str>) -> Setup {
     let ours_client = client().session_resumption(false).build().expect("client config");
     let ours_resuming = client().session_resumption(true).build().expect("client config");
     let (group, suite) = negotiated(&ours_server, &ours_client);
+    Setup {
+        ours_server,
+        ours_client,
+        ours_resuming,
+        theirs: theirs(id, groups, Some(&suite)),
+        defaults: theirs(id, groups, None),
+        group,
+        suite,
+    }
+}
+
+/// The `openssl` crate's ends on the certificate `id`: with `like` (a
+/// TLS 1.3 suite), that suite and one ticket per handshake, as reseau's;
+/// without, OpenSSL's defaults.
+fn theirs(id: &testkit::certs::SelfSigned, groups: Option<&str>, like: Option<&str>) -> Theirs {
     let mut acc = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).expect("acceptor");
-    // Like for like: the suite reseau negotiates (OpenSSL's default would
-    // be AES-256-GCM) and one session ticket per handshake (not two).
-    acc.set_ciphersuites(&suite).expect("suite");
-    acc.set_num_tickets(1).expect("tickets");
+    if let Some(suite) = like {
+        acc.set_ciphersuites(suite).expect("suite");
+        acc.set_num_tickets(1).expect("tickets");
+    }
     acc.set_certificate_chain_file(&id.cert).expect("cert");
     acc.set_private_key_file(&id.key, openssl::ssl::SslFiletype::PEM).expect("key");
     if let Some(g) = groups {
@@ -62,29 +87,20 @@ fn setup(groups: Option<&str>) -> Setup {
         let mut con = SslConnector::builder(SslMethod::tls()).expect("connector");
         con.set_ca_file(&id.cert).expect("ca");
         con.set_verify(SslVerifyMode::PEER);
-        con.set_ciphersuites(&suite).expect("suite");
+        if let Some(suite) = like {
+            con.set_ciphersuites(suite).expect("suite");
+        }
         if let Some(g) = groups {
             con.set_groups_list(g).expect("groups");
         }
         con
     };
-    let theirs_session = Arc::new(Mutex::new(None));
+    let session = Arc::new(Mutex::new(None));
     let mut resuming = connector();
     resuming.set_session_cache_mode(SslSessionCacheMode::CLIENT);
-    let slot = theirs_session.clone();
-    resuming.set_new_session_callback(move |_, session| *slot.lock().expect("session slot") = Some(session));
-    let theirs_client = connector().build();
-    Setup {
-        ours_server,
-        ours_client,
-        ours_resuming,
-        theirs_server: acc.build(),
-        theirs_client,
-        theirs_resuming: resuming.build(),
-        theirs_session,
-        group,
-        suite,
-    }
+    let slot = session.clone();
+    resuming.set_new_session_callback(move |_, s| *slot.lock().expect("session slot") = Some(s));
+    Theirs { server: acc.build(), client: connector().build(), resuming: resuming.build(), session }
 }
 
 /// Which handshakes a run makes.
@@ -112,22 +128,25 @@ pub fn run(b: &mut Bench) {
         || bulk_theirs(&s, total),
     );
     let n = if b.mode == Mode::Full { 2000 } else { 500 };
-    b.compare(
-        &format!("tls full handshakes ({})", s.group),
-        "hs/s",
-        "openssl SslStream",
-        Some((1.0, Better::Higher)),
-        || handshakes_ours(&s, n, Kind::Full),
-        || handshakes_theirs(&s, n, Kind::Full),
-    );
-    b.compare(
-        "tls resumed handshakes",
-        "hs/s",
-        "openssl SslStream",
-        Some((1.0, Better::Higher)),
-        || handshakes_ours(&s, n, Kind::Resumed),
-        || handshakes_theirs(&s, n, Kind::Resumed),
-    );
+    // Each kind twice: against the crate set to reseau's suite and ticket
+    // count (the plumbing alone), and against its own defaults.
+    for (kind, name) in
+        [(Kind::Full, format!("tls full handshakes ({})", s.group)), (Kind::Resumed, "tls resumed handshakes".into())]
+    {
+        for (theirs, how, peer) in [
+            (&s.theirs, "same suite and tickets", "openssl SslStream"),
+            (&s.defaults, "each side's defaults", "openssl, its defaults"),
+        ] {
+            b.compare(
+                &format!("{name}, {how}"),
+                "hs/s",
+                peer,
+                Some((1.0, Better::Higher)),
+                || handshakes_ours(&s, n, kind),
+                || handshakes_theirs(theirs, n, kind),
+            );
+        }
+    }
     let msgs = if b.mode == Mode::Full { 50_000 } else { 10_000 };
     b.compare(
         "tls echo rtt, Waker on turn() vs blocking",
@@ -231,7 +250,7 @@ fn bulk_ours(s: &Setup, total: usize) -> f64 {
 fn bulk_theirs(s: &Setup, total: usize) -> f64 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
-    let acc = s.theirs_server.clone();
+    let acc = s.theirs.server.clone();
     let start = Instant::now();
     let server = thread::spawn(move || {
         let (t, _) = l.accept().expect("accept");
@@ -240,7 +259,7 @@ fn bulk_theirs(s: &Setup, total: usize) -> f64 {
     });
     let t = TcpStream::connect(addr).expect("connect");
     t.set_nodelay(true).expect("nodelay");
-    let mut c = s.theirs_client.connect("localhost", t).expect("handshake");
+    let mut c = s.theirs.client.connect("localhost", t).expect("handshake");
     pump(&mut c, total);
     c.shutdown().expect("close_notify");
     assert_eq!(server.join().expect("server"), total);
@@ -300,10 +319,10 @@ fn handshakes_ours(s: &Setup, n: usize, kind: Kind) -> f64 {
     rate
 }
 
-fn handshakes_theirs(s: &Setup, n: usize, kind: Kind) -> f64 {
+fn handshakes_theirs(s: &Theirs, n: usize, kind: Kind) -> f64 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
-    let acc = s.theirs_server.clone();
+    let acc = s.server.clone();
     let warm = usize::from(kind == Kind::Resumed);
     let server = thread::spawn(move || {
         for _ in 0..warm + n {
@@ -317,16 +336,16 @@ fn handshakes_theirs(s: &Setup, n: usize, kind: Kind) -> f64 {
         }
     });
     // No session from an earlier run: its first handshake is a full one.
-    *s.theirs_session.lock().expect("session slot") = None;
+    *s.session.lock().expect("session slot") = None;
     let once = || {
         let t = TcpStream::connect(addr).expect("connect");
         t.set_nodelay(true).expect("nodelay");
         t.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
         let mut c = match kind {
-            Kind::Full => s.theirs_client.connect("localhost", t),
+            Kind::Full => s.client.connect("localhost", t),
             Kind::Resumed => {
-                let mut cfg = s.theirs_resuming.configure().expect("configure");
-                if let Some(session) = s.theirs_session.lock().expect("session slot").as_ref() {
+                let mut cfg = s.resuming.configure().expect("configure");
+                if let Some(session) = s.session.lock().expect("session slot").as_ref() {
                     // SAFETY: the session came from this connector's context.
                     unsafe { cfg.set_session(session) }.expect("set_session");
                 }
@@ -355,8 +374,10 @@ fn handshakes_theirs(s: &Setup, n: usize, kind: Kind) -> f64 {
     rate
 }
 
-/// `--handshake-loop ours|theirs full|resumed N [GROUPS]`: only `n`
-/// handshakes of one side, in a process of their own, for `perf stat` or
+/// `--handshake-loop ours|theirs|theirs-defaults full|resumed N [GROUPS]`:
+/// only `n` handshakes of one side (`theirs`: the `openssl` crate set to
+/// reseau's suite and ticket count; `theirs-defaults`: with OpenSSL's
+/// defaults), in a process of their own, for `perf stat` or
 /// `strace -c` to count per handshake; `GROUPS` (`X25519`, `P-256`, ...)
 /// instead of OpenSSL's default groups. Prints the rate, the group, and
 /// this process's CPU time and context switches per handshake over the
@@ -372,8 +393,9 @@ pub fn handshake_loop(who: &str, kind: &str, n: usize, groups: Option<&str>) {
     let before = usage();
     let rate = match who {
         "ours" => handshakes_ours(&s, n, kind),
-        "theirs" => handshakes_theirs(&s, n, kind),
-        other => panic!("ours or theirs, not {other:?}"),
+        "theirs" => handshakes_theirs(&s.theirs, n, kind),
+        "theirs-defaults" => handshakes_theirs(&s.defaults, n, kind),
+        other => panic!("ours, theirs or theirs-defaults, not {other:?}"),
     };
     let after = usage();
     let per = |a: f64, b: f64| (b - a) / n as f64;
