@@ -108,14 +108,12 @@ impl Engine {
     /// `Done(Flight)` where a flight is complete and must be sent before
     /// the next call (see [`Progress`]).
     pub(crate) fn handshake(&mut self) -> Step<Progress> {
-        let o = self.ssl.handshake();
-        self.step("handshake", o)
+        self.call("handshake", Ssl::handshake)
     }
 
     /// Decrypt into `buf` (not empty). `Done(n)` has `n > 0`.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> Step<usize> {
-        let o = self.ssl.read(buf);
-        self.step("read", o)
+        self.call("read", |ssl| ssl.read(buf))
     }
 
     /// Encrypt up to `buf.len()` bytes, one record per `SSL_write`, noting
@@ -128,8 +126,8 @@ impl Engine {
         }
         let mut taken = 0;
         while taken < buf.len() {
-            let o = self.ssl.write(&buf[taken..buf.len().min(taken + RECORD)]);
-            match self.step("write", o) {
+            let chunk = &buf[taken..buf.len().min(taken + RECORD)];
+            match self.call("write", |ssl| ssl.write(chunk)) {
                 Step::Done(n) => {
                     taken += n;
                     records.push(RecordEnd { end: self.produced, taken });
@@ -153,8 +151,7 @@ impl Engine {
             return Step::Done(());
         }
         self.write_closed = true;
-        let o = self.ssl.shutdown();
-        self.step("close_write", o)
+        self.call("close_write", Ssl::shutdown)
     }
 
     /// The negotiated parameters; defaults before the handshake finished.
@@ -185,13 +182,15 @@ impl Engine {
         self.ssl.peer_certificates()
     }
 
-    /// Move what OpenSSL produced into `out`, and translate its outcome.
-    fn step<T>(&mut self, op: &'static str, outcome: Outcome<T>) -> Step<T> {
-        if self.ssl.has_output() {
-            let before = self.out.len();
-            self.ssl.take_output(&mut self.out);
-            self.produced += (self.out.len() - before) as u64;
-        }
+    /// Run one OpenSSL call with the output buffer lent to the write BIO,
+    /// so what the call produces is appended to it in place (no copy), and
+    /// translate its outcome.
+    fn call<T>(&mut self, op: &'static str, f: impl FnOnce(&mut Ssl) -> Outcome<T>) -> Step<T> {
+        let before = self.out.len();
+        self.ssl.lend_output(&mut self.out);
+        let outcome = f(&mut self.ssl);
+        self.ssl.take_output(&mut self.out);
+        self.produced += (self.out.len() - before) as u64;
         match outcome {
             Outcome::Done(v) => Step::Done(v),
             Outcome::WantRead => Step::NeedInput,

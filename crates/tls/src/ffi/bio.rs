@@ -1,33 +1,198 @@
 //! Memory BIOs: the byte queues between an `SSL` and the socket.
 //!
-//! A [`MemBio`] owns a fresh BIO until [`into_raw`](MemBio::into_raw) hands
-//! it to an `SSL` (`SSL_set_bio`), which frees it with itself. From then
-//! on the only way to touch it is a [`BioRef`] that the `Ssl` lends out for
-//! the length of a borrow of itself, so no handle can outlive its owner.
+//! A [`MemBio`] is a BIO of reseau's own method whose bytes live in a Rust
+//! buffer (a [`Pipe`]) rather than OpenSSL's `BIO_s_mem`: a write appends,
+//! a read takes from the front, and the connection drains the output by
+//! taking the buffer whole, so ciphertext is copied once on each side
+//! (`BIO_s_mem` zero-fills what it grows, and moves unread bytes to the
+//! front on every write). It owns a fresh BIO until
+//! [`into_raw`](MemBio::into_raw) hands it to an `SSL` (`SSL_set_bio`),
+//! which frees it with itself. From then on the only way to touch it is a
+//! [`BioRef`] that the `Ssl` lends out for the length of a borrow of
+//! itself, so no handle can outlive its owner.
 
-use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
+use std::sync::OnceLock;
 
 use openssl_sys as sys;
 
-/// `BIO_CTRL_PENDING` (openssl-sys does not export it).
+/// `BIO_CTRL_RESET`, `_PENDING` and `_WPENDING` (openssl-sys does not
+/// export them).
+const BIO_CTRL_RESET: libc::c_int = 1;
 const BIO_CTRL_PENDING: libc::c_int = 10;
-/// `BIO_CB_CTRL`: a callback's `oper` before a `BIO_ctrl` (after it, the
-/// `BIO_CB_RETURN` bit is added).
-const BIO_CB_CTRL: libc::c_int = 0x06;
+const BIO_CTRL_WPENDING: libc::c_int = 13;
 
-/// OpenSSL's `BIO_callback_fn_ex`.
-pub(crate) type BioCallbackEx = unsafe extern "C" fn(
+/// The bytes behind one BIO, owned by the BIO (freed by its destroy).
+#[derive(Debug, Default)]
+struct Pipe {
+    buf: Vec<u8>,
+    /// How much of `buf` has been read already.
+    read: usize,
+    /// While set, a flush fails as long as bytes wait (see
+    /// [`BioRef::refusing_flushes`]), and `refused` records that it did.
+    refuse_flushes: bool,
+    refused: bool,
+}
+
+impl Pipe {
+    fn unread(&self) -> &[u8] {
+        &self.buf[self.read..]
+    }
+
+    /// Mark `n` more bytes read; an emptied buffer starts over, keeping
+    /// its allocation.
+    fn advance(&mut self, n: usize) {
+        self.read += n;
+        if self.read == self.buf.len() {
+            self.buf.clear();
+            self.read = 0;
+        }
+    }
+
+    fn append(&mut self, data: &[u8]) {
+        // Reclaim the read front once it is most of the buffer, so a pipe
+        // that is never quite emptied does not grow without bound.
+        if self.read > 0 && self.read >= self.buf.len() / 2 {
+            self.buf.drain(..self.read);
+            self.read = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+}
+
+/// The pipe of a BIO of our method.
+///
+/// # Safety
+/// `bio` is a live BIO of [`method`] (so its data is a live `Pipe`), and
+/// no other reference to that `Pipe` exists while the result is used.
+unsafe fn pipe<'a>(bio: *mut sys::BIO) -> &'a mut Pipe {
+    // SAFETY: per the contract, the data is a live, unaliased `Pipe`.
+    unsafe { &mut *sys::BIO_get_data(bio).cast::<Pipe>() }
+}
+
+/// Our BIO method, made once per process and never freed.
+fn method() -> Result<*const sys::BIO_METHOD, String> {
+    struct Method(*mut sys::BIO_METHOD);
+    // SAFETY: a BIO_METHOD is immutable once built, and OpenSSL shares
+    // them between threads.
+    unsafe impl Send for Method {}
+    // SAFETY: as above.
+    unsafe impl Sync for Method {}
+    static METHOD: OnceLock<Result<Method, String>> = OnceLock::new();
+    let m = METHOD.get_or_init(|| {
+        // SAFETY: a new method table, filled with our callbacks, which
+        // follow OpenSSL's contracts for them (see each).
+        unsafe {
+            let m = sys::BIO_meth_new(sys::BIO_TYPE_NONE, c"reseau pipe".as_ptr());
+            if m.is_null() {
+                return Err(super::drain_errors());
+            }
+            let ok = sys::BIO_meth_set_write__fixed_rust(m, Some(pipe_write)) == 1
+                && sys::BIO_meth_set_read__fixed_rust(m, Some(pipe_read)) == 1
+                && sys::BIO_meth_set_ctrl__fixed_rust(m, Some(pipe_ctrl)) == 1
+                && sys::BIO_meth_set_create__fixed_rust(m, Some(pipe_create)) == 1
+                && sys::BIO_meth_set_destroy__fixed_rust(m, Some(pipe_destroy)) == 1;
+            if !ok {
+                sys::BIO_meth_free(m);
+                return Err(super::drain_errors());
+            }
+            Ok(Method(m))
+        }
+    });
+    m.as_ref().map(|m| m.0.cast_const()).map_err(Clone::clone)
+}
+
+/// `create`: give the new BIO an empty pipe.
+unsafe extern "C" fn pipe_create(bio: *mut sys::BIO) -> libc::c_int {
+    let p = Box::into_raw(Box::<Pipe>::default());
+    // SAFETY: `bio` is the BIO being created; it owns `p` until destroy.
+    unsafe {
+        sys::BIO_set_data(bio, p.cast());
+        sys::BIO_set_init(bio, 1);
+    }
+    1
+}
+
+/// `destroy`: free the pipe, exactly once (the data is cleared with it).
+unsafe extern "C" fn pipe_destroy(bio: *mut sys::BIO) -> libc::c_int {
+    if bio.is_null() {
+        return 0;
+    }
+    // SAFETY: `bio` is being freed; its data is the Box made in create,
+    // or null if already destroyed.
+    unsafe {
+        let p = sys::BIO_get_data(bio).cast::<Pipe>();
+        if !p.is_null() {
+            drop(Box::from_raw(p));
+        }
+        sys::BIO_set_data(bio, std::ptr::null_mut());
+        sys::BIO_set_init(bio, 0);
+    }
+    1
+}
+
+/// `write`: append, always all of it.
+unsafe extern "C" fn pipe_write(bio: *mut sys::BIO, data: *const libc::c_char, len: libc::c_int) -> libc::c_int {
+    // SAFETY: a BIO of our method; OpenSSL holds no other reference to
+    // its pipe during the call, nor does Rust (see `BioRef`).
+    unsafe { sys::BIO_clear_flags(bio, sys::BIO_FLAGS_RWS | sys::BIO_FLAGS_SHOULD_RETRY) };
+    if len <= 0 || data.is_null() {
+        return 0;
+    }
+    // SAFETY: OpenSSL passes `len` readable bytes at `data`; the pipe as above.
+    unsafe { pipe(bio).append(std::slice::from_raw_parts(data.cast(), len as usize)) };
+    len
+}
+
+/// `read`: take from the front; empty, "retry later", as a nonblocking
+/// socket says (so OpenSSL reports `WANT_READ`, never end of file).
+unsafe extern "C" fn pipe_read(bio: *mut sys::BIO, out: *mut libc::c_char, len: libc::c_int) -> libc::c_int {
+    // SAFETY: a BIO of our method, its pipe unaliased (as in `pipe_write`).
+    let p = unsafe {
+        sys::BIO_clear_flags(bio, sys::BIO_FLAGS_RWS | sys::BIO_FLAGS_SHOULD_RETRY);
+        pipe(bio)
+    };
+    if len <= 0 || out.is_null() {
+        return 0;
+    }
+    let n = p.unread().len().min(len as usize);
+    if n == 0 {
+        // SAFETY: a live BIO.
+        unsafe { sys::BIO_set_flags(bio, sys::BIO_FLAGS_READ | sys::BIO_FLAGS_SHOULD_RETRY) };
+        return -1;
+    }
+    // SAFETY: OpenSSL passes `len` >= n writable bytes at `out`, which
+    // cannot overlap the pipe's buffer.
+    unsafe { std::ptr::copy_nonoverlapping(p.unread().as_ptr(), out.cast::<u8>(), n) };
+    p.advance(n);
+    n as libc::c_int
+}
+
+/// `ctrl`: what OpenSSL asks of a byte queue; anything else is "no".
+unsafe extern "C" fn pipe_ctrl(
     bio: *mut sys::BIO,
-    oper: libc::c_int,
-    argp: *const libc::c_char,
-    len: libc::size_t,
-    argi: libc::c_int,
-    argl: libc::c_long,
-    ret: libc::c_int,
-    processed: *mut libc::size_t,
-) -> libc::c_long;
+    cmd: libc::c_int,
+    _larg: libc::c_long,
+    _parg: *mut libc::c_void,
+) -> libc::c_long {
+    // SAFETY: a BIO of our method, its pipe unaliased (as in `pipe_write`).
+    let p = unsafe { pipe(bio) };
+    match cmd {
+        BIO_CTRL_PENDING | BIO_CTRL_WPENDING => p.unread().len() as libc::c_long,
+        sys::BIO_CTRL_FLUSH if p.refuse_flushes && !p.unread().is_empty() => {
+            p.refused = true;
+            0
+        }
+        sys::BIO_CTRL_FLUSH => 1,
+        BIO_CTRL_RESET => {
+            p.buf.clear();
+            p.read = 0;
+            1
+        }
+        _ => 0,
+    }
+}
 
 /// An owned memory BIO, freed on drop unless handed to an `SSL`.
 #[derive(Debug)]
@@ -43,11 +208,10 @@ impl MemBio {
     /// An empty memory BIO that reports "retry later" (not EOF) when read
     /// empty, as a nonblocking socket would.
     pub(crate) fn new() -> Result<MemBio, String> {
-        // SAFETY: BIO_s_mem returns a static method table.
-        let ptr = unsafe { sys::BIO_new(sys::BIO_s_mem()) };
+        let method = method()?;
+        // SAFETY: a method table that lives for the whole process.
+        let ptr = unsafe { sys::BIO_new(method) };
         let ptr = NonNull::new(ptr).ok_or_else(super::drain_errors)?;
-        // SAFETY: `ptr` is a live memory BIO; this ctrl takes no pointer.
-        unsafe { sys::BIO_ctrl(ptr.as_ptr(), sys::BIO_C_SET_BUF_MEM_EOF_RETURN, -1, std::ptr::null_mut()) };
         Ok(MemBio { ptr })
     }
 
@@ -74,44 +238,46 @@ pub(crate) struct BioRef<'a> {
 
 impl BioRef<'_> {
     /// # Safety
-    /// `ptr` must be a memory BIO that stays alive, and is used by nobody
-    /// else, for the lifetime chosen for the result.
+    /// `ptr` must be a [`MemBio`]'s BIO that stays alive, and is used by
+    /// nobody else (no OpenSSL call on its `SSL` is running), for the
+    /// lifetime chosen for the result.
     pub(crate) unsafe fn new<'a>(ptr: NonNull<sys::BIO>) -> BioRef<'a> {
         BioRef { ptr, _owner: PhantomData }
     }
 
-    /// Append `data`; returns how much was taken (all of it, short of
-    /// running out of memory).
-    pub(crate) fn write(&self, data: &[u8]) -> usize {
-        let mut done = 0;
-        while done < data.len() {
-            let len = (data.len() - done).min(i32::MAX as usize) as libc::c_int;
-            // SAFETY: reads `len` bytes from a live slice into a live BIO.
-            let n = unsafe { sys::BIO_write(self.ptr.as_ptr(), data[done..].as_ptr().cast(), len) };
-            if n <= 0 {
-                break;
-            }
-            done += n as usize;
-        }
-        done
+    /// This BIO's pipe, for the length of one method call.
+    fn pipe(&mut self) -> &mut Pipe {
+        // SAFETY: a MemBio's BIO (per `new`); each caller below drops the
+        // reference before OpenSSL can run, so it is the only one.
+        unsafe { pipe(self.ptr.as_ptr()) }
     }
 
-    /// Move everything queued into `out`.
-    pub(crate) fn drain_into(&self, out: &mut Vec<u8>) {
-        loop {
-            let pending = self.pending();
-            if pending == 0 {
-                return;
-            }
-            let start = out.len();
-            out.resize(start + pending, 0);
-            let len = pending.min(i32::MAX as usize) as libc::c_int;
-            // SAFETY: writes at most `len` bytes into the space just reserved.
-            let n = unsafe { sys::BIO_read(self.ptr.as_ptr(), out[start..].as_mut_ptr().cast(), len) };
-            out.truncate(start + n.max(0) as usize);
-            if n <= 0 {
-                return;
-            }
+    /// Append `data`.
+    pub(crate) fn write(&mut self, data: &[u8]) {
+        self.pipe().append(data);
+    }
+
+    /// Make `out`'s buffer this (empty) BIO's, so writes append to what it
+    /// holds; `drain_into` an empty `out` gives it all back. A BIO that
+    /// still holds bytes keeps them, and `out` stays as it is.
+    pub(crate) fn lend(&mut self, out: &mut Vec<u8>) {
+        let p = self.pipe();
+        if p.buf.is_empty() {
+            p.read = 0;
+            std::mem::swap(out, &mut p.buf);
+        }
+    }
+
+    /// Move everything queued into `out`: the buffer itself when `out` is
+    /// empty (no copy), else appended.
+    pub(crate) fn drain_into(&mut self, out: &mut Vec<u8>) {
+        let p = self.pipe();
+        if out.is_empty() && p.read == 0 {
+            std::mem::swap(out, &mut p.buf);
+        } else {
+            out.extend_from_slice(p.unread());
+            p.buf.clear();
+            p.read = 0;
         }
     }
 
@@ -122,64 +288,24 @@ impl BioRef<'_> {
     /// client's Finished, each ticket), and only then does the work that
     /// follows (the application keys): a refused flush makes the call stop
     /// there, so that the flight leaves before that work rather than after.
-    pub(crate) fn refusing_flushes<R>(&self, f: impl FnOnce() -> R) -> (R, bool) {
-        /// Takes the callback off again, even if `f` unwinds.
+    pub(crate) fn refusing_flushes<R>(&mut self, f: impl FnOnce() -> R) -> (R, bool) {
+        /// Lets flushes through again, even if `f` unwinds.
         struct Off(NonNull<sys::BIO>);
         impl Drop for Off {
             fn drop(&mut self) {
-                // SAFETY: the BIO is live (borrowed by the enclosing call);
-                // afterwards it no longer points at the dead `refused`.
-                unsafe {
-                    super::BIO_set_callback_ex(self.0.as_ptr(), None);
-                    super::BIO_set_callback_arg(self.0.as_ptr(), std::ptr::null_mut());
-                }
+                // SAFETY: the BIO of the enclosing `BioRef`, still alive;
+                // OpenSSL's call has returned, so no other reference.
+                unsafe { pipe(self.0.as_ptr()).refuse_flushes = false };
             }
         }
-        let refused = Cell::new(false);
-        // SAFETY: the argument points at `refused`, which outlives the
-        // callback's installation (`Off` removes both before it goes).
-        unsafe {
-            super::BIO_set_callback_arg(self.ptr.as_ptr(), (&raw const refused).cast_mut().cast());
-            super::BIO_set_callback_ex(self.ptr.as_ptr(), Some(refuse_flush));
+        {
+            let p = self.pipe();
+            p.refuse_flushes = true;
+            p.refused = false;
         }
         let off = Off(self.ptr);
         let r = f();
         drop(off);
-        (r, refused.get())
+        (r, std::mem::take(&mut self.pipe().refused))
     }
-
-    /// Bytes queued.
-    pub(crate) fn pending(&self) -> usize {
-        // SAFETY: BIO_CTRL_PENDING on a live BIO takes no pointer.
-        let n = unsafe { sys::BIO_ctrl(self.ptr.as_ptr(), BIO_CTRL_PENDING, 0, std::ptr::null_mut()) };
-        n.max(0) as usize
-    }
-}
-
-/// The callback of [`BioRef::refusing_flushes`]: fail a flush (before it
-/// happens) while bytes are queued, and note that in the `Cell<bool>` the
-/// callback argument points at. Every other operation goes through as is.
-unsafe extern "C" fn refuse_flush(
-    bio: *mut sys::BIO,
-    oper: libc::c_int,
-    _argp: *const libc::c_char,
-    _len: libc::size_t,
-    argi: libc::c_int,
-    _argl: libc::c_long,
-    ret: libc::c_int,
-    _processed: *mut libc::size_t,
-) -> libc::c_long {
-    if oper != BIO_CB_CTRL || argi != sys::BIO_CTRL_FLUSH {
-        return ret.into();
-    }
-    // SAFETY: `bio` is the live BIO being flushed; this ctrl takes no
-    // pointer (and passes through this callback unrefused).
-    let pending = unsafe { sys::BIO_ctrl(bio, BIO_CTRL_PENDING, 0, std::ptr::null_mut()) };
-    if pending <= 0 {
-        return ret.into();
-    }
-    // SAFETY: while this callback is installed its argument points at the
-    // `Cell<bool>` of the `refusing_flushes` call running on this thread.
-    unsafe { (*super::BIO_get_callback_arg(bio).cast::<Cell<bool>>()).set(true) };
-    0
 }

@@ -28,9 +28,6 @@ unsafe extern "C" {
     fn SSL_SESSION_is_resumable(s: *const sys::SSL_SESSION) -> libc::c_int;
     fn SSL_group_to_name(s: *mut sys::SSL, id: libc::c_int) -> *const libc::c_char;
     fn ERR_peek_error() -> libc::c_ulong;
-    fn BIO_set_callback_ex(b: *mut sys::BIO, callback: Option<bio::BioCallbackEx>);
-    fn BIO_set_callback_arg(b: *mut sys::BIO, arg: *mut libc::c_char);
-    fn BIO_get_callback_arg(b: *const sys::BIO) -> *mut libc::c_char;
 }
 
 /// Initialise the library once per process (OpenSSL 1.1+ also does this

@@ -238,14 +238,18 @@ impl Ssl {
         self.bio(self.rbio).write(data);
     }
 
+    /// Hand `out` to the write BIO, which must be empty, so that OpenSSL
+    /// appends its next output to it in place; [`take_output`] gives it
+    /// back.
+    ///
+    /// [`take_output`]: Ssl::take_output
+    pub(crate) fn lend_output(&mut self, out: &mut Vec<u8>) {
+        self.bio(self.wbio).lend(out);
+    }
+
     /// Move ciphertext OpenSSL produced (records, alerts) into `out`.
     pub(crate) fn take_output(&mut self, out: &mut Vec<u8>) {
         self.bio(self.wbio).drain_into(out);
-    }
-
-    /// Whether ciphertext is waiting to be sent.
-    pub(crate) fn has_output(&self) -> bool {
-        self.bio(self.wbio).pending() > 0
     }
 
     /// Whether the handshake has finished.
