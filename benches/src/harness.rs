@@ -93,14 +93,32 @@ impl Bench {
         unit: &'static str,
         peer_name: &'static str,
         target: Option<(f64, Better)>,
+        ours: impl FnMut() -> f64,
+        theirs: impl FnMut() -> f64,
+    ) {
+        let rounds = self.rounds();
+        self.compare_in(rounds, workload, unit, peer_name, target, ours, theirs);
+    }
+
+    /// [`compare`](Bench::compare) over `rounds` rounds: more, shorter
+    /// rounds for a workload whose single rounds are noisy, so that the
+    /// median ratio settles.
+    #[allow(clippy::too_many_arguments)]
+    pub fn compare_in(
+        &mut self,
+        rounds: usize,
+        workload: &str,
+        unit: &'static str,
+        peer_name: &'static str,
+        target: Option<(f64, Better)>,
         mut ours: impl FnMut() -> f64,
         mut theirs: impl FnMut() -> f64,
     ) {
         let mut a = Vec::new();
         let mut b = Vec::new();
         let mut ratios = Vec::new();
-        for round in 0..self.rounds() {
-            self.progress(&format!("{workload} (round {}/{})", round + 1, self.rounds()));
+        for round in 0..rounds {
+            self.progress(&format!("{workload} (round {}/{rounds})", round + 1));
             // Alternate which goes first, so neither always runs warm.
             let (x, y) = if round % 2 == 0 {
                 let x = ours();
