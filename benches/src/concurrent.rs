@@ -197,7 +197,12 @@ fn std_echo(conns: usize, msgs: usize, timeouts: bool) -> Figures {
 pub(crate) fn tokio_echo(rt: &tokio::runtime::Runtime, conns: usize, msgs: usize) -> Figures {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     rt.block_on(async move {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        // A backlog for every client at once: tokio's default (1 024) can
+        // overflow while the clients connect together, and the kernel's
+        // overflow handling has reset a connection here.
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind("127.0.0.1:0".parse().expect("address")).expect("bind");
+        let l = socket.listen(4096).expect("listen");
         let addr = l.local_addr().expect("addr");
         let server = tokio::spawn(async move {
             let mut tasks = Vec::with_capacity(conns);
@@ -222,12 +227,19 @@ pub(crate) fn tokio_echo(rt: &tokio::runtime::Runtime, conns: usize, msgs: usize
         for _ in 0..conns {
             let b = start_line.clone();
             clients.push(tokio::spawn(async move {
-                let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-                s.set_nodelay(true).expect("nodelay");
                 let mut buf = [7u8; MSG];
-                s.write_all(&buf).await.expect("write");
-                s.read_exact(&mut buf).await.expect("read");
+                let ready = async {
+                    let mut s = tokio::net::TcpStream::connect(addr).await?;
+                    s.set_nodelay(true)?;
+                    s.write_all(&buf).await?;
+                    s.read_exact(&mut buf).await?;
+                    Ok::<_, std::io::Error>(s)
+                }
+                .await;
+                // At the start line even if that failed, so that a failure
+                // is reported below rather than leaving the others waiting.
                 b.wait().await;
+                let mut s = ready.expect("connect and first echo");
                 // Talk::time takes a closure; an async body cannot await in
                 // one, so the same bookkeeping is spelled out here.
                 let mut lat = Vec::with_capacity(msgs);
