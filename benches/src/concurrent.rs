@@ -229,11 +229,28 @@ pub(crate) fn tokio_echo(rt: &tokio::runtime::Runtime, conns: usize, msgs: usize
             clients.push(tokio::spawn(async move {
                 let mut buf = [7u8; MSG];
                 let ready = async {
-                    let mut s = tokio::net::TcpStream::connect(addr).await?;
-                    s.set_nodelay(true)?;
-                    s.write_all(&buf).await?;
-                    s.read_exact(&mut buf).await?;
-                    Ok::<_, std::io::Error>(s)
+                    let mut redials = 0;
+                    loop {
+                        let attempt = async {
+                            let mut s = tokio::net::TcpStream::connect(addr).await?;
+                            s.set_nodelay(true)?;
+                            s.write_all(&buf).await?;
+                            s.read_exact(&mut buf).await?;
+                            Ok::<_, std::io::Error>(s)
+                        };
+                        match attempt.await {
+                            Ok(s) => break Ok(s),
+                            // Thousands of clients connecting at once overflow
+                            // the listener's queues, and the kernel has reset a
+                            // connection the server never saw (it accepts a
+                            // fixed count, so this one is not among them): dial
+                            // again, as any client would.
+                            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && redials < 3 => {
+                                redials += 1;
+                            }
+                            Err(e) => break Err(e),
+                        }
+                    }
                 }
                 .await;
                 // At the start line even if that failed, so that a failure
