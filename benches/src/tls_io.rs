@@ -307,7 +307,18 @@ fn handshakes_ours(s: &Setup, n: usize, kind: Kind) -> f64 {
         c.read_exact(&mut b).expect("read");
         c
     };
-    if warm > 0 {
+    let (rate, last) = timed(warm, n, once);
+    let resumed = last.connection_state().session_resumed;
+    assert_eq!(resumed, kind == Kind::Resumed, "reseau's last handshake resumed: {resumed}");
+    server.join().expect("server");
+    rate
+}
+
+/// Run `once` `warm` times untimed (a resumed run's first, full
+/// handshake), then `n` times on the clock: the rate per second and the
+/// last connection, kept open for its caller to inspect.
+fn timed<C>(warm: usize, n: usize, mut once: impl FnMut() -> C) -> (f64, C) {
+    for _ in 0..warm {
         once();
     }
     let start = Instant::now();
@@ -316,10 +327,7 @@ fn handshakes_ours(s: &Setup, n: usize, kind: Kind) -> f64 {
         last = Some(once());
     }
     let rate = n as f64 / start.elapsed().as_secs_f64();
-    let resumed = last.expect("at least one handshake").connection_state().session_resumed;
-    assert_eq!(resumed, kind == Kind::Resumed, "reseau's last handshake resumed: {resumed}");
-    server.join().expect("server");
-    rate
+    (rate, last.expect("at least one handshake"))
 }
 
 fn handshakes_theirs(s: &Theirs, n: usize, kind: Kind) -> f64 {
@@ -362,16 +370,8 @@ fn handshakes_theirs(s: &Theirs, n: usize, kind: Kind) -> f64 {
         c.shutdown().expect("close_notify");
         c
     };
-    if warm > 0 {
-        once();
-    }
-    let start = Instant::now();
-    let mut last = None;
-    for _ in 0..n {
-        last = Some(once());
-    }
-    let rate = n as f64 / start.elapsed().as_secs_f64();
-    let resumed = last.expect("at least one handshake").ssl().session_reused();
+    let (rate, last) = timed(warm, n, once);
+    let resumed = last.ssl().session_reused();
     assert_eq!(resumed, kind == Kind::Resumed, "the openssl crate's last handshake resumed: {resumed}");
     server.join().expect("server");
     rate

@@ -184,7 +184,7 @@ impl Ssl {
     }
 
     /// Advance the handshake as far as the ciphertext fed so far allows,
-    /// stopping where OpenSSL flushes a complete flight (`Flush`).
+    /// stopping where OpenSSL flushes a complete flight ([`Progress::Flight`]).
     pub(crate) fn handshake(&mut self) -> Outcome<Progress> {
         clear_errors();
         // SAFETY: live SSL with BIOs attached.
