@@ -1,23 +1,30 @@
 //! `spawn_blocking`: OS threads for work that would block a worker.
 //!
 //! Threads are started on demand and kept for a while when idle, so a
-//! burst of blocking calls does not pay a thread start each.
+//! burst of blocking calls does not pay a thread start each. A job never
+//! runs on the green thread's worker: when no thread can be started, it
+//! waits in the queue for a running one, and when none runs at all, the
+//! caller's green thread retries the start with a growing pause.
 //!
 //! # Locks
-//! `state` guards the job queue and the idle count; it is held only to
+//! `state` guards the job queue and the thread counts; it is held only to
 //! push or pop a job, never while one runs.
 
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use iopoll::sync::OneShot;
 use parking_lot::{Condvar, Mutex};
 
 /// An idle thread exits after this long without work.
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
+/// When no thread can be started, the first pause before trying again, and
+/// the longest.
+const RETRY_FIRST: Duration = Duration::from_millis(1);
+const RETRY_MAX: Duration = Duration::from_millis(100);
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -31,6 +38,8 @@ struct Threads {
 struct Queue {
     jobs: VecDeque<Job>,
     idle: usize,
+    /// Threads running, idle or not.
+    threads: usize,
 }
 
 fn threads() -> &'static Threads {
@@ -64,10 +73,14 @@ where
     }
     let done = Arc::new(OneShot::new());
     let tx = done.clone();
-    let job: Job = Box::new(move || tx.put(panic::catch_unwind(AssertUnwindSafe(f))));
-    // No thread to be had: run it here rather than fail the caller.
-    if let Err(job) = threads().submit(job) {
-        job();
+    let mut job: Job = Box::new(move || tx.put(panic::catch_unwind(AssertUnwindSafe(f))));
+    let mut pause = RETRY_FIRST;
+    // No thread at all, and none can be started: wait (this green thread
+    // only) and try again; never run it on the worker.
+    while let Err(back) = threads().submit(job) {
+        job = back;
+        crate::sleep_until(Instant::now() + pause);
+        pause = (pause * 2).min(RETRY_MAX);
     }
     let result = loop {
         if let Some(r) = done.take(None) {
@@ -82,7 +95,7 @@ where
 
 impl Threads {
     /// Queue `job`, starting a thread if none is idle; the job comes back
-    /// if no thread can be started and none is there to take it.
+    /// if no thread can be started and none runs to take it later.
     fn submit(&'static self, job: Job) -> Result<(), Job> {
         let mut q = self.state.lock();
         q.jobs.push_back(job);
@@ -90,14 +103,22 @@ impl Threads {
             self.work.notify_one();
             return Ok(());
         }
-        match thread::Builder::new().name("reseau-blocking".into()).spawn(move || self.serve()) {
-            Ok(_) => Ok(()),
-            Err(_) if q.idle > 0 => {
+        match self.start_thread() {
+            Ok(()) => {
+                q.threads += 1;
+                Ok(())
+            }
+            // A running thread takes it when it is done with its job.
+            Err(_) if q.threads > 0 => {
                 self.work.notify_one();
                 Ok(())
             }
             Err(_) => Err(q.jobs.pop_back().expect("the job just queued")),
         }
+    }
+
+    fn start_thread(&'static self) -> std::io::Result<()> {
+        thread::Builder::new().name("reseau-blocking".into()).spawn(move || self.serve()).map(drop)
     }
 
     fn serve(&self) {
@@ -113,6 +134,7 @@ impl Threads {
             let timed_out = self.work.wait_for(&mut q, KEEP_ALIVE).timed_out();
             q.idle -= 1;
             if timed_out && q.jobs.is_empty() {
+                q.threads -= 1;
                 return;
             }
         }

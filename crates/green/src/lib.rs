@@ -52,6 +52,7 @@
 mod blocking;
 mod join;
 mod pool;
+mod stack;
 mod task;
 mod worker;
 
@@ -59,7 +60,8 @@ use std::time::{Duration, Instant};
 
 pub use blocking::spawn_blocking;
 pub use join::JoinHandle;
-pub use pool::{DEFAULT_STACK_SIZE, Pool, PoolBuilder};
+pub use pool::{DEFAULT_COMPACT_AFTER, DEFAULT_STACK_SIZE, Pool, PoolBuilder, PoolStats};
+pub use stack::MAX_STACK_SIZE;
 
 /// Start `f` as a green thread: in a green thread, on the same pool; on an
 /// OS thread, on the default pool (one worker per core, started on first
@@ -72,6 +74,25 @@ where
     match pool::current_pool() {
         Some(p) => p.spawn(f),
         None => pool::default_pool().spawn(f),
+    }
+}
+
+/// Start `f` as a green thread as [`spawn`] does, or fail at once when no
+/// stack can be reserved for it.
+///
+/// ```
+/// let h = green::try_spawn(|| 6 * 7)?;
+/// assert_eq!(h.join().unwrap(), 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn try_spawn<F, T>(f: F) -> std::io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match pool::current_pool() {
+        Some(p) => p.try_spawn(f),
+        None => pool::default_pool().try_spawn(f),
     }
 }
 

@@ -12,10 +12,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, OnceLock};
 use std::thread;
+use std::time::Duration;
 
 use iopoll::sync::{Condvar, Mutex};
 
 use crate::join::{JoinHandle, Joined};
+use crate::stack::{self, Stack};
 use crate::task::{Start, Task};
 use crate::worker::{self, Worker};
 
@@ -23,6 +25,11 @@ use crate::worker::{self, Worker};
 /// handshake and deep user code. Only the pages a green thread touches
 /// become resident; the rest is address space.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+/// How long a green thread stays parked before its stack is compacted by
+/// default: long enough that a connection busy a few times a second never
+/// pays for it.
+pub const DEFAULT_COMPACT_AFTER: Duration = Duration::from_secs(1);
 
 /// An M:N pool of green threads: `workers` OS threads, each running the
 /// green threads placed on it at spawn, and driving its own reactor.
@@ -64,12 +71,25 @@ pub struct Pool {
 pub struct PoolBuilder {
     workers: usize,
     stack_size: usize,
+    compact_after: Duration,
     name: String,
+}
+
+/// A snapshot of a pool's green threads; from [`Pool::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Green threads spawned and not yet finished.
+    pub live: usize,
+    /// Of those, the parked ones whose stacks are compacted: their frames on
+    /// the heap, their stack pages given back.
+    pub compacted: usize,
 }
 
 pub(crate) struct PoolShared {
     workers: Vec<Arc<Worker>>,
     next: AtomicUsize,
+    slot_len: usize,
     /// Green threads spawned and not yet finished.
     live: AtomicUsize,
     /// No more handle owns the pool: its workers exit once `live` is 0.
@@ -87,10 +107,22 @@ impl PoolBuilder {
     }
 
     /// The stack reserved per green thread ([`DEFAULT_STACK_SIZE`] unless
-    /// set), plus a guard page: an overflow faults and ends the process,
-    /// never corrupting memory. Only touched pages cost memory.
+    /// set), plus a guard page: an overflow ends the process with a message
+    /// saying so, never corrupting memory. Only touched pages cost memory.
+    /// More than [`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE) is an error at
+    /// [`build`](PoolBuilder::build).
     pub fn stack_size(mut self, bytes: usize) -> PoolBuilder {
         self.stack_size = bytes;
+        self
+    }
+
+    /// How long a green thread stays parked before its stack is compacted
+    /// ([`DEFAULT_COMPACT_AFTER`] unless set): its live frames are copied to
+    /// the heap and its stack pages given back, and they are copied back,
+    /// to the same addresses, when it resumes (some microseconds).
+    /// `Duration::ZERO` compacts at every park that lets the worker idle.
+    pub fn compact_after(mut self, after: Duration) -> PoolBuilder {
+        self.compact_after = after;
         self
     }
 
@@ -103,16 +135,19 @@ impl PoolBuilder {
     /// Start the workers.
     pub fn build(self) -> io::Result<Pool> {
         let n = if self.workers == 0 { thread::available_parallelism().map_or(1, |n| n.get()) } else { self.workers };
-        let stack_size = self.stack_size.max(corosensei::stack::MIN_STACK_SIZE);
+        let slot_len = stack::slot_len(self.stack_size)?;
         let mut err = None;
         let shared = Arc::new_cyclic(|weak| {
             let workers = (0..n)
-                .filter_map(|i| Worker::new(i, stack_size, weak.clone()).map_err(|e| err = Some(e)).ok())
+                .filter_map(|i| {
+                    Worker::new(i, slot_len, self.compact_after, weak.clone()).map_err(|e| err = Some(e)).ok()
+                })
                 .map(Arc::new)
                 .collect();
             PoolShared {
                 workers,
                 next: AtomicUsize::new(0),
+                slot_len,
                 live: AtomicUsize::new(0),
                 closing: AtomicBool::new(false),
                 quiet: Mutex::new(()),
@@ -148,17 +183,54 @@ impl Pool {
 
     /// A [`PoolBuilder`] with the defaults.
     pub fn builder() -> PoolBuilder {
-        PoolBuilder { workers: 0, stack_size: DEFAULT_STACK_SIZE, name: "reseau-green".into() }
+        PoolBuilder {
+            workers: 0,
+            stack_size: DEFAULT_STACK_SIZE,
+            compact_after: DEFAULT_COMPACT_AFTER,
+            name: "reseau-green".into(),
+        }
     }
 
     /// Start `f` as a green thread. It runs on one worker, chosen at spawn
     /// in turn, until it ends: it never moves to another OS thread.
+    ///
+    /// When no stack can be had, the green thread never runs and
+    /// [`join`](JoinHandle::join) returns `Err` saying why; use
+    /// [`try_spawn`](Pool::try_spawn) to learn it at once.
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
         self.shared.spawn(f)
+    }
+
+    /// Start `f` as a green thread, or fail at once when no stack can be
+    /// reserved for it (address space or memory exhausted, or the process's
+    /// limits reached).
+    ///
+    /// ```
+    /// let pool = green::Pool::new(1)?;
+    /// let h = pool.try_spawn(|| 6 * 7)?;
+    /// assert_eq!(h.join().unwrap(), 42);
+    /// pool.shutdown();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_spawn<F, T>(&self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.shared.try_spawn(f)
+    }
+
+    /// How many green threads the pool has, and how many of them are parked
+    /// with compacted stacks.
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            live: self.shared.live.load(SeqCst),
+            compacted: self.shared.workers.iter().map(|w| w.compacted.load(SeqCst)).sum(),
+        }
     }
 
     /// How many worker threads run green threads.
@@ -168,6 +240,13 @@ impl Pool {
 
     /// Wait until every green thread of the pool has finished (including
     /// those they spawn meanwhile), then stop and join the workers.
+    ///
+    /// A green thread that is parked with no `Waker` left anywhere (nothing
+    /// can ever wake it: say, a `sleep(Duration::MAX)`) can never finish.
+    /// Shutdown does not wait for it: it is abandoned, and leaks what it
+    /// holds, as a goroutine blocked forever does in Go. It is never
+    /// unwound, and its join never returns. A green thread that can still be
+    /// woken (by a socket, a timer, another thread) is waited for.
     ///
     /// Called from one of the pool's own green threads, it cannot wait for
     /// itself: the pool then closes and its workers stop on their own once
@@ -240,12 +319,34 @@ impl PoolShared {
     {
         let result = Arc::new(Joined::new());
         let job = Box::new(Job { f, result: result.clone() });
+        match Stack::reserve(self.slot_len) {
+            Ok(stack) => self.start(job, stack),
+            Err(e) => job.fail(e),
+        }
+        JoinHandle::new(result)
+    }
+
+    pub(crate) fn try_spawn<F, T>(&self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let stack = Stack::reserve(self.slot_len)?;
+        let result = Arc::new(Joined::new());
+        self.start(Box::new(Job { f, result: result.clone() }), stack);
+        Ok(JoinHandle::new(result))
+    }
+
+    fn start(&self, job: Box<dyn Start>, stack: Stack) {
         let i = self.next.fetch_add(1, SeqCst) % self.workers.len();
         let worker = self.workers[i].clone();
         self.live.fetch_add(1, SeqCst);
-        let task = Arc::new(Task::new(worker.clone(), job));
+        let task = Arc::new(Task::new(worker.clone(), job, stack));
         worker.schedule(task);
-        JoinHandle::new(result)
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(SeqCst)
     }
 
     pub(crate) fn task_done(&self) {

@@ -3,7 +3,10 @@
 //!
 //! The coroutine is touched only by the worker the green thread was placed
 //! on; everything other threads may touch (its state word, through a
-//! `Waker`) is atomic. The wake protocol is tokio's: a wake that finds the
+//! `Waker`) is atomic. A `Waker` keeps the `Task` alive, but it is the
+//! worker's table of unfinished green threads that keeps the coroutine
+//! alive: dropping the last `Waker` never drops (and so never unwinds) a
+//! suspended green thread, on any thread. The wake protocol is tokio's: a wake that finds the
 //! green thread suspended queues it; one that finds it running marks it
 //! notified, and the worker queues it again as soon as it suspends, so no
 //! wake between "I will wait" and the suspension itself is lost.
@@ -14,9 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering::AcqRel, Ordering::Acquire};
 use std::task::Wake;
 
-use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, Yielder};
 
+use crate::stack::{Frames, Stack};
 use crate::worker::Worker;
 
 /// Suspended, in no queue: a wake queues it.
@@ -39,7 +42,7 @@ pub(crate) trait Start: Send {
 }
 
 pub(crate) type Body = Box<dyn Start>;
-pub(crate) type Co = Coroutine<(), (), (), DefaultStack>;
+pub(crate) type Co = Coroutine<(), (), (), Frames>;
 
 pub(crate) struct Task {
     state: AtomicU8,
@@ -51,10 +54,20 @@ pub(crate) struct Task {
 pub(crate) struct Local {
     /// The closure, until the first run turns it into a coroutine.
     pub(crate) body: Option<Body>,
+    /// Declared before `stack`, so it drops first: it runs on that stack.
     pub(crate) co: Option<Co>,
+    /// Reserved at spawn; the coroutine runs on it from the first run.
+    pub(crate) stack: Option<Stack>,
     /// The coroutine's yielder, learned on its first suspension; it lives on
     /// the coroutine's own stack, so it stays put until the coroutine ends.
     pub(crate) yielder: *const Yielder<(), ()>,
+    /// Its entry in the worker's table of unfinished green threads.
+    pub(crate) home: u32,
+    /// The worker's count of suspensions when this one last suspended:
+    /// tells a stale entry of the worker's parked list from a live one.
+    pub(crate) parked_at: u64,
+    /// Its stack pointer at the last suspension.
+    pub(crate) sp: usize,
 }
 
 // SAFETY: `local` (the only non-thread-safe part: a coroutine and its
@@ -82,12 +95,25 @@ pub(crate) enum AfterRun {
 }
 
 impl Task {
-    pub(crate) fn new(worker: Arc<Worker>, body: Body) -> Task {
+    pub(crate) fn new(worker: Arc<Worker>, body: Body, stack: Stack) -> Task {
         Task {
             state: AtomicU8::new(QUEUED),
             worker,
-            local: UnsafeCell::new(Local { body: Some(body), co: None, yielder: std::ptr::null() }),
+            local: UnsafeCell::new(Local {
+                body: Some(body),
+                co: None,
+                stack: Some(stack),
+                yielder: std::ptr::null(),
+                home: u32::MAX,
+                parked_at: 0,
+                sp: 0,
+            }),
         }
+    }
+
+    /// Suspended and in no queue.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.state.load(Acquire) == IDLE
     }
 
     /// The worker-only part.

@@ -9,10 +9,15 @@
 //! reaches a green thread on the thread that runs it, with no hand-off
 //! through a poller thread (`docs/green.md` has the measurements).
 //!
+//! The worker's thread alone keeps its [`Home`]: the table of its
+//! unfinished green threads (which owns them, whoever else holds a
+//! `Waker`), the parked ones in the order they parked (so it can compact
+//! the stacks of those parked longer than the pool's threshold), and the
+//! spare stacks of finished ones.
+//!
 //! # Locks
-//! `queue` guards the run queue; `stacks` the cache of finished green
-//! threads' stacks. Each is held only to push or pop, never across running
-//! a green thread or calling a `Waker`, and they never nest.
+//! `queue` guards the run queue. It is held only to push or pop, never
+//! across running a green thread or calling a `Waker`.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -25,19 +30,22 @@ use std::task::Waker;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use iopoll::Runtime;
 use iopoll::park::{self, Scheduler};
 use parking_lot::Mutex;
 
 use crate::pool::PoolShared;
+use crate::stack::{self, Stack};
 use crate::task::{AfterRun, Body, Co, Task};
 
 /// Green threads run back to back before the worker looks at its reactor.
 const BATCH: usize = 61;
-/// Finished green threads' stacks kept for reuse, per worker.
+/// Finished green threads' stacks kept hot for reuse, per worker.
 const STACK_CACHE: usize = 64;
+/// While its pool closes, how often an idle worker looks for green threads
+/// that can never be woken.
+const ABANDON_CHECK: Duration = Duration::from_millis(20);
 /// How long an idle worker polls its reactor before sleeping in it: about
 /// one cross-core wake-up on this project's machines.
 const SPIN: Duration = Duration::from_micros(50);
@@ -63,8 +71,12 @@ pub(crate) struct Worker {
     /// The worker is about to sleep, or sleeps, in its reactor: a green
     /// thread queued from another thread must wake it.
     sleeping: AtomicBool,
-    stacks: Mutex<Vec<DefaultStack>>,
-    stack_size: usize,
+    /// The slot size of this pool's stacks (`stack::slot_len`).
+    pub(crate) slot_len: usize,
+    /// A green thread parked this long has its stack compacted.
+    compact_after: Duration,
+    /// Stacks of this worker compacted right now.
+    pub(crate) compacted: AtomicUsize,
     /// Spins in a row that found nothing; after `n` of them the worker
     /// skips the next 2^n - 1 chances to spin (touched by its thread only).
     spin_failures: AtomicUsize,
@@ -77,6 +89,46 @@ thread_local! {
     static WORKER: Cell<*const Worker> = const { Cell::new(std::ptr::null()) };
     /// The green thread running now, and its coroutine's yielder.
     static CURRENT: Cell<Option<(*const Task, *const Yielder<(), ()>)>> = const { Cell::new(None) };
+    /// The stack pointer of the green thread that suspended last.
+    static SUSPENDED_AT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// What only the worker's thread touches.
+struct Home {
+    /// Every unfinished green thread that has run: the owners of their
+    /// coroutines.
+    tasks: Vec<Option<Arc<Task>>>,
+    vacant: Vec<u32>,
+    /// Suspensions, oldest first: (the suspension's number, the task's
+    /// entry, when). Entries of green threads that ran again are stale.
+    parked: VecDeque<(u64, u32, Instant)>,
+    /// Suspensions so far.
+    suspensions: u64,
+    /// Hot stacks of finished green threads, for new ones.
+    spare: Vec<Stack>,
+}
+
+impl Home {
+    fn insert(&mut self, task: Arc<Task>) -> u32 {
+        match self.vacant.pop() {
+            Some(i) => {
+                self.tasks[i as usize] = Some(task);
+                i
+            }
+            None => {
+                self.tasks.push(Some(task));
+                (self.tasks.len() - 1) as u32
+            }
+        }
+    }
+
+    fn remove(&mut self, i: u32) {
+        if let Some(t) = self.tasks.get_mut(i as usize)
+            && t.take().is_some()
+        {
+            self.vacant.push(i);
+        }
+    }
 }
 
 /// The green thread running on this OS thread, if any.
@@ -92,14 +144,20 @@ pub(crate) fn current_task() -> Option<Arc<Task>> {
 }
 
 impl Worker {
-    pub(crate) fn new(index: usize, stack_size: usize, pool: std::sync::Weak<PoolShared>) -> io::Result<Worker> {
+    pub(crate) fn new(
+        index: usize,
+        slot_len: usize,
+        compact_after: Duration,
+        pool: std::sync::Weak<PoolShared>,
+    ) -> io::Result<Worker> {
         Ok(Worker {
             index,
             rt: Runtime::new()?,
             queue: Mutex::new(VecDeque::new()),
             sleeping: AtomicBool::new(false),
-            stacks: Mutex::new(Vec::new()),
-            stack_size,
+            slot_len,
+            compact_after,
+            compacted: AtomicUsize::new(0),
             spin_failures: AtomicUsize::new(0),
             spin_skip: AtomicUsize::new(0),
             pool,
@@ -131,17 +189,23 @@ impl Worker {
     pub(crate) fn run(self: &Arc<Worker>, pool: &PoolShared) {
         WORKER.with(|w| w.set(Arc::as_ptr(self)));
         let scheduler: Arc<dyn Scheduler> = self.clone();
+        let mut home =
+            Home { tasks: Vec::new(), vacant: Vec::new(), parked: VecDeque::new(), suspensions: 0, spare: Vec::new() };
         loop {
             let mut ran = 0;
             while ran < BATCH {
                 let Some(task) = self.queue.lock().pop_front() else { break };
-                self.resume(&task, &scheduler);
+                self.resume(&task, &scheduler, &mut home);
                 ran += 1;
             }
+            let due = self.compact_idle(&mut home);
             if ran == BATCH {
                 // Busy: collect readiness without sleeping, then go on.
                 self.turn(Some(Duration::ZERO));
                 continue;
+            }
+            if pool.is_closing() {
+                self.abandon_unreachable(&mut home, pool);
             }
             if pool.finished() {
                 break;
@@ -149,14 +213,75 @@ impl Worker {
             if self.spin() {
                 continue;
             }
+            // Sleep until something is runnable, or the next compaction is
+            // due; while the pool closes, look for unreachable green threads
+            // now and then (the last `Waker` can drop on any thread).
+            let mut timeout = due.map(|at| at.saturating_duration_since(Instant::now()));
+            if pool.is_closing() {
+                timeout = Some(timeout.map_or(ABANDON_CHECK, |t| t.min(ABANDON_CHECK)));
+            }
             self.sleeping.store(true, SeqCst);
             fence(SeqCst);
             if self.queue.lock().is_empty() && !pool.finished() {
-                self.turn(None);
+                self.turn(timeout);
             }
             self.sleeping.store(false, SeqCst);
         }
+        // Only green threads that can never run again are left: leak them
+        // (see `abandon_unreachable`), never unwind them.
+        for task in home.tasks.drain(..).flatten() {
+            forget_coroutine(&task);
+        }
         WORKER.with(|w| w.set(std::ptr::null()));
+    }
+
+    /// Compact the stacks of green threads parked longer than the threshold
+    /// (or the oldest parked ones, while more stacks are hot than the
+    /// process's budget allows). Returns when the next one is due.
+    fn compact_idle(&self, home: &mut Home) -> Option<Instant> {
+        let now = Instant::now();
+        while let Some(&(n, i, since)) = home.parked.front() {
+            let due = since + self.compact_after;
+            if due > now && !stack::over_budget() {
+                return Some(due);
+            }
+            home.parked.pop_front();
+            let Some(Some(task)) = home.tasks.get(i as usize) else { continue };
+            if !task.is_idle() {
+                continue;
+            }
+            // SAFETY: the owning worker's thread; the green thread is
+            // suspended, and this reference ends with the iteration.
+            let local = unsafe { task.local() };
+            if local.parked_at != n {
+                continue;
+            }
+            if let Some(stack) = &local.stack
+                && stack.is_hot()
+                && stack.compact(local.sp).is_ok()
+            {
+                self.compacted.fetch_add(1, Relaxed);
+            }
+        }
+        None
+    }
+
+    /// While the pool closes: green threads that are suspended with no
+    /// `Waker` left anywhere can never run again. Count them out of the
+    /// pool, so shutdown does not wait for them, and leak them, as Go leaks
+    /// a goroutine blocked forever: their stacks are never unwound nor
+    /// reused.
+    fn abandon_unreachable(&self, home: &mut Home, pool: &PoolShared) {
+        for i in 0..home.tasks.len() {
+            let unreachable = home.tasks[i].as_ref().is_some_and(|t| t.is_idle() && Arc::strong_count(t) == 1);
+            if unreachable {
+                let task = home.tasks[i].take().expect("checked above");
+                home.vacant.push(i as u32);
+                forget_coroutine(&task);
+                task.finished();
+                pool.task_done();
+            }
+        }
     }
 
     /// With nothing to run, poll the reactor for a short while before
@@ -212,7 +337,7 @@ impl Worker {
     }
 
     /// Run `task` until it suspends or finishes.
-    fn resume(&self, task: &Arc<Task>, scheduler: &Arc<dyn Scheduler>) {
+    fn resume(&self, task: &Arc<Task>, scheduler: &Arc<dyn Scheduler>, home: &mut Home) {
         task.start_running();
         let (co, yielder): (*mut Co, _) = {
             // SAFETY: this is the owning worker's thread, and this reference
@@ -220,14 +345,32 @@ impl Worker {
             let local = unsafe { task.local() };
             if local.co.is_none() {
                 let Some(body) = local.body.take() else { return };
-                match self.stack() {
-                    Ok(stack) => local.co = Some(coroutine(stack, body)),
+                let stack = match self.first_stack(local.stack.take(), home) {
+                    Ok(stack) => stack,
                     Err(e) => {
-                        // No stack for it: its joiner learns why; nothing runs.
+                        // No memory for it: its joiner learns why; nothing runs.
                         body.fail(e);
                         self.retire(task);
                         return;
                     }
+                };
+                // SAFETY: the coroutine is kept beside its stack in `local`,
+                // declared before it so it drops first, and both are
+                // forgotten together if it can never end.
+                local.co = Some(coroutine(unsafe { stack.frames() }, body));
+                local.stack = Some(stack);
+                local.home = home.insert(task.clone());
+            } else if let Some(stack) = &local.stack {
+                let was_compacted = stack.is_compacted();
+                if let Err(e) = stack.restore() {
+                    // No memory to bring its frames back: try again later.
+                    eprintln!("reseau-green: worker {} cannot restore a parked stack: {e}", self.index);
+                    task.suspended();
+                    self.queue.lock().push_back(task.clone());
+                    return;
+                }
+                if was_compacted {
+                    self.compacted.fetch_sub(1, Relaxed);
                 }
             }
             (local.co.as_mut().expect("a coroutine to resume"), local.yielder)
@@ -246,20 +389,51 @@ impl Worker {
                 if let Some(y) = learned {
                     local.yielder = y;
                 }
-                if let AfterRun::Requeue = task.suspended() {
-                    self.queue.lock().push_back(task.clone());
+                local.sp = SUSPENDED_AT.with(Cell::get);
+                home.suspensions += 1;
+                local.parked_at = home.suspensions;
+                match task.suspended() {
+                    AfterRun::Suspended => home.parked.push_back((home.suspensions, local.home, Instant::now())),
+                    AfterRun::Requeue => self.queue.lock().push_back(task.clone()),
                 }
             }
             CoroutineResult::Return(()) => {
-                if let Some(co) = local.co.take() {
-                    let mut stacks = self.stacks.lock();
-                    if stacks.len() < STACK_CACHE {
-                        stacks.push(co.into_stack());
+                // Done: dropping the coroutine unwinds nothing.
+                drop(local.co.take());
+                if let Some(stack) = local.stack.take() {
+                    if home.spare.len() < STACK_CACHE {
+                        home.spare.push(stack);
+                    } else {
+                        drop(stack);
                     }
                 }
+                home.remove(local.home);
                 self.retire(task);
             }
         }
+    }
+
+    /// The stack a green thread first runs on: a spare hot one (the slot
+    /// reserved at spawn goes back), or the reserved one made accessible.
+    /// Short of kernel memory areas, compact every parked stack and try once
+    /// more.
+    fn first_stack(&self, reserved: Option<Stack>, home: &mut Home) -> io::Result<Stack> {
+        if let Some(spare) = home.spare.pop() {
+            return Ok(spare);
+        }
+        let stack = match reserved {
+            Some(s) => s,
+            None => Stack::reserve(self.slot_len)?,
+        };
+        if stack.commit().is_err() {
+            let threshold = std::mem::replace(&mut home.parked, VecDeque::new());
+            for &(n, i, _) in &threshold {
+                home.parked.push_back((n, i, Instant::now() - self.compact_after));
+            }
+            self.compact_idle(home);
+            stack.commit()?;
+        }
+        Ok(stack)
     }
 
     /// A green thread is over: count it out of its pool.
@@ -267,15 +441,6 @@ impl Worker {
         task.finished();
         if let Some(pool) = self.pool.upgrade() {
             pool.task_done();
-        }
-    }
-
-    /// A stack for a new green thread: a finished one's, or a new mapping.
-    fn stack(&self) -> io::Result<DefaultStack> {
-        let cached = self.stacks.lock().pop();
-        match cached {
-            Some(s) => Ok(s),
-            None => DefaultStack::new(self.stack_size),
         }
     }
 
@@ -287,6 +452,7 @@ impl Worker {
         // Saved before switching away: the worker restores `CURRENT` for the
         // next green thread it runs, and we need ours back afterwards.
         let mine = CURRENT.with(Cell::get);
+        SUSPENDED_AT.with(|s| s.set(stack::marker()));
         // SAFETY: the yielder lives on this coroutine's stack, which exists
         // until the coroutine returns; we are running on it right now.
         unsafe { (*yielder).suspend(()) };
@@ -294,8 +460,20 @@ impl Worker {
     }
 }
 
+/// Leak a green thread that can never run again: its coroutine and stack
+/// are forgotten, so nothing unwinds it and its stack is never reused.
+fn forget_coroutine(task: &Task) {
+    // SAFETY: called on the owning worker's thread, with the green thread
+    // suspended and no other reference into its local part alive.
+    let local = unsafe { task.local() };
+    if let Some(co) = local.co.take() {
+        std::mem::forget(co);
+        std::mem::forget(local.stack.take());
+    }
+}
+
 /// The coroutine of a green thread that runs `body`.
-fn coroutine(stack: DefaultStack, body: Body) -> Co {
+fn coroutine(stack: crate::stack::Frames, body: Body) -> Co {
     Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
         // The worker learns the yielder from here after the first suspension.
         CURRENT.with(|c| {

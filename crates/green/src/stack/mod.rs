@@ -1,0 +1,442 @@
+//! Green-thread stacks: carved from large reserved regions, made accessible
+//! only while their green thread runs or has run recently, and compacted
+//! when it stays parked.
+//!
+//! Each stack is a *slot* of a region: one guard page, then the stack. A
+//! region is reserved once as inaccessible address space (`PROT_NONE`, no
+//! commit charge), which the kernel keeps as a single memory area (VMA).
+//! Making a slot's stack accessible splits that area, at a cost of two
+//! areas (the stack, and the guard that now stands apart below it); giving
+//! it back maps a fresh inaccessible range over it, which drops its pages
+//! and merges it into the region again. So the areas a process needs scale
+//! with the green threads that are *hot* (running, queued, or parked for
+//! less than the pool's compaction threshold), not with all of them, and a
+//! million parked green threads fit under Linux's default
+//! `vm.max_map_count` of 65 530 (`../shared/reference/green-stacks.md` has
+//! the measurements behind this design).
+//!
+//! *Compaction* parks a stack for a long time: its live frames (from the
+//! stack pointer at suspension to the top) are copied to the heap and every
+//! page is dropped; on resume the stack is made accessible again and the
+//! frames are copied back to the same addresses, so pointers into the stack
+//! stay valid. A thread that touches a compacted stack anyway (a scoped
+//! thread writing to a local the green thread lent it) faults, and the
+//! fault handler restores the stack under it first (see [`fault`]).
+//!
+//! Everything here is process-wide: stacks of one size share one arena,
+//! whatever pool uses them.
+//!
+//! # Locks
+//! `Arena::free` guards an arena's free slots and its regions; `ARENAS`
+//! the list of arenas; `REGISTER` the order in which regions enter the
+//! fault handler's table. They never nest, except `Arena::free` around
+//! `REGISTER` when a region is added. A slot's state word is the lock-free
+//! protocol between the worker that owns a slot and the fault handler (see
+//! [`SlotState`]).
+
+mod fault;
+mod sys;
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Release};
+use std::sync::{Mutex, OnceLock};
+
+use corosensei::stack::StackPointer;
+
+/// The largest stack a green thread may reserve: 1 GiB. Larger requests
+/// are an error at [`build`](crate::PoolBuilder::build).
+pub const MAX_STACK_SIZE: usize = 1 << 30;
+
+/// Bytes below the stack pointer recorded at suspension that are kept
+/// with the live frames: the suspension's own frames and the registers the
+/// stack switch pushes, with room to spare.
+const BELOW_MARKER: usize = 512;
+
+/// At most this many regions are ever reserved (the fault handler's table).
+const MAX_REGIONS: usize = 8192;
+
+/// A region's reserved size, at least; a region holds whole slots.
+const REGION_BYTES: usize = 1 << 30;
+
+/// No stack in it; inaccessible.
+const FREE: u8 = 0;
+/// Accessible: running, queued, or parked and not compacted.
+const HOT: u8 = 1;
+/// The owner is copying the frames out; the stack is read-only.
+const COMPACTING: u8 = 2;
+/// Frames on the heap; the stack is inaccessible.
+const COMPACTED: u8 = 3;
+/// Someone is copying the frames back.
+const RESTORING: u8 = 4;
+
+pub(crate) fn page_size() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    // SAFETY: sysconf has no preconditions.
+    *PAGE.get_or_init(|| unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize)
+}
+
+/// The slot size for a stack of `bytes`: a guard page plus the stack,
+/// rounded up to pages; an error for sizes beyond [`MAX_STACK_SIZE`].
+pub(crate) fn slot_len(bytes: usize) -> io::Result<usize> {
+    if bytes > MAX_STACK_SIZE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("green thread stack of {bytes} bytes: at most {MAX_STACK_SIZE} bytes may be reserved"),
+        ));
+    }
+    let page = page_size();
+    let bytes = bytes.max(corosensei::stack::MIN_STACK_SIZE);
+    Ok(bytes.div_ceil(page) * page + page)
+}
+
+/// The lock-free state of one slot, shared by the worker that owns it and
+/// the fault handler of any thread that touches it.
+///
+/// Only the owner moves a slot out of `FREE` and `HOT`, and into
+/// `COMPACTING` and `COMPACTED`; anyone may take a `COMPACTED` slot to
+/// `RESTORING` (one compare-and-swap decides who), and whoever did brings
+/// it to `HOT`. The saved frames stay on the heap until the owner frees
+/// them: a fault handler cannot free memory.
+pub(crate) struct SlotState {
+    state: AtomicU8,
+    saved: AtomicPtr<u8>,
+    saved_len: AtomicUsize,
+}
+
+/// One reservation of address space, cut into equal slots.
+pub(crate) struct Region {
+    base: usize,
+    slot_len: usize,
+    slots: Box<[SlotState]>,
+}
+
+impl Region {
+    fn len(&self) -> usize {
+        self.slots.len() * self.slot_len
+    }
+
+    fn contains(&self, addr: usize) -> bool {
+        addr >= self.base && addr - self.base < self.len()
+    }
+
+    /// The slot holding `addr` and the offset of `addr` in it.
+    fn locate(&self, addr: usize) -> (usize, usize) {
+        let off = addr - self.base;
+        (off / self.slot_len, off % self.slot_len)
+    }
+
+    /// The accessible part of slot `i`: above its guard page.
+    fn stack_range(&self, i: usize) -> (usize, usize) {
+        let low = self.base + i * self.slot_len + page_size();
+        (low, self.base + (i + 1) * self.slot_len)
+    }
+}
+
+/// The stacks of one size.
+struct Arena {
+    slot_len: usize,
+    free: Mutex<Slots>,
+}
+
+#[derive(Default)]
+struct Slots {
+    /// Slots given back, inaccessible.
+    free: Vec<(&'static Region, u32)>,
+    /// The newest region and its first slot never handed out.
+    fresh: Option<(&'static Region, usize)>,
+}
+
+fn arena(slot_len: usize) -> &'static Arena {
+    static ARENAS: Mutex<Vec<&'static Arena>> = Mutex::new(Vec::new());
+    let mut arenas = ARENAS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(a) = arenas.iter().find(|a| a.slot_len == slot_len) {
+        return a;
+    }
+    let a: &'static Arena = Box::leak(Box::new(Arena { slot_len, free: Mutex::new(Slots::default()) }));
+    arenas.push(a);
+    a
+}
+
+impl Arena {
+    fn reserve(&'static self) -> io::Result<Stack> {
+        let mut slots = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((region, i)) = slots.free.pop() {
+            return Ok(Stack { region, slot: i as usize });
+        }
+        if let Some((region, next)) = slots.fresh
+            && next < region.slots.len()
+        {
+            slots.fresh = Some((region, next + 1));
+            return Ok(Stack { region, slot: next });
+        }
+        let region = new_region(self.slot_len)?;
+        slots.fresh = Some((region, 1));
+        Ok(Stack { region, slot: 0 })
+    }
+
+    fn give_back(&self, region: &'static Region, slot: usize) {
+        self.free.lock().unwrap_or_else(|e| e.into_inner()).free.push((region, slot as u32));
+    }
+}
+
+/// Reserve a new region and enter it in the fault handler's table.
+fn new_region(slot_len: usize) -> io::Result<&'static Region> {
+    static REGISTER: Mutex<()> = Mutex::new(());
+    let count = (REGION_BYTES / slot_len).clamp(1, u32::MAX as usize);
+    let len = count * slot_len;
+    let base = sys::reserve(len)?;
+    let slots = (0..count)
+        .map(|_| SlotState {
+            state: AtomicU8::new(FREE),
+            saved: AtomicPtr::new(std::ptr::null_mut()),
+            saved_len: AtomicUsize::new(0),
+        })
+        .collect();
+    let region: &'static Region = Box::leak(Box::new(Region { base, slot_len, slots }));
+    let _order = REGISTER.lock().unwrap_or_else(|e| e.into_inner());
+    if !fault::register(region) {
+        // SAFETY: the range was reserved just above and nothing uses it.
+        unsafe { sys::release(base, len) };
+        return Err(io::Error::new(io::ErrorKind::OutOfMemory, "no room left for another green stack region"));
+    }
+    Ok(region)
+}
+
+/// Stacks accessible right now, across the process.
+static HOT_STACKS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many stacks may be hot before workers compact parked ones early:
+/// a quarter of the kernel's area limit (two areas each, half the limit,
+/// leaving the rest to the program).
+pub(crate) fn hot_budget() -> usize {
+    static BUDGET: OnceLock<usize> = OnceLock::new();
+    *BUDGET.get_or_init(|| sys::max_map_count() / 4)
+}
+
+/// Whether more stacks are hot than the budget allows.
+pub(crate) fn over_budget() -> bool {
+    HOT_STACKS.load(Acquire) > hot_budget()
+}
+
+/// A green thread's stack: one slot of a region. Reserved at spawn,
+/// accessible from the first run ([`Stack::commit`]); dropping it gives the
+/// slot back.
+pub(crate) struct Stack {
+    region: &'static Region,
+    slot: usize,
+}
+
+// SAFETY: a `Stack` is an address range and the index of its state word;
+// every access to its state is atomic, and its memory is touched only by
+// the green thread running on it (or restored under the fault protocol).
+unsafe impl Send for Stack {}
+
+impl Stack {
+    /// Reserve a stack of `slot_len` (from [`slot_len`]): address space
+    /// only, no memory and no kernel area yet.
+    pub(crate) fn reserve(slot_len: usize) -> io::Result<Stack> {
+        arena(slot_len).reserve()
+    }
+
+    fn state(&self) -> &'static SlotState {
+        &self.region.slots[self.slot]
+    }
+
+    fn range(&self) -> (usize, usize) {
+        self.region.stack_range(self.slot)
+    }
+
+    /// Whether the stack is accessible now.
+    pub(crate) fn is_hot(&self) -> bool {
+        self.state().state.load(Acquire) == HOT
+    }
+
+    /// Make a reserved stack accessible, before its green thread first runs.
+    pub(crate) fn commit(&self) -> io::Result<()> {
+        let (low, high) = self.range();
+        // SAFETY: the range is this slot's stack, owned by `self`; nothing
+        // runs on it yet.
+        unsafe { sys::make_accessible(low, high - low)? };
+        self.state().state.store(HOT, Release);
+        HOT_STACKS.fetch_add(1, AcqRel);
+        Ok(())
+    }
+
+    /// Copy the live frames (from `sp`, the stack pointer recorded at the
+    /// last suspension, to the top) to the heap and drop every page: the
+    /// stack then costs no memory and no kernel area. Only the owning
+    /// worker calls this, on a parked green thread's stack. On failure the
+    /// stack stays as it was.
+    pub(crate) fn compact(&self, sp: usize) -> io::Result<()> {
+        let (low, high) = self.range();
+        let from = sp.saturating_sub(BELOW_MARKER).max(low);
+        let st = self.state();
+        debug_assert_eq!(st.state.load(Acquire), HOT);
+        st.state.store(COMPACTING, Release);
+        // From here another thread's write faults and waits in the handler
+        // until the frames are copied out; reads go on.
+        // SAFETY: the slot's stack range, owned by `self`.
+        if let Err(e) = unsafe { sys::make_read_only(low, high - low) } {
+            st.state.store(HOT, Release);
+            return Err(e);
+        }
+        // SAFETY: [from, high) is inside the stack, readable, and no one can
+        // write to it while it is read-only.
+        let saved: Box<[u8]> = unsafe { std::slice::from_raw_parts(from as *const u8, high - from) }.into();
+        // SAFETY: as above; the frames are on the heap now.
+        if let Err(e) = unsafe { sys::discard(low, high - low) } {
+            // SAFETY: undo the read-only step; the pages are intact.
+            let _ = unsafe { sys::make_accessible(low, high - low) };
+            st.state.store(HOT, Release);
+            return Err(e);
+        }
+        let len = saved.len();
+        st.saved_len.store(len, Release);
+        st.saved.store(Box::into_raw(saved).cast(), Release);
+        st.state.store(COMPACTED, Release);
+        HOT_STACKS.fetch_sub(1, AcqRel);
+        Ok(())
+    }
+
+    /// Make the stack accessible again with its frames where they were,
+    /// before its green thread resumes; frees the heap copy. Only the
+    /// owning worker calls this.
+    pub(crate) fn restore(&self) -> io::Result<()> {
+        let st = self.state();
+        loop {
+            match st.state.compare_exchange(COMPACTED, RESTORING, AcqRel, Acquire) {
+                Ok(_) => {
+                    // SAFETY: we won the slot's restoration; the saved copy
+                    // is this slot's and stays until `free_saved`.
+                    unsafe { restore_slot(self.region, self.slot)? };
+                    break;
+                }
+                // Another thread's fault restores it: wait for it to finish.
+                Err(RESTORING) => std::hint::spin_loop(),
+                Err(_) => break,
+            }
+        }
+        self.free_saved();
+        Ok(())
+    }
+
+    /// Drop the heap copy of the frames once the stack is hot again.
+    fn free_saved(&self) {
+        let st = self.state();
+        let p = st.saved.swap(std::ptr::null_mut(), AcqRel);
+        if !p.is_null() {
+            let len = st.saved_len.load(Acquire);
+            // SAFETY: `p` came from `Box::into_raw` of a `[u8]` of `len` in
+            // `compact`; the swap made us its only owner, and the stack is
+            // hot, so no fault handler reads it any more.
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, len)) });
+        }
+    }
+
+    /// Whether the stack is compacted (its frames on the heap).
+    pub(crate) fn is_compacted(&self) -> bool {
+        self.state().state.load(Acquire) == COMPACTED
+    }
+}
+
+/// Copy a compacted slot's frames back, and mark it hot.
+///
+/// # Safety
+/// The caller moved the slot from `COMPACTED` to `RESTORING` itself. Safe
+/// to call from a signal handler: two syscalls and a copy.
+unsafe fn restore_slot(region: &Region, slot: usize) -> io::Result<()> {
+    let st = &region.slots[slot];
+    let (low, high) = region.stack_range(slot);
+    // SAFETY: the slot's own range; no one runs on it while it is restoring.
+    if let Err(e) = unsafe { sys::make_accessible(low, high - low) } {
+        st.state.store(COMPACTED, Release);
+        return Err(e);
+    }
+    let p = st.saved.load(Acquire);
+    let len = st.saved_len.load(Acquire);
+    // SAFETY: `p` holds `len` saved bytes from the top of this stack, and
+    // [high - len, high) is accessible again.
+    unsafe { std::ptr::copy_nonoverlapping(p, (high - len) as *mut u8, len) };
+    HOT_STACKS.fetch_add(1, AcqRel);
+    st.state.store(HOT, Release);
+    Ok(())
+}
+
+impl Drop for Stack {
+    /// Give the slot back, inaccessible and without pages.
+    fn drop(&mut self) {
+        let st = self.state();
+        let was = st.state.load(Acquire);
+        if was == COMPACTED || was == RESTORING {
+            // A compacted stack of a green thread that never resumed.
+            if self.restore().is_err() {
+                // It stays out of use: never hand out a slot in an unknown state.
+                return;
+            }
+        }
+        self.free_saved();
+        if st.state.load(Acquire) == HOT {
+            let (low, high) = self.range();
+            // SAFETY: the slot's own range, which nothing runs on any more.
+            if unsafe { sys::discard(low, high - low) }.is_err() {
+                return;
+            }
+            HOT_STACKS.fetch_sub(1, AcqRel);
+            st.state.store(FREE, Release);
+        }
+        let slot_len = self.region.slot_len;
+        arena(slot_len).give_back(self.region, self.slot);
+    }
+}
+
+impl Stack {
+    /// The bounds a coroutine runs within.
+    ///
+    /// # Safety
+    /// The coroutine made on them must end, or be forgotten together with
+    /// this `Stack`, before this `Stack` drops.
+    pub(crate) unsafe fn frames(&self) -> Frames {
+        let (low, high) = self.range();
+        Frames { low: low - page_size(), high }
+    }
+}
+
+/// A coroutine's view of a [`Stack`] it does not own: its bounds.
+pub(crate) struct Frames {
+    low: usize,
+    high: usize,
+}
+
+// SAFETY: `high` is the top of a slot, `low` its bottom including the guard
+// page, which stays inaccessible while the stack is in use; both are
+// page-aligned, so aligned to `STACK_ALIGNMENT`, and the stack between them
+// is at least `MIN_STACK_SIZE` (see `slot_len`). `Stack::frames`' caller
+// keeps the slot alive for as long as the coroutine.
+unsafe impl corosensei::stack::Stack for Frames {
+    fn base(&self) -> StackPointer {
+        StackPointer::new(self.high).expect("a stack above address 0")
+    }
+
+    fn limit(&self) -> StackPointer {
+        StackPointer::new(self.low).expect("a stack above address 0")
+    }
+}
+
+impl fmt::Debug for Stack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (low, high) = self.range();
+        f.debug_struct("Stack")
+            .field("low", &format_args!("{low:#x}"))
+            .field("high", &format_args!("{high:#x}"))
+            .finish()
+    }
+}
+
+/// The stack pointer of the green thread suspending now: the address of a
+/// local in a frame of its own, just above the suspension's frames.
+#[inline(never)]
+pub(crate) fn marker() -> usize {
+    let here = 0u8;
+    std::hint::black_box(&here) as *const u8 as usize
+}
