@@ -198,7 +198,7 @@ impl Worker {
                 self.resume(&task, &scheduler, &mut home);
                 ran += 1;
             }
-            let due = self.compact_idle(&mut home);
+            let due = self.compact_idle(&mut home, false);
             if ran == BATCH {
                 // Busy: collect readiness without sleeping, then go on.
                 self.turn(Some(Duration::ZERO));
@@ -237,12 +237,13 @@ impl Worker {
 
     /// Compact the stacks of green threads parked longer than the threshold
     /// (or the oldest parked ones, while more stacks are hot than the
-    /// process's budget allows). Returns when the next one is due.
-    fn compact_idle(&self, home: &mut Home) -> Option<Instant> {
+    /// process's budget allows; or all of them, with `all`). Returns when
+    /// the next one is due.
+    fn compact_idle(&self, home: &mut Home, all: bool) -> Option<Instant> {
         let now = Instant::now();
         while let Some(&(n, i, since)) = home.parked.front() {
             let due = since + self.compact_after;
-            if due > now && !stack::over_budget() {
+            if due > now && !all && !stack::over_budget() {
                 return Some(due);
             }
             home.parked.pop_front();
@@ -426,11 +427,7 @@ impl Worker {
             None => Stack::reserve(self.slot_len)?,
         };
         if stack.commit().is_err() {
-            let threshold = std::mem::replace(&mut home.parked, VecDeque::new());
-            for &(n, i, _) in &threshold {
-                home.parked.push_back((n, i, Instant::now() - self.compact_after));
-            }
-            self.compact_idle(home);
+            self.compact_idle(home, true);
             stack.commit()?;
         }
         Ok(stack)
