@@ -19,6 +19,8 @@ mod harness;
 #[cfg(target_os = "linux")]
 mod reactor;
 #[cfg(target_os = "linux")]
+mod stacks;
+#[cfg(target_os = "linux")]
 mod tcp_io;
 #[cfg(target_os = "linux")]
 mod tls_io;
@@ -44,6 +46,10 @@ fn main() {
         green_io::idle_child(&argv[2], argv[3].parse().expect("a connection count"));
         return;
     }
+    if argv.get(1).map(String::as_str) == Some("--stack-depth") {
+        stacks::depth();
+        return;
+    }
     if argv.get(1).map(String::as_str) == Some("--handshake-loop") && (5..=6).contains(&argv.len()) {
         let groups = argv.get(5).map(String::as_str);
         tls_io::handshake_loop(&argv[2], &argv[3], argv[4].parse().expect("a handshake count"), groups);
@@ -57,7 +63,10 @@ fn main() {
             "-h" | "--help" => {
                 println!("usage: reseau-bench [--quick|--full] [--only WORKLOAD]...");
                 println!("       reseau-bench --handshake-loop ours|theirs|theirs-defaults full|resumed N [GROUPS]");
-                println!("workloads: timers park-wake rtt bulk churn echo deadlines green green-rtt idle tls");
+                println!("       reseau-bench --stack-depth");
+                println!(
+                    "workloads: timers park-wake rtt bulk churn echo deadlines green green-rtt green-resume idle tls"
+                );
                 return;
             }
             other => {
@@ -76,6 +85,7 @@ fn main() {
     tcp_io::churn(&mut bench);
     concurrent::run(&mut bench);
     green_io::run(&mut bench);
+    stacks::run(&mut bench);
     tls_io::run(&mut bench);
     let failed = bench.finish();
     if failed > 0 {

@@ -138,6 +138,33 @@ fn sleep_until_forever() {
     }
 }
 
+/// How many bytes of the calling green thread's stack it has used at its
+/// deepest so far (`None` outside a green thread): a tool to size
+/// [`PoolBuilder::stack_size`] for your own code. Run the deepest path
+/// (a handshake, a parser on its largest input) in a green thread of a
+/// fresh pool, read this at the end, and reserve a comfortable multiple:
+/// reservation is address space, only touched pages cost memory.
+///
+/// It finds the lowest byte that is not zero, so it counts what was
+/// written, and a stack reused from an earlier green thread of the same
+/// worker may read as deep as that one went.
+///
+/// ```
+/// let pool = green::Pool::new(1)?;
+/// let used = pool.spawn(|| {
+///     let buf = std::hint::black_box([1u8; 8192]);
+///     let _ = buf[0];
+///     green::stack_high_water().unwrap()
+/// }).join().unwrap();
+/// assert!(used >= 8192 && used < green::DEFAULT_STACK_SIZE);
+/// assert!(green::stack_high_water().is_none());
+/// pool.shutdown();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn stack_high_water() -> Option<usize> {
+    worker::current_stack().map(stack::high_water)
+}
+
 /// Whether the caller runs in a green thread (of any runtime plugged into
 /// `iopoll::park`).
 pub fn in_green_thread() -> bool {

@@ -91,6 +91,14 @@ thread_local! {
     static CURRENT: Cell<Option<(*const Task, *const Yielder<(), ()>)>> = const { Cell::new(None) };
     /// The stack pointer of the green thread that suspended last.
     static SUSPENDED_AT: Cell<usize> = const { Cell::new(0) };
+    /// The usable range of the running green thread's stack.
+    static STACK_RANGE: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// The usable range (low, high) of the running green thread's stack.
+pub(crate) fn current_stack() -> Option<(usize, usize)> {
+    current_task()?;
+    STACK_RANGE.try_with(Cell::get).ok()
 }
 
 /// What only the worker's thread touches.
@@ -373,6 +381,9 @@ impl Worker {
                 if was_compacted {
                     self.compacted.fetch_sub(1, Relaxed);
                 }
+            }
+            if let Some(stack) = &local.stack {
+                STACK_RANGE.with(|r| r.set(stack.range()));
             }
             (local.co.as_mut().expect("a coroutine to resume"), local.yielder)
         };

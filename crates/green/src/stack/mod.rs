@@ -243,7 +243,8 @@ impl Stack {
         &self.region.slots[self.slot]
     }
 
-    fn range(&self) -> (usize, usize) {
+    /// The usable part of the slot, above its guard page.
+    pub(crate) fn range(&self) -> (usize, usize) {
         self.region.stack_range(self.slot)
     }
 
@@ -439,4 +440,17 @@ impl fmt::Debug for Stack {
 pub(crate) fn marker() -> usize {
     let here = 0u8;
     std::hint::black_box(&here) as *const u8 as usize
+}
+
+/// How deep the running green thread's stack has ever been: the distance
+/// from the top to the lowest byte that is not zero. Stacks start as fresh
+/// zero pages; one taken over from a finished green thread may read deeper
+/// than its new owner went.
+pub(crate) fn high_water((low, high): (usize, usize)) -> usize {
+    let words = (high - low) / 8;
+    // SAFETY: the running green thread's own stack, hot and readable from
+    // `low` to `high` while it runs (we run on it).
+    let stack = unsafe { std::slice::from_raw_parts(low as *const u64, words) };
+    let untouched = stack.iter().take_while(|w| **w == 0).count();
+    high - low - untouched * 8
 }
