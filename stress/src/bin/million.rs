@@ -52,7 +52,7 @@ fn sleeping(pool: &green::Pool, n: usize) {
     let ran = Arc::new(AtomicUsize::new(0));
     let before = rss();
     let start = Instant::now();
-    let wake_at = start + Duration::from_secs(5) + Duration::from_micros(8 * n as u64);
+    let wake_at = start + Duration::from_secs(5) + Duration::from_micros(20 * n as u64);
     let handles: Vec<_> = (0..n)
         .map(|_| {
             let ran = ran.clone();
