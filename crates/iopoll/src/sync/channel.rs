@@ -20,8 +20,6 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 
-use parking_lot::Mutex as StateLock;
-
 use super::{my_waker, park_or_yield};
 
 /// A channel for green threads and OS threads alike, holding up to `bound`
@@ -53,7 +51,7 @@ use super::{my_waker, park_or_yield};
 pub fn channel<T: Send>(bound: usize) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Channel {
         bound,
-        state: StateLock::new(State {
+        state: parking_lot::Mutex::new(State {
             buffer: VecDeque::new(),
             closed: false,
             senders: 1,
@@ -67,7 +65,7 @@ pub fn channel<T: Send>(bound: usize) -> (Sender<T>, Receiver<T>) {
 
 struct Channel<T> {
     bound: usize,
-    state: StateLock<State<T>>,
+    state: parking_lot::Mutex<State<T>>,
 }
 
 struct State<T> {
@@ -86,7 +84,7 @@ struct State<T> {
 /// One parked caller: its `Waker` and what became of its wait.
 struct Slot<T> {
     waker: Waker,
-    outcome: StateLock<Outcome<T>>,
+    outcome: parking_lot::Mutex<Outcome<T>>,
 }
 
 enum Outcome<T> {
@@ -102,10 +100,10 @@ enum Outcome<T> {
 
 impl<T> Slot<T> {
     fn new(offer: Option<T>) -> Arc<Slot<T>> {
-        // Without a waker of its own (no wake-up descriptor) the caller
-        // polls instead: `park_or_yield` returns within a slice.
+        // Where `park` cannot make a waker for the caller, nobody can wake
+        // it: it looks again each time `park_or_yield` returns instead.
         let waker = my_waker().unwrap_or_else(|| Waker::noop().clone());
-        Arc::new(Slot { waker, outcome: StateLock::new(Outcome::Waiting(offer)) })
+        Arc::new(Slot { waker, outcome: parking_lot::Mutex::new(Outcome::Waiting(offer)) })
     }
 
     /// Take the value a waiting sender offers, its slot just taken off the
@@ -153,7 +151,7 @@ fn wake(to_wake: ToWake<impl Sized>) {
 }
 
 /// Why a send or a receive cannot complete now.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Blocked {
     /// It could after a wait: the buffer is full, or empty.
     Wait,
