@@ -14,7 +14,8 @@
 //! - [`Timer`]: a callback armed in the wheel.
 //! - [`park`]: the one way anything waits, on an OS thread or in a green
 //!   thread, and the trait a green-thread runtime implements to plug in.
-//! - [`sync`]: a mutex and condition variable that wait through `park`.
+//! - [`sync`]: a mutex, a condition variable and Go's channel, waiting
+//!   through `park`.
 //! - [`DeadlineExceeded`] and [`Closed`]: how a wait fails.
 //!
 //! Deadlines are absolute [`std::time::Instant`]s (`CLOCK_MONOTONIC`); see

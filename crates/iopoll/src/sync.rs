@@ -1,4 +1,5 @@
-//! A mutex and a condition variable that wait through [`park`].
+//! A mutex, a condition variable, a one-shot slot and Go's channel
+//! ([`channel()`]), all waiting through [`park`].
 //!
 //! `tcp` and `tls` hold locks across waits: a reader holds its
 //! connection's read lock while it waits for data, and a second reader
@@ -15,6 +16,15 @@
 //! Each `WaitList` has an inner parking_lot lock guarding its queue of
 //! wakers, held only to push, pop or remove an entry; no `Waker` is called
 //! under it, and nothing else is taken while it is held.
+//!
+//! A [`channel()`] has one state lock (parking_lot) guarding its buffer, its
+//! closed flag, its counts of senders and receivers, and its two queues of
+//! parked senders and receivers. It is held for bookkeeping only: never
+//! across a park, a `Waker` call or the drop of a value sent. Each parked
+//! caller's slot has a lock of its own guarding the slot's outcome (the
+//! value offered or handed over, or the close): taken under the state lock
+//! by whoever takes the slot off its queue, or alone by the slot's owner.
+//! The order is always state lock, then slot lock.
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
@@ -25,6 +35,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use crate::park;
+
+mod channel;
+
+pub use channel::{Receiver, RecvError, RecvTimeoutError, SendError, Sender, TryRecvError, TrySendError, channel};
 
 /// Wakers of parked callers, first come first served.
 #[derive(Default)]
