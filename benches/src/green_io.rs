@@ -213,9 +213,11 @@ fn idle(kind: &str, conns: usize) -> (f64, f64) {
 pub fn idle_child(kind: &str, conns: usize) {
     crate::harness::raise_fd_limit();
     let blocked = Arc::new(AtomicUsize::new(0));
+    let mut green_pool: Option<&'static green::Pool> = None;
     let (before, clients) = match kind {
         "green" => {
-            let pool = Box::leak(Box::new(green::Pool::new(0).expect("pool")));
+            let pool: &'static green::Pool = Box::leak(Box::new(green::Pool::new(0).expect("pool")));
+            green_pool = Some(pool);
             pool.spawn(|| ()).join().expect("warm-up");
             let l = tcp::ListenConfig::new().backlog(4096).listen("127.0.0.1:0").expect("listen");
             let addr = l.local_addr().expect("addr");
@@ -262,6 +264,14 @@ pub fn idle_child(kind: &str, conns: usize) {
     }
     // As the Go contender does: let every reader reach its read.
     std::thread::sleep(Duration::from_millis(200));
+    // Green threads idle past the pool's threshold have compacted stacks:
+    // what an idle connection costs from then on.
+    if let Some(pool) = green_pool {
+        let until = Instant::now() + green::DEFAULT_COMPACT_AFTER + Duration::from_secs(10);
+        while pool.stats().compacted < conns && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     let per_conn = (testkit::rss().saturating_sub(before)) / conns;
     let threads = testkit::count_threads();
     println!("{per_conn} {threads}");

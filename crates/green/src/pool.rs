@@ -84,6 +84,8 @@ pub struct PoolStats {
     /// Of those, the parked ones whose stacks are compacted: their frames on
     /// the heap, their stack pages given back.
     pub compacted: usize,
+    /// The bytes of those frames on the heap.
+    pub compacted_bytes: usize,
 }
 
 pub(crate) struct PoolShared {
@@ -230,6 +232,7 @@ impl Pool {
         PoolStats {
             live: self.shared.live.load(SeqCst),
             compacted: self.shared.workers.iter().map(|w| w.compacted.load(SeqCst)).sum(),
+            compacted_bytes: self.shared.workers.iter().map(|w| w.compacted_bytes.load(SeqCst)).sum(),
         }
     }
 

@@ -68,6 +68,9 @@ pub(crate) struct Local {
     pub(crate) parked_at: u64,
     /// Its stack pointer at the last suspension.
     pub(crate) sp: usize,
+    /// Bytes of its frames on the heap while its stack is compacted (0
+    /// while hot).
+    pub(crate) saved: usize,
 }
 
 // SAFETY: `local` (the only non-thread-safe part: a coroutine and its
@@ -107,6 +110,7 @@ impl Task {
                 home: u32::MAX,
                 parked_at: 0,
                 sp: 0,
+                saved: 0,
             }),
         }
     }

@@ -75,8 +75,10 @@ pub(crate) struct Worker {
     pub(crate) slot_len: usize,
     /// A green thread parked this long has its stack compacted.
     compact_after: Duration,
-    /// Stacks of this worker compacted right now.
+    /// Stacks of this worker compacted right now, and the bytes of their
+    /// frames on the heap.
     pub(crate) compacted: AtomicUsize,
+    pub(crate) compacted_bytes: AtomicUsize,
     /// Spins in a row that found nothing; after `n` of them the worker
     /// skips the next 2^n - 1 chances to spin (touched by its thread only).
     spin_failures: AtomicUsize,
@@ -166,6 +168,7 @@ impl Worker {
             slot_len,
             compact_after,
             compacted: AtomicUsize::new(0),
+            compacted_bytes: AtomicUsize::new(0),
             spin_failures: AtomicUsize::new(0),
             spin_skip: AtomicUsize::new(0),
             pool,
@@ -267,9 +270,11 @@ impl Worker {
             }
             if let Some(stack) = &local.stack
                 && stack.is_hot()
-                && stack.compact(local.sp).is_ok()
+                && let Ok(saved) = stack.compact(local.sp)
             {
+                local.saved = saved;
                 self.compacted.fetch_add(1, Relaxed);
+                self.compacted_bytes.fetch_add(saved, Relaxed);
             }
         }
         None
@@ -286,6 +291,12 @@ impl Worker {
             if unreachable {
                 let task = home.tasks[i].take().expect("checked above");
                 home.vacant.push(i as u32);
+                // SAFETY: this worker's thread; the green thread is suspended.
+                let saved = std::mem::take(&mut unsafe { task.local() }.saved);
+                if saved > 0 {
+                    self.compacted.fetch_sub(1, Relaxed);
+                    self.compacted_bytes.fetch_sub(saved, Relaxed);
+                }
                 forget_coroutine(&task);
                 task.finished();
                 pool.task_done();
@@ -370,7 +381,6 @@ impl Worker {
                 local.stack = Some(stack);
                 local.home = home.insert(task.clone());
             } else if let Some(stack) = &local.stack {
-                let was_compacted = stack.is_compacted();
                 if let Err(e) = stack.restore() {
                     // No memory to bring its frames back: try again later.
                     eprintln!("reseau-green: worker {} cannot restore a parked stack: {e}", self.index);
@@ -378,8 +388,10 @@ impl Worker {
                     self.queue.lock().push_back(task.clone());
                     return;
                 }
-                if was_compacted {
+                // Restored here or, earlier, by another thread's fault.
+                if local.saved > 0 {
                     self.compacted.fetch_sub(1, Relaxed);
+                    self.compacted_bytes.fetch_sub(std::mem::take(&mut local.saved), Relaxed);
                 }
             }
             if let Some(stack) = &local.stack {

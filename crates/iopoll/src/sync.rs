@@ -13,8 +13,9 @@
 //! swap and one load, as with parking_lot.
 //!
 //! # Locks
-//! Each `WaitList` has an inner parking_lot lock guarding its queue of
-//! wakers, held only to push, pop or remove an entry; no `Waker` is called
+//! Each `WaitList` has an inner parking_lot lock (allocated on first
+//! contention) guarding its queue of wakers, held only to push, pop or
+//! remove an entry; no `Waker` is called
 //! under it, and nothing else is taken while it is held.
 //!
 //! A [`channel()`] has one state lock (parking_lot) guarding its buffer, its
@@ -30,7 +31,7 @@ use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::SeqCst};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -41,29 +42,67 @@ mod channel;
 pub use channel::{Receiver, RecvError, RecvTimeoutError, SendError, Sender, TryRecvError, TrySendError, channel};
 
 /// Wakers of parked callers, first come first served.
+///
+/// Two words until someone first waits: the queue is allocated then, and
+/// kept. Every connection holds several of these (its read, write and
+/// close locks), most of which never see contention.
 #[derive(Default)]
 struct WaitList {
-    /// Entries in `queue`: lets the uncontended path skip the lock.
+    /// Entries in the queue: lets the uncontended path skip the lock.
     len: AtomicUsize,
-    next_id: AtomicU64,
-    queue: parking_lot::Mutex<VecDeque<(u64, Waker)>>,
+    /// The queue, once anyone has waited (see `queue`).
+    queue: AtomicPtr<parking_lot::Mutex<Queue>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    next_id: u64,
+    entries: VecDeque<(u64, Waker)>,
 }
 
 impl WaitList {
+    /// The queue, allocated on first use.
+    fn queue(&self) -> &parking_lot::Mutex<Queue> {
+        let mut p = self.queue.load(Acquire);
+        if p.is_null() {
+            let fresh = Box::into_raw(Box::default());
+            p = match self.queue.compare_exchange(std::ptr::null_mut(), fresh, AcqRel, Acquire) {
+                Ok(_) => fresh,
+                Err(theirs) => {
+                    // SAFETY: `fresh` came from Box::into_raw above and was
+                    // never shared: the exchange failed.
+                    drop(unsafe { Box::from_raw(fresh) });
+                    theirs
+                }
+            };
+        }
+        // SAFETY: a non-null pointer was installed once, from a Box, and is
+        // freed only when the list drops, after every borrow of `self`.
+        unsafe { &*p }
+    }
+
+    /// The queue if anyone has ever waited.
+    fn existing(&self) -> Option<&parking_lot::Mutex<Queue>> {
+        // SAFETY: as in `queue`.
+        unsafe { self.queue.load(Acquire).as_ref() }
+    }
+
     /// Enlist `waker`; the id removes it again.
     fn push(&self, waker: Waker) -> u64 {
-        let id = self.next_id.fetch_add(1, SeqCst);
-        let mut q = self.queue.lock();
-        q.push_back((id, waker));
-        self.len.store(q.len(), SeqCst);
+        let mut q = self.queue().lock();
+        let id = q.next_id;
+        q.next_id += 1;
+        q.entries.push_back((id, waker));
+        self.len.store(q.entries.len(), SeqCst);
         id
     }
 
     /// Take entry `id` out; false if someone popped it (to wake it) first.
     fn remove(&self, id: u64) -> bool {
-        let mut q = self.queue.lock();
-        let found = q.iter().position(|(i, _)| *i == id).map(|at| q.remove(at));
-        self.len.store(q.len(), SeqCst);
+        let Some(q) = self.existing() else { return false };
+        let mut q = q.lock();
+        let found = q.entries.iter().position(|(i, _)| *i == id).map(|at| q.entries.remove(at));
+        self.len.store(q.entries.len(), SeqCst);
         found.is_some()
     }
 
@@ -71,10 +110,11 @@ impl WaitList {
         if self.len.load(SeqCst) == 0 {
             return;
         }
+        let Some(q) = self.existing() else { return };
         let first = {
-            let mut q = self.queue.lock();
-            let first = q.pop_front();
-            self.len.store(q.len(), SeqCst);
+            let mut q = q.lock();
+            let first = q.entries.pop_front();
+            self.len.store(q.entries.len(), SeqCst);
             first
         };
         if let Some((_, w)) = first {
@@ -85,11 +125,12 @@ impl WaitList {
     /// Enlist `waker` unless an entry that wakes the same task is there:
     /// a task polled again before its wake-up must not pile up entries.
     fn push_unique(&self, waker: &Waker) {
-        let mut q = self.queue.lock();
-        if !q.iter().any(|(_, w)| w.will_wake(waker)) {
-            let id = self.next_id.fetch_add(1, SeqCst);
-            q.push_back((id, waker.clone()));
-            self.len.store(q.len(), SeqCst);
+        let mut q = self.queue().lock();
+        if !q.entries.iter().any(|(_, w)| w.will_wake(waker)) {
+            let id = q.next_id;
+            q.next_id += 1;
+            q.entries.push_back((id, waker.clone()));
+            self.len.store(q.entries.len(), SeqCst);
         }
     }
 
@@ -97,13 +138,25 @@ impl WaitList {
         if self.len.load(SeqCst) == 0 {
             return;
         }
+        let Some(q) = self.existing() else { return };
         let all = {
-            let mut q = self.queue.lock();
+            let mut q = q.lock();
             self.len.store(0, SeqCst);
-            std::mem::take(&mut *q)
+            std::mem::take(&mut q.entries)
         };
         for (_, w) in all {
             w.wake();
+        }
+    }
+}
+
+impl Drop for WaitList {
+    fn drop(&mut self) {
+        let p = *self.queue.get_mut();
+        if !p.is_null() {
+            // SAFETY: installed from a Box in `queue`; no borrow outlives
+            // `self`, which is being dropped.
+            drop(unsafe { Box::from_raw(p) });
         }
     }
 }
