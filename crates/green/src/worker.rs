@@ -24,15 +24,14 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence};
-use std::sync::{Arc, OnceLock};
 use std::task::Waker;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use iopoll::Runtime;
-use iopoll::park::{self, Scheduler};
+use iopoll::park::{self, IdleSpin, Scheduler};
 use parking_lot::Mutex;
 
 use crate::pool::PoolShared;
@@ -46,23 +45,10 @@ const STACK_CACHE: usize = 64;
 /// While its pool closes, how often an idle worker looks for green threads
 /// that can never be woken.
 const ABANDON_CHECK: Duration = Duration::from_millis(20);
-/// How long an idle worker polls its reactor before sleeping in it: about
-/// one cross-core wake-up on this project's machines.
+/// How long an idle worker polls its reactor before sleeping in it (when
+/// iopoll's spin policy allows): about one cross-core wake-up on this
+/// project's machines.
 const SPIN: Duration = Duration::from_micros(50);
-
-/// Workers polling their reactors right now, across all pools.
-static SPINNING: AtomicUsize = AtomicUsize::new(0);
-
-/// Whether idle workers may spin at all, and on how many cores.
-fn spin_cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| {
-        if std::env::var_os("RESEAU_SPIN").is_some_and(|v| v == "0") {
-            return 0;
-        }
-        thread::available_parallelism().map_or(1, |n| n.get())
-    })
-}
 
 pub(crate) struct Worker {
     pub(crate) index: usize,
@@ -79,10 +65,6 @@ pub(crate) struct Worker {
     /// frames on the heap.
     pub(crate) compacted: AtomicUsize,
     pub(crate) compacted_bytes: AtomicUsize,
-    /// Spins in a row that found nothing; after `n` of them the worker
-    /// skips the next 2^n - 1 chances to spin (touched by its thread only).
-    spin_failures: AtomicUsize,
-    spin_skip: AtomicUsize,
     pub(crate) pool: std::sync::Weak<PoolShared>,
 }
 
@@ -116,6 +98,8 @@ struct Home {
     suspensions: u64,
     /// Hot stacks of finished green threads, for new ones.
     spare: Vec<Stack>,
+    /// How spinning on the reactor went (iopoll's one policy).
+    spin: IdleSpin,
 }
 
 impl Home {
@@ -169,8 +153,6 @@ impl Worker {
             compact_after,
             compacted: AtomicUsize::new(0),
             compacted_bytes: AtomicUsize::new(0),
-            spin_failures: AtomicUsize::new(0),
-            spin_skip: AtomicUsize::new(0),
             pool,
         })
     }
@@ -200,8 +182,14 @@ impl Worker {
     pub(crate) fn run(self: &Arc<Worker>, pool: &PoolShared) {
         WORKER.with(|w| w.set(Arc::as_ptr(self)));
         let scheduler: Arc<dyn Scheduler> = self.clone();
-        let mut home =
-            Home { tasks: Vec::new(), vacant: Vec::new(), parked: VecDeque::new(), suspensions: 0, spare: Vec::new() };
+        let mut home = Home {
+            tasks: Vec::new(),
+            vacant: Vec::new(),
+            parked: VecDeque::new(),
+            suspensions: 0,
+            spare: Vec::new(),
+            spin: IdleSpin::new(SPIN),
+        };
         loop {
             let mut ran = 0;
             while ran < BATCH {
@@ -221,7 +209,10 @@ impl Worker {
             if pool.finished() {
                 break;
             }
-            if self.spin() {
+            if home.spin.run(|| {
+                self.turn(Some(Duration::ZERO));
+                !self.queue.lock().is_empty()
+            }) {
                 continue;
             }
             // Sleep until something is runnable, or the next compaction is
@@ -302,46 +293,6 @@ impl Worker {
                 pool.task_done();
             }
         }
-    }
-
-    /// With nothing to run, poll the reactor for a short while before
-    /// sleeping in it: a reply due in microseconds then costs no sleep and
-    /// no cross-core wake-up. Only while no more workers spin than there
-    /// are cores, and backing off after spins that found nothing. True if
-    /// a green thread became runnable.
-    fn spin(&self) -> bool {
-        let skip = self.spin_skip.load(Relaxed);
-        if skip > 0 {
-            self.spin_skip.store(skip - 1, Relaxed);
-            return false;
-        }
-        if SPINNING.fetch_add(1, SeqCst) >= spin_cores() {
-            SPINNING.fetch_sub(1, SeqCst);
-            return false;
-        }
-        let start = Instant::now();
-        let found = loop {
-            self.turn(Some(Duration::ZERO));
-            if !self.queue.lock().is_empty() {
-                break true;
-            }
-            if start.elapsed() >= SPIN {
-                break false;
-            }
-            // A breath between polls: each is a syscall.
-            for _ in 0..64 {
-                std::hint::spin_loop();
-            }
-        };
-        SPINNING.fetch_sub(1, SeqCst);
-        if found {
-            self.spin_failures.store(0, Relaxed);
-        } else {
-            let f = (self.spin_failures.load(Relaxed) + 1).min(8);
-            self.spin_failures.store(f, Relaxed);
-            self.spin_skip.store((1 << f) - 1, Relaxed);
-        }
-        found
     }
 
     fn turn(&self, timeout: Option<Duration>) {

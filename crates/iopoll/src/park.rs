@@ -54,6 +54,7 @@ use crate::Runtime;
 use crate::signal::Signal;
 use crate::sys;
 
+pub use crate::spin::IdleSpin;
 pub use crate::sys::Interest;
 
 /// A green-thread runtime, as [`park`](self) sees it. See the module

@@ -78,6 +78,69 @@ impl Drop for Waiting {
     }
 }
 
+/// A scheduler's spin on its own reactor when it runs out of work, under
+/// the same policy as every other wait here: only while no more spin than
+/// there are cores, never with `RESEAU_SPIN=0`, and backing off after
+/// spins that found nothing (skipping the next 1, 3, 7 ... 255 chances).
+/// reseau's green workers use it before they sleep in their reactors;
+/// another green-thread runtime plugged into [`park`](crate::park) can too.
+///
+/// Keep one per scheduler thread: it is its memory of how spinning went.
+///
+/// ```
+/// use std::time::Duration;
+/// let spin = iopoll::park::IdleSpin::new(Duration::from_micros(20));
+/// let mut polls = 0;
+/// // Poll (here: count) until something is runnable or the budget is spent.
+/// let found = spin.run(|| { polls += 1; polls == 3 });
+/// assert!(!found || polls == 3);
+/// ```
+#[derive(Debug)]
+pub struct IdleSpin {
+    budget: Duration,
+    backoff: Backoff,
+}
+
+/// Schedulers spinning right now, across the process.
+static IDLE_SPINNERS: AtomicUsize = AtomicUsize::new(0);
+
+impl IdleSpin {
+    /// A spin that polls for at most `budget` each time.
+    pub fn new(budget: Duration) -> IdleSpin {
+        IdleSpin { budget, backoff: Backoff::default() }
+    }
+
+    /// If the policy allows a spin now, call `poll` (which polls the
+    /// reactor without sleeping and says whether work turned up) until it
+    /// says yes or the budget is spent. Returns whether work turned up.
+    pub fn run(&self, mut poll: impl FnMut() -> bool) -> bool {
+        let Some(cores) = cores() else { return false };
+        if !self.backoff.may_try() {
+            return false;
+        }
+        if IDLE_SPINNERS.fetch_add(1, Relaxed) >= cores {
+            IDLE_SPINNERS.fetch_sub(1, Relaxed);
+            return false;
+        }
+        let start = Instant::now();
+        let found = loop {
+            if poll() {
+                break true;
+            }
+            if start.elapsed() >= self.budget {
+                break false;
+            }
+            // A breath between polls: each is a syscall.
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+        };
+        IDLE_SPINNERS.fetch_sub(1, Relaxed);
+        self.backoff.paid(found);
+        found
+    }
+}
+
 /// The calling thread's memory of how spinning (or yielding) went: after
 /// tries that did not pay, skip the next 1, 3, 7 ... 255 chances. Kept per
 /// thread, since whether a core is free depends on where the thread runs,
@@ -300,6 +363,24 @@ mod tests {
         assert!(!lost_core(Duration::from_micros(1)), "a look's worth of gap");
         assert!(lost_core(LOST_CORE));
         assert!(lost_core(Duration::from_millis(4)), "a scheduler time slice");
+    }
+
+    #[test]
+    fn an_idle_spin_that_finds_nothing_backs_off_like_a_wait() {
+        let spin = IdleSpin::new(Duration::ZERO);
+        let polls = Cell::new(0);
+        let mut tried = 0;
+        for _ in 0..(1 + 1 + 1 + 3 + 1) {
+            let before = polls.get();
+            spin.run(|| {
+                polls.set(polls.get() + 1);
+                false
+            });
+            tried += usize::from(polls.get() > before);
+        }
+        // With spinning allowed: tried, 1 skipped, tried, 3 skipped, tried.
+        let want = if cores().is_some() { 3 } else { 0 };
+        assert_eq!(tried, want);
     }
 
     #[test]
