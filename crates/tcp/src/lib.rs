@@ -55,6 +55,7 @@ mod refcount;
 pub mod resolve;
 pub mod socks5;
 mod sys;
+pub mod unix;
 
 use std::net::SocketAddr;
 

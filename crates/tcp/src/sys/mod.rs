@@ -15,7 +15,7 @@
 use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::time::Duration;
 
 // The one OS-specific module: `linux.rs`, or `bsd.rs` for the kqueue
@@ -33,7 +33,44 @@ mod os;
 #[path = "bsd.rs"]
 mod os;
 
-pub(crate) use os::{ACCEPTED_INHERIT_OPTIONS, accept, stream_socket};
+mod local;
+
+pub(crate) use local::{
+    bind_unix, connect_unix, peer_cred, recv_with_fds, send_with_fds, socketpair, unix_local_addr, unix_peer_addr,
+    unix_socket,
+};
+pub(crate) use os::{ACCEPTED_INHERIT_OPTIONS, stream_socket};
+
+/// The system's maximum accept queue length, read once.
+pub(crate) fn max_backlog() -> u32 {
+    static MAX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MAX.get_or_init(os::max_backlog)
+}
+
+/// Accept one TCP connection, nonblocking and close-on-exec, with the
+/// peer's address.
+pub(crate) fn accept(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
+    let mut raw = RawAddr::empty();
+    let conn = os::accept_into(fd, &mut raw)?;
+    let peer = raw.to_socket_addr()?;
+    Ok((conn, peer))
+}
+
+/// Accept one connection, nonblocking and close-on-exec, without its
+/// address (Unix sockets: the peer is usually unnamed).
+pub(crate) fn accept_any(fd: RawFd) -> io::Result<OwnedFd> {
+    os::accept_into(fd, &mut RawAddr::empty())
+}
+
+/// Release a descriptor number.
+///
+/// # Safety
+/// `fd` must be open and owned by the caller, and no one may use the
+/// number afterwards (it may be reused at once).
+pub(crate) unsafe fn close(fd: RawFd) {
+    // SAFETY: the caller owns `fd` and gives it up here.
+    unsafe { libc::close(fd) };
+}
 
 /// The most one `send` or `recv` moves: macOS fails larger lengths with
 /// `EINVAL` (as std notes, `INT_MAX` and up); a short transfer is fine.
