@@ -46,6 +46,7 @@
 
 mod addr;
 mod conn;
+mod connection;
 mod dial;
 mod error;
 mod fd;
@@ -61,6 +62,7 @@ use std::net::SocketAddr;
 
 pub use addr::{Network, join_host_port, split_host_port};
 pub use conn::Conn;
+pub use connection::{Addr, Connection};
 pub use dial::{DEFAULT_FALLBACK_DELAY, Dialer};
 pub use error::{AddressError, Error, LookupError, OpError};
 pub use iopoll::{Closed, DeadlineExceeded, Expired, IsTimeout, Runtime};

@@ -39,7 +39,7 @@ pub(crate) use local::{
     bind_unix, connect_unix, peer_cred, recv_with_fds, send_with_fds, socketpair, unix_local_addr, unix_peer_addr,
     unix_socket,
 };
-pub(crate) use os::{ACCEPTED_INHERIT_OPTIONS, stream_socket};
+pub(crate) use os::{ACCEPTED_INHERIT_OPTIONS, abstract_name, stream_socket};
 
 /// The system's maximum accept queue length, read once.
 pub(crate) fn max_backlog() -> u32 {
