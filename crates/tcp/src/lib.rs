@@ -54,6 +54,7 @@ mod listen;
 mod listener;
 mod refcount;
 pub mod resolve;
+mod sockopts;
 pub mod socks5;
 mod sys;
 pub mod unix;
@@ -68,6 +69,7 @@ pub use error::{AddressError, Error, LookupError, OpError};
 pub use iopoll::{Closed, DeadlineExceeded, Expired, IsTimeout, Runtime};
 pub use listen::ListenConfig;
 pub use listener::Listener;
+pub use sockopts::KeepAliveConfig;
 
 /// Resolve `address` (`"host:port"`) and connect with the default
 /// [`Dialer`].

@@ -30,6 +30,15 @@ pub(crate) const SEND_FLAGS: libc::c_int = 0;
 #[cfg(not(target_vendor = "apple"))]
 pub(crate) const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 
+/// The option that shares a port among listeners, the kernel spreading
+/// connections among them: on FreeBSD that is `SO_REUSEPORT_LB` (its
+/// `SO_REUSEPORT` gives every connection to the last listener).
+#[cfg(target_os = "freebsd")]
+pub(crate) const REUSEPORT: libc::c_int = libc::SO_REUSEPORT_LB;
+/// The option that shares a port among listeners.
+#[cfg(not(target_os = "freebsd"))]
+pub(crate) const REUSEPORT: libc::c_int = libc::SO_REUSEPORT;
+
 /// The `getaddrinfo` errors that mean the name has no addresses.
 #[cfg(any(target_os = "freebsd", target_os = "dragonfly"))]
 pub(crate) const NO_SUCH_HOST: [libc::c_int; 1] = [libc::EAI_NONAME];

@@ -14,6 +14,10 @@ pub(crate) const ACCEPTED_INHERIT_OPTIONS: bool = true;
 /// A send to a dead peer is `EPIPE`, not `SIGPIPE`.
 pub(crate) const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 
+/// The option that shares a port among listeners, the kernel spreading
+/// connections among them.
+pub(crate) const REUSEPORT: libc::c_int = libc::SO_REUSEPORT;
+
 /// The `getaddrinfo` errors that mean the name has no addresses.
 pub(crate) const NO_SUCH_HOST: [libc::c_int; 2] = [libc::EAI_NONAME, libc::EAI_NODATA];
 

@@ -259,14 +259,45 @@ pub(crate) fn set_nodelay(fd: RawFd, on: bool) -> io::Result<()> {
 /// Keepalive on with `period` as both the idle time and the probe interval
 /// (as Go does), or off for `None`.
 pub(crate) fn set_keepalive(fd: RawFd, period: Option<Duration>) -> io::Result<()> {
-    let Some(period) = period else {
+    set_keepalive_config(fd, period.is_some(), period, period, None)
+}
+
+/// Keepalive on or off; when on, the idle time, the probe interval and the
+/// probe count that are given (`None` leaves the system's).
+pub(crate) fn set_keepalive_config(
+    fd: RawFd,
+    enable: bool,
+    idle: Option<Duration>,
+    interval: Option<Duration>,
+    count: Option<u32>,
+) -> io::Result<()> {
+    if !enable {
         return setsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 0 as libc::c_int);
-    };
-    // Whole seconds, rounded up, at least one; the kernel caps at 32767.
-    let secs = period.as_secs().saturating_add(u64::from(period.subsec_nanos() > 0)).clamp(1, 32_767) as libc::c_int;
+    }
     setsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1 as libc::c_int)?;
-    os::set_keepalive_idle(fd, secs)?;
-    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, secs)
+    if let Some(idle) = idle {
+        os::set_keepalive_idle(fd, keepalive_secs(idle))?;
+    }
+    if let Some(interval) = interval {
+        setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, keepalive_secs(interval))?;
+    }
+    if let Some(count) = count {
+        let count = libc::c_int::try_from(count)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "keepalive count out of range"))?;
+        setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, count)?;
+    }
+    Ok(())
+}
+
+/// Whole seconds, rounded up, at least one; the kernel caps at 32767.
+fn keepalive_secs(d: Duration) -> libc::c_int {
+    d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0)).clamp(1, 32_767) as libc::c_int
+}
+
+/// Let several sockets bind the same address and port, the kernel
+/// spreading incoming connections among them.
+pub(crate) fn set_reuseport(fd: RawFd, on: bool) -> io::Result<()> {
+    setsockopt(fd, libc::SOL_SOCKET, os::REUSEPORT, libc::c_int::from(on))
 }
 
 pub(crate) fn bind(fd: RawFd, addr: &SocketAddr) -> io::Result<()> {
