@@ -2,17 +2,14 @@
 //! `Dialer` (Go's `Control`), Go 1.23's keepalive configuration, and the
 //! default backlog (the system's maximum, as Go).
 
-mod support;
-
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, mpsc};
 use std::thread;
-use std::time::Duration;
 
-use tcp::{Dialer, Error, KeepAliveConfig, ListenConfig};
-use testkit::{PATIENCE, getsockopt_int, soon};
+use tcp::{Dialer, Error, ListenConfig};
+use testkit::{PATIENCE, getsockopt_int};
 
 fn rcvbuf(fd: RawFd) -> usize {
     getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF).unwrap() as usize
@@ -154,6 +151,8 @@ fn keepalive_of(fd: RawFd) -> (bool, i32, i32, i32) {
 #[cfg(target_os = "linux")]
 #[test]
 fn keepalive_config_reads_back_on_conn_dialer_and_accepted_connections() {
+    use std::time::Duration;
+    use tcp::KeepAliveConfig;
     let s = Duration::from_secs;
     let config = KeepAliveConfig { enable: true, idle: Some(s(33)), interval: Some(s(7)), count: Some(4) };
     let l = ListenConfig::new().keepalive_config(config).listen("127.0.0.1:0").unwrap();
@@ -182,7 +181,7 @@ fn keepalive_config_reads_back_on_conn_dialer_and_accepted_connections() {
     let e = dialed.set_keepalive_config(KeepAliveConfig { enable: true, count: Some(100_000), ..config }).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e:?}");
 
-    l.set_deadline(Some(soon())).unwrap();
+    l.set_deadline(Some(testkit::soon())).unwrap();
     let accepted = l.accept().unwrap();
     assert_eq!(keepalive_of(accepted.as_raw_fd()), (true, 33, 7, 4), "accepted connections take the config");
 }
@@ -200,7 +199,7 @@ fn listeners_default_to_the_system_maximum_backlog() {
         let addr = l.local_addr().unwrap();
         let dialer = Dialer::new().timeout(PATIENCE);
         let clients: Vec<_> = (0..want).map(|_| dialer.connect_addr(addr).unwrap()).collect();
-        l.set_deadline(Some(soon())).unwrap();
+        l.set_deadline(Some(testkit::soon())).unwrap();
         for _ in 0..want {
             l.accept().unwrap();
         }

@@ -8,14 +8,14 @@ mod support;
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{assert_closed, assert_closed_result, assert_timeout_result};
+use support::{assert_closed_result, assert_timeout_result};
 use tcp::unix::{self, Conn, Credentials, Listener};
 use testkit::child::Proc;
 use testkit::{PATIENCE, scratch_dir, within};
@@ -149,6 +149,7 @@ fn bad_addresses_are_clear_errors() {
 #[test]
 fn abstract_names_listen_and_connect_without_a_file() {
     use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::SocketAddr;
     let name = format!("reseau-test-{}-abstract", std::process::id());
     let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
     let l = Listener::bind_addr(&addr).unwrap();
@@ -284,7 +285,7 @@ fn close_from_another_thread_wakes_reader_writer_and_accept() {
     within(PATIENCE, "close with a reader and a writer parked", move || closer.close().unwrap());
     assert!(!c.is_open());
     assert_closed_result(reader.recv_timeout(PATIENCE).expect("reader not woken by close").0);
-    assert_closed(&writer.recv_timeout(PATIENCE).expect("writer not woken by close").0);
+    support::assert_closed(&writer.recv_timeout(PATIENCE).expect("writer not woken by close").0);
     assert_closed_result(c.set_deadline(None));
 
     let path = dir("close-accept").join("l.sock");
