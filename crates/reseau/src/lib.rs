@@ -33,5 +33,6 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../../../docs/migrating-from-std.md")]
 #[doc = include_str!("../../../docs/tcp.md")]
 #[doc = include_str!("../../../docs/tls.md")]
+#[doc = include_str!("../../../docs/unix.md")]
 #[doc = include_str!("../../../docs/resolution.md")]
 pub struct GuideDoctests;
