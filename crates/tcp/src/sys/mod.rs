@@ -2,14 +2,19 @@
 //! Everything above this module speaks `SocketAddr`, `OwnedFd` and
 //! `io::Result`, and names no OS.
 //!
-//! This file is the POSIX part every system shares. What differs lives in
-//! `linux.rs` and `bsd.rs` (macOS, iOS, FreeBSD, NetBSD, OpenBSD,
-//! DragonFly), each providing the same items: how a socket is created and
-//! accepted nonblocking and close-on-exec (`stream_socket`, `accept`), how
-//! a send avoids `SIGPIPE` (`SEND_FLAGS`), the keepalive idle-time option
-//! (`set_keepalive_idle`), `sockaddr_in`/`sockaddr_in6` (with `sin_len` on
-//! the BSDs), which `getaddrinfo` errors mean "no such host", and whether
-//! accepted sockets inherit the listener's options
+//! This file is the POSIX part every system shares, and `local.rs` its
+//! Unix-domain-socket part. What differs lives in `linux.rs` and `bsd.rs`
+//! (macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly), each providing the
+//! same items: how a socket or socket pair is created and accepted
+//! nonblocking and close-on-exec (`socket`, `socketpair`, `accept_into`),
+//! how a send avoids `SIGPIPE` (`SEND_FLAGS`), how received descriptors
+//! become close-on-exec (`RECV_FD_FLAGS`, `received_fd`), the keepalive
+//! idle-time option (`set_keepalive_idle`), the port-sharing option
+//! (`REUSEPORT`), the default backlog (`max_backlog`), the peer's
+//! credentials (`peer_cred`), abstract socket names (`abstract_name`),
+//! `sockaddr_in`/`sockaddr_in6`/`sockaddr_un` lengths (`sin_len`,
+//! `sun_len` on the BSDs), which `getaddrinfo` errors mean "no such
+//! host", and whether accepted sockets inherit the listener's options
 //! (`ACCEPTED_INHERIT_OPTIONS`).
 
 use std::io;

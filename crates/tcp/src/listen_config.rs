@@ -1,4 +1,6 @@
-//! Listening on an address string.
+//! `ListenConfig`: how to listen (backlog, address and port reuse, the
+//! control hook, keepalive of accepted connections, network, resolver),
+//! on an address string or a `SocketAddr`.
 
 use std::fmt;
 use std::io;
