@@ -82,10 +82,13 @@ fn listen_connect_echo_and_the_socket_file_comes_and_goes() {
     c.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"hello");
     let l = server.join().unwrap();
+    assert_eq!(c.to_string(), format!("unix::Conn( => {}, open)", path.display()));
+    assert_eq!(l.to_string(), format!("unix::Listener({}, active)", path.display()));
     assert!(path.exists());
     l.close().unwrap();
     assert!(!path.exists(), "close left the socket file");
     assert!(!l.is_open());
+    assert_eq!(l.to_string(), format!("unix::Listener({}, closed)", path.display()));
     // Closing again is harmless, and the address is kept.
     l.close().unwrap();
     assert_eq!(l.local_addr().unwrap().as_pathname(), Some(path.as_path()));

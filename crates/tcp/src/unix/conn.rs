@@ -320,6 +320,18 @@ impl AsRawFd for Conn {
     }
 }
 
+/// `unix::Conn(/run/app.sock => , open)`: local, then peer, each as
+/// [`Addr`](crate::Addr) prints it (a path, `@name`, or nothing for an
+/// unnamed end).
+impl fmt::Display for Conn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let addr =
+            |a: &Option<SocketAddr>| a.clone().map_or_else(|| "?".to_string(), |a| crate::Addr::Unix(a).to_string());
+        let state = if self.is_open() { "open" } else { "closed" };
+        write!(f, "unix::Conn({} => {}, {state})", addr(&self.local), addr(&self.peer))
+    }
+}
+
 impl fmt::Debug for Conn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("unix::Conn");

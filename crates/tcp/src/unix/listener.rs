@@ -200,6 +200,14 @@ impl AsRawFd for Listener {
     }
 }
 
+/// `unix::Listener(/run/app.sock, active)`, or `closed`.
+impl fmt::Display for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let addr = self.local.clone().map_or_else(|| "?".to_string(), |a| crate::Addr::Unix(a).to_string());
+        write!(f, "unix::Listener({addr}, {})", if self.is_open() { "active" } else { "closed" })
+    }
+}
+
 impl fmt::Debug for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("unix::Listener");
