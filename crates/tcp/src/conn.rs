@@ -60,8 +60,9 @@ impl Conn {
 
     /// Wrap a connected nonblocking socket, with Go's defaults for dialed
     /// and accepted connections: `TCP_NODELAY` on and keepalive as
-    /// configured, every 15 s by default (failures to set them are ignored, as Go does). Addresses the caller
-    /// already knows are passed in, saving syscalls.
+    /// configured, every 15 s by default (failures to set them are
+    /// ignored, as Go does). Addresses the caller already knows are passed
+    /// in, saving syscalls.
     pub(crate) fn established(
         fd: OwnedFd,
         rt: &Runtime,

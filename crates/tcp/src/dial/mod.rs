@@ -152,11 +152,11 @@ impl Dialer {
     /// use std::os::fd::AsRawFd;
     /// let conn = tcp::Dialer::new()
     ///     .control(|fd| {
-    ///         let mark: libc::c_int = 42;
-    ///         // SAFETY: `mark` lives across the call and its size is passed with it.
+    ///         let size: libc::c_int = 1 << 20;
+    ///         // SAFETY: `size` lives across the call and its size is passed with it.
     ///         let r = unsafe {
-    ///             libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MARK,
-    ///                 (&raw const mark).cast(), size_of::<libc::c_int>() as libc::socklen_t)
+    ///             libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF,
+    ///                 (&raw const size).cast(), size_of::<libc::c_int>() as libc::socklen_t)
     ///         };
     ///         if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
     ///     })
