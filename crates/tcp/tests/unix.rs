@@ -305,38 +305,28 @@ fn close_from_another_thread_wakes_reader_writer_and_accept() {
 // ---------------------------------------------------- the Waker interface
 
 #[test]
-fn poll_read_poll_write_and_poll_accept() {
-    use std::task::{Context, Poll, Waker};
-    let mut cx = Context::from_waker(Waker::noop());
+fn poll_read_poll_write_and_poll_accept_are_woken_by_the_reactor() {
+    use std::task::{Context, Poll};
+    use testkit::task::{channel_waker, drive};
+    let (waker, woken) = channel_waker();
+    let mut cx = Context::from_waker(&waker);
     let (a, b) = Conn::pair().unwrap();
     let mut buf = [0; 8];
     assert!(a.poll_read(&mut cx, &mut buf).is_pending());
     assert!(matches!(b.poll_write(&mut cx, b"poll"), Poll::Ready(Ok(4))));
-    let n = within(PATIENCE, "poll_read after a write", move || {
-        loop {
-            let mut cx = Context::from_waker(Waker::noop());
-            if let Poll::Ready(r) = a.poll_read(&mut cx, &mut buf) {
-                return r.unwrap();
-            }
-            thread::yield_now();
-        }
-    });
-    assert_eq!(n, 4);
+    let n = drive(&woken, || a.poll_read(&mut cx, &mut buf));
+    assert_eq!(n.unwrap(), 4);
+    assert_eq!(&buf[..4], b"poll");
+    // A deadline ends a pending poll_read too.
+    a.set_read_deadline(Some(Instant::now() + 10 * MS)).unwrap();
+    assert_timeout_result(drive(&woken, || a.poll_read(&mut cx, &mut buf)));
 
     let path = dir("poll-accept").join("l.sock");
     let l = Listener::bind(&path).unwrap();
     assert!(l.poll_accept(&mut cx).is_pending());
     let _client = unix::connect(&path).unwrap();
-    let accepted = within(PATIENCE, "poll_accept with a client queued", move || {
-        loop {
-            let mut cx = Context::from_waker(Waker::noop());
-            if let Poll::Ready(r) = l.poll_accept(&mut cx) {
-                return r.map(|c| c.is_open());
-            }
-            thread::yield_now();
-        }
-    });
-    assert!(accepted.unwrap());
+    let accepted = drive(&woken, || l.poll_accept(&mut cx)).unwrap();
+    assert!(accepted.is_open());
 }
 
 // ------------------------------------------------------------ descriptors
