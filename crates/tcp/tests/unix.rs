@@ -136,6 +136,8 @@ fn bad_addresses_are_clear_errors() {
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e:?}");
     let e = unix::connect(&long).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e:?}");
+    let e = unix::listen("").unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e:?}");
     let e = unix::connect("/tmp/nul\0byte").unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e:?}");
     let e = unix::connect(dir("missing").join("nobody.sock")).unwrap_err();
