@@ -109,6 +109,17 @@ fn dropping_a_listener_removes_its_file_and_from_std_leaves_it() {
     assert_eq!(server.peer_cred().unwrap(), client.peer_cred().unwrap());
     drop(l);
     assert!(path.exists());
+    // Either way round, by request (Go's SetUnlinkOnClose).
+    let other = d.join("b.sock");
+    let l = Listener::from_std(UnixListener::bind(&other).unwrap()).unwrap();
+    l.set_unlink_on_close(true);
+    drop(l);
+    assert!(!other.exists());
+    std::fs::remove_file(&path).unwrap();
+    let l = unix::listen(&path).unwrap();
+    l.set_unlink_on_close(false);
+    l.close().unwrap();
+    assert!(path.exists(), "a listener told not to removed its file");
 }
 
 #[test]

@@ -2,9 +2,9 @@
 //! `accept`.
 //!
 //! # Locks
-//! `unlink` (the path to remove on close) is held only to take the path
-//! out, never across a syscall other than the file's removal, and never
-//! together with the descriptor's locks (see `fd.rs`).
+//! `unlink` (the path to remove on close) is held only to set the path or
+//! take it out, never across a syscall (the file is removed after), and
+//! never together with the descriptor's locks (see `fd.rs`).
 
 use std::fmt;
 use std::io;
@@ -170,7 +170,22 @@ impl Listener {
             let _ = std::fs::remove_file(path);
         }
         self.fd.close();
+        // A set_unlink_on_close racing this close must not arm a later one.
+        *self.unlink.lock() = None;
         Ok(())
+    }
+
+    /// Whether closing removes the socket file, as Go's
+    /// `SetUnlinkOnClose`: on by default for a listener that made its file
+    /// ([`bind`](Listener::bind)), off for one adopted with
+    /// [`from_std`](Listener::from_std). Turn it off in a process that
+    /// hands its listening socket to another (see
+    /// [`Conn::send_with_fds`]) before it exits, or its exit would remove
+    /// the file the other still serves. Turning it on for a listener with
+    /// no path (an abstract name, or unnamed) does nothing.
+    pub fn set_unlink_on_close(&self, on: bool) {
+        let path = self.local.as_ref().and_then(SocketAddr::as_pathname).map(Path::to_path_buf);
+        *self.unlink.lock() = if on && self.is_open() { path } else { None };
     }
 
     /// Whether [`close`](Listener::close) has not been called.
