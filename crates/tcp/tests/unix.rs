@@ -161,6 +161,32 @@ fn bad_addresses_are_clear_errors() {
     assert_eq!(unix::connect_addr(&unnamed).unwrap_err().kind(), io::ErrorKind::InvalidInput);
 }
 
+/// Linux fails a Unix connect to a full accept queue at once (as Go
+/// reports it), instead of waiting as TCP does.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_accept_queue_fails_connect_with_would_block() {
+    let path = dir("full-queue").join("q.sock");
+    let std_l = UnixListener::bind(&path).unwrap();
+    // SAFETY: listen(2) on a socket `std_l` owns: a queue of one.
+    assert_eq!(unsafe { libc::listen(std_l.as_raw_fd(), 0) }, 0);
+    let l = Listener::from_std(std_l).unwrap();
+    let mut queued = Vec::new();
+    let e = loop {
+        match unix::connect(&path) {
+            Ok(c) => queued.push(c),
+            Err(e) => break e,
+        }
+        assert!(queued.len() < 16, "a queue of one took {} connections", queued.len());
+    };
+    assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "{e:?}");
+    // Accepting makes room again.
+    for _ in &queued {
+        l.accept().unwrap();
+    }
+    drop(unix::connect(&path).unwrap());
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn abstract_names_listen_and_connect_without_a_file() {
