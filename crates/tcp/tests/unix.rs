@@ -222,6 +222,35 @@ fn peer_cred_is_this_process() {
     assert_closed_result(a.peer_cred());
 }
 
+/// Another process's credentials are that process's: a Python child
+/// connects, and the accepted connection names its pid.
+#[test]
+fn peer_cred_names_another_process() {
+    let path = dir("cred-child").join("c.sock");
+    let l = unix::listen(&path).unwrap();
+    let script = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.settimeout(10)
+s.recv(1)
+"#;
+    let mut child = Proc::spawn("python3", Command::new("python3").arg("-c").arg(script).arg(&path));
+    l.set_deadline(Some(testkit::soon())).unwrap();
+    let mut c = l.accept().unwrap();
+    let cred = c.peer_cred().unwrap();
+    // SAFETY: getuid cannot fail.
+    assert_eq!(cred.uid, unsafe { libc::getuid() });
+    if cfg!(target_os = "linux") {
+        assert_eq!(cred.pid, Some(child.child.id() as i32));
+    } else {
+        assert_eq!(cred.pid, None);
+    }
+    c.write_all(b"!").unwrap();
+    let (_, err, status) = child.finish();
+    assert!(status.success(), "python: {err}");
+}
+
 #[test]
 fn close_read_and_close_write() {
     let (mut a, mut b) = Conn::pair().unwrap();
