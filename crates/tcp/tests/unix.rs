@@ -38,19 +38,23 @@ fn read1(c: &Conn) -> io::Result<usize> {
     (&*c).read(&mut [0u8; 1])
 }
 
-/// Fill `c`'s send buffer (and the peer's receive queue) without blocking.
+/// Fill `c`'s send buffer (and the peer's receive queue) without blocking:
+/// large sends until one would block, then single bytes until even those
+/// would, so no write of any size fits afterwards.
 fn fill_send_buffer(c: &Conn) {
     let chunk = [0x5au8; 64 * 1024];
-    loop {
-        // SAFETY: sends from a live buffer on a socket `c` keeps open;
-        // MSG_DONTWAIT never blocks, MSG_NOSIGNAL never raises SIGPIPE.
-        let n = unsafe {
-            libc::send(c.as_raw_fd(), chunk.as_ptr().cast(), chunk.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "filling the send buffer: {e}");
-            return;
+    for len in [chunk.len(), 1] {
+        loop {
+            // SAFETY: sends from a live buffer on a socket `c` keeps open;
+            // MSG_DONTWAIT never blocks, MSG_NOSIGNAL never raises SIGPIPE.
+            let n = unsafe {
+                libc::send(c.as_raw_fd(), chunk.as_ptr().cast(), len, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "filling the send buffer: {e}");
+                break;
+            }
         }
     }
 }
