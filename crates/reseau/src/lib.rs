@@ -5,11 +5,16 @@
 //! - [`tcp`]: TCP connections and listeners with a blocking facade and
 //!   absolute deadlines.
 //! - [`tls`]: TLS on OpenSSL memory BIOs, driven by the same reactor.
+//! - [`unix`]: Unix domain sockets, with the contract of `tcp`.
+//! - [`Connection`]: what TCP, TLS and Unix connections share, for code
+//!   over `Box<dyn Connection>`; [`Addr`], the address of either kind.
 //! - [`green`]: green threads whose blocking `tcp` and `tls` calls suspend
 //!   only themselves.
 pub use green;
 pub use iopoll;
 pub use tcp;
+pub use tcp::unix;
+pub use tcp::{Addr, Connection};
 pub use tls;
 
 /// The README's snippets, compiled as doc tests so they stay true.
@@ -28,5 +33,6 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../../../docs/migrating-from-std.md")]
 #[doc = include_str!("../../../docs/tcp.md")]
 #[doc = include_str!("../../../docs/tls.md")]
+#[doc = include_str!("../../../docs/unix.md")]
 #[doc = include_str!("../../../docs/resolution.md")]
 pub struct GuideDoctests;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use iopoll::Runtime;
 
 use crate::fd::NetFd;
+use crate::sockopts::KeepAliveConfig;
 use crate::sys;
 
 /// Go's default keepalive period for dialed and accepted connections.
@@ -58,19 +59,20 @@ impl Conn {
     }
 
     /// Wrap a connected nonblocking socket, with Go's defaults for dialed
-    /// and accepted connections: `TCP_NODELAY` on and keepalive every 15 s
-    /// (failures to set them are ignored, as Go does). Addresses the caller
-    /// already knows are passed in, saving syscalls.
+    /// and accepted connections: `TCP_NODELAY` on and keepalive as
+    /// configured, every 15 s by default (failures to set them are
+    /// ignored, as Go does). Addresses the caller already knows are passed
+    /// in, saving syscalls.
     pub(crate) fn established(
         fd: OwnedFd,
         rt: &Runtime,
         local: Option<SocketAddr>,
         remote: Option<SocketAddr>,
-        keepalive: Option<Duration>,
+        keepalive: KeepAliveConfig,
     ) -> io::Result<Conn> {
         let raw = fd.as_raw_fd();
         let _ = sys::set_nodelay(raw, true);
-        let _ = sys::set_keepalive(raw, keepalive);
+        let _ = keepalive.apply(raw);
         let local = local.or_else(|| sys::local_addr(raw).ok());
         let remote = remote.or_else(|| sys::peer_addr(raw).ok());
         Ok(Conn { fd: NetFd::new(fd, rt)?, local, remote })
@@ -279,6 +281,25 @@ impl Conn {
     /// means 1 s and anything above about 9 hours means 32 767 s.
     pub fn set_keepalive(&self, period: Option<Duration>) -> io::Result<()> {
         self.fd.control(|fd| sys::set_keepalive(fd, period))
+    }
+
+    /// Keepalive as Go 1.23's `KeepAliveConfig`: on or off, and the idle
+    /// time, probe interval and probe count, each left to the system when
+    /// `None`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let conn = tcp::connect("127.0.0.1:7")?;
+    /// conn.set_keepalive_config(tcp::KeepAliveConfig {
+    ///     enable: true,
+    ///     idle: Some(Duration::from_secs(60)),
+    ///     interval: Some(Duration::from_secs(10)),
+    ///     count: Some(5),
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_keepalive_config(&self, c: KeepAliveConfig) -> io::Result<()> {
+        self.fd.control(|fd| c.apply(fd))
     }
 
     /// Read for executors: try once, and if nothing is there register the

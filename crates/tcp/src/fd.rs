@@ -131,7 +131,7 @@ impl NetFd {
     fn release(&self) {
         // SAFETY: the last reference is gone, so no syscall can still be
         // using this fd number; it is closed exactly once, here.
-        unsafe { libc::close(self.fd) };
+        unsafe { sys::close(self.fd) };
         *self.released.lock() = true;
         self.released_cv.notify_all();
     }
@@ -203,6 +203,21 @@ impl NetFd {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return if done > 0 { Ok(done) } else { Err(e) },
+            }
+        }
+    }
+
+    /// Go's I/O loop for the write direction, run under the write lock:
+    /// check closed and deadline, try `op` once, wait on `WouldBlock`,
+    /// retry. For writes whose one syscall is the whole operation (a
+    /// message with descriptors attached).
+    pub(crate) fn write_loop<T>(&self, mut op: impl FnMut(RawFd) -> io::Result<T>) -> io::Result<T> {
+        loop {
+            self.pd.prepare_write()?;
+            match op(self.fd) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.pd.wait_writable()?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other,
             }
         }
     }

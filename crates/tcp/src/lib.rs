@@ -11,6 +11,13 @@
 //!   `"host:port"` strings: names go through a [`resolve::Resolver`], and
 //!   dual-stack names are dialed with happy eyeballs.
 //!
+//! - [`unix`]: Unix domain sockets with the same contract, plus peer
+//!   credentials and passing descriptors.
+//! - [`Connection`]: the trait `Conn`, `unix::Conn` and `tls::Conn` share,
+//!   for code over `Box<dyn Connection>`; [`Addr`] is either address kind.
+//! - [`ListenConfig::reuse_port`], [`ListenConfig::control`],
+//!   [`Dialer::control`] and [`KeepAliveConfig`]: socket control, as Go's.
+//!
 //! Closing a connection or listener from any thread wakes every call
 //! blocked on it with [`Closed`]; a passed deadline fails calls with
 //! [`std::io::ErrorKind::TimedOut`] carrying [`DeadlineExceeded`].
@@ -40,31 +47,36 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// The public error types keep their fields as the contract writes them
-// (API.md), so results carry a large `OpError` by value.
+// `OpError` keeps Go's `net.OpError` fields public and by value (`op`,
+// `net`, `addr`, `err`, ...), so results carry a large `OpError` by value.
 #![allow(clippy::result_large_err)]
 
 mod addr;
 mod conn;
+mod connection;
 mod dial;
 mod error;
 mod fd;
-mod listen;
+mod listen_config;
 mod listener;
 mod refcount;
 pub mod resolve;
+mod sockopts;
 pub mod socks5;
 mod sys;
+pub mod unix;
 
 use std::net::SocketAddr;
 
 pub use addr::{Network, join_host_port, split_host_port};
 pub use conn::Conn;
+pub use connection::{Addr, Connection};
 pub use dial::{DEFAULT_FALLBACK_DELAY, Dialer};
 pub use error::{AddressError, Error, LookupError, OpError};
 pub use iopoll::{Closed, DeadlineExceeded, Expired, IsTimeout, Runtime};
-pub use listen::ListenConfig;
+pub use listen_config::ListenConfig;
 pub use listener::Listener;
+pub use sockopts::KeepAliveConfig;
 
 /// Resolve `address` (`"host:port"`) and connect with the default
 /// [`Dialer`].

@@ -3,14 +3,15 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use iopoll::{Closed, Runtime};
 
-use crate::conn::{Conn, DEFAULT_KEEPALIVE};
+use crate::conn::Conn;
 use crate::fd::NetFd;
+use crate::sockopts::{Control, KeepAliveConfig};
 use crate::sys;
 
 /// A listening TCP socket.
@@ -37,13 +38,19 @@ use crate::sys;
 pub struct Listener {
     fd: NetFd,
     local: Option<SocketAddr>,
+    /// For accepted connections (set on each where they do not inherit it).
+    keepalive: KeepAliveConfig,
 }
 
 /// How to open a listening socket; `ListenConfig` fills it in.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ListenOptions {
     pub(crate) backlog: u32,
     pub(crate) reuseaddr: bool,
+    pub(crate) reuse_port: bool,
+    pub(crate) keepalive: KeepAliveConfig,
+    /// Run after the socket is made and its options set, before `bind`.
+    pub(crate) control: Option<Control>,
     /// `Some(true)` for tcp6 (no v4-mapped peers), `Some(false)` for a
     /// dual-stack tcp listener, `None` to leave the system default.
     pub(crate) v6only: Option<bool>,
@@ -51,13 +58,21 @@ pub(crate) struct ListenOptions {
 
 impl Default for ListenOptions {
     fn default() -> Self {
-        ListenOptions { backlog: 128, reuseaddr: true, v6only: Some(false) }
+        ListenOptions {
+            backlog: sys::max_backlog(),
+            reuseaddr: true,
+            reuse_port: false,
+            keepalive: KeepAliveConfig::DEFAULT,
+            control: None,
+            v6only: Some(false),
+        }
     }
 }
 
 impl Listener {
-    /// Listen on `addr` (port 0 picks a free port) with a backlog of 128 and
-    /// `SO_REUSEADDR`, waiting on the global runtime.
+    /// Listen on `addr` (port 0 picks a free port) with the system's
+    /// maximum backlog (`somaxconn`, as Go) and `SO_REUSEADDR`, waiting on
+    /// the global runtime.
     pub fn bind(addr: SocketAddr) -> io::Result<Listener> {
         Listener::open(addr, ListenOptions::default(), &Runtime::global())
     }
@@ -68,24 +83,32 @@ impl Listener {
         if opts.reuseaddr {
             sys::set_reuseaddr(raw, true)?;
         }
+        if opts.reuse_port {
+            sys::set_reuseport(raw, true)?;
+        }
         if let (SocketAddr::V6(_), Some(v6only)) = (addr, opts.v6only) {
             sys::set_v6only(raw, v6only)?;
         }
+        if let Some(control) = &opts.control {
+            // SAFETY: `fd` owns the descriptor and outlives the borrow,
+            // which ends when `run` returns.
+            control.run(unsafe { BorrowedFd::borrow_raw(raw) })?;
+        }
         sys::bind(raw, &addr)?;
         sys::listen(raw, opts.backlog)?;
-        Listener::adopt(fd, rt)
+        Listener::adopt(fd, rt, opts.keepalive)
     }
 
-    fn adopt(fd: OwnedFd, rt: &Runtime) -> io::Result<Listener> {
+    fn adopt(fd: OwnedFd, rt: &Runtime, keepalive: KeepAliveConfig) -> io::Result<Listener> {
         // Go's defaults for accepted sockets. Where they inherit them from
         // the listening socket (Linux copies socket options on accept), this
         // is the only place they are set; elsewhere `established` sets
         // them again on each connection.
         let raw = fd.as_raw_fd();
         sys::set_nodelay(raw, true)?;
-        sys::set_keepalive(raw, Some(DEFAULT_KEEPALIVE))?;
+        keepalive.apply(raw)?;
         let local = sys::local_addr(raw).ok();
-        Ok(Listener { fd: NetFd::new(fd, rt)?, local })
+        Ok(Listener { fd: NetFd::new(fd, rt)?, local, keepalive })
     }
 
     /// Adopt a std listener: made nonblocking, waited on through the global
@@ -97,12 +120,12 @@ impl Listener {
     /// [`from_std`](Listener::from_std) on a runtime of your choice.
     pub fn from_std_in(l: std::net::TcpListener, rt: &Runtime) -> io::Result<Listener> {
         l.set_nonblocking(true)?;
-        Listener::adopt(OwnedFd::from(l), rt)
+        Listener::adopt(OwnedFd::from(l), rt, KeepAliveConfig::DEFAULT)
     }
 
     /// Wait for and accept one connection. Accepted connections have
-    /// `TCP_NODELAY` on and 15 s keepalive, and wait on the listener's
-    /// runtime. Honours the accept deadline ([`set_deadline`](Listener::set_deadline)).
+    /// `TCP_NODELAY` on and keepalive as the [`ListenConfig`](crate::ListenConfig)
+    /// set it (every 15 s by default), and wait on the listener's runtime. Honours the accept deadline ([`set_deadline`](Listener::set_deadline)).
     ///
     /// A connection the peer aborted before it was accepted is skipped; any
     /// other failure (such as running out of file descriptors) is returned,
@@ -130,7 +153,7 @@ impl Listener {
         if sys::ACCEPTED_INHERIT_OPTIONS {
             Conn::accepted(fd, rt, local, peer)
         } else {
-            Conn::established(fd, rt, local, Some(peer), Some(DEFAULT_KEEPALIVE))
+            Conn::established(fd, rt, local, Some(peer), self.keepalive)
         }
     }
 

@@ -37,7 +37,7 @@ impl Proc {
                 e.kind(),
                 format!(
                     "`{what}` is not installed, and this needs it ({e}); install it with `make deps` \
-                     (apt-get install openssl curl python3; golang-go for the Go peers)"
+                     (apt-get install openssl curl python3 socat; golang-go for the Go peers)"
                 ),
             )),
             Err(e) => Err(io::Error::new(e.kind(), format!("cannot start `{what}`: {e}"))),

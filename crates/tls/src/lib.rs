@@ -39,6 +39,7 @@
 mod certificate;
 mod config;
 mod conn;
+mod connection;
 mod dial;
 mod engine;
 mod error;

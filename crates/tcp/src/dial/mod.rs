@@ -4,16 +4,17 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use iopoll::{DeadlineExceeded, PollFd, Runtime};
 
 use crate::addr::Network;
-use crate::conn::{Conn, DEFAULT_KEEPALIVE};
+use crate::conn::Conn;
 use crate::error::{AddressError, Error, OpError};
 use crate::resolve::{self, Purpose, Resolver, ResolverPolicy};
+use crate::sockopts::{Control, KeepAliveConfig};
 use crate::socks5;
 use crate::sys;
 
@@ -49,8 +50,9 @@ pub struct Dialer {
     single_stack: bool,
     resolver: Option<Arc<dyn Resolver>>,
     policy: ResolverPolicy,
-    /// `None`: the default (15 s).
-    keepalive: Option<Option<Duration>>,
+    /// `None`: the default (probes every 15 s).
+    keepalive: Option<KeepAliveConfig>,
+    control: Option<Control>,
     runtime: Option<Runtime>,
     proxy: Option<Arc<Proxy>>,
 }
@@ -123,9 +125,46 @@ impl Dialer {
         self
     }
 
-    /// Keepalive period for the connection; `None` turns keepalive off.
+    /// Keepalive period for the connection (the idle time and the probe
+    /// interval both); `None` turns keepalive off.
     pub fn keepalive(mut self, period: Option<Duration>) -> Self {
-        self.keepalive = Some(period);
+        self.keepalive = Some(KeepAliveConfig::period(period));
+        self
+    }
+
+    /// Keepalive as Go 1.23's `Dialer.KeepAliveConfig`: on or off, idle
+    /// time, probe interval and probe count. Replaces
+    /// [`keepalive`](Dialer::keepalive)'s single period (the later call
+    /// wins).
+    pub fn keepalive_config(mut self, c: KeepAliveConfig) -> Self {
+        self.keepalive = Some(c);
+        self
+    }
+
+    /// Run `f` on each socket the dial makes, after it is made and before
+    /// it is bound (with [`local_addr`](Dialer::local_addr)) or connected,
+    /// as Go's `Dialer.Control`: the place for socket options reseau does
+    /// not wrap. Happy eyeballs may make several sockets; `f` runs on
+    /// each. An error from `f` fails that attempt, and the dial reports it
+    /// as [`Error::Io`] if no other address connects.
+    ///
+    /// ```no_run
+    /// use std::os::fd::AsRawFd;
+    /// let conn = tcp::Dialer::new()
+    ///     .control(|fd| {
+    ///         let size: libc::c_int = 1 << 20;
+    ///         // SAFETY: `size` lives across the call and its size is passed with it.
+    ///         let r = unsafe {
+    ///             libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF,
+    ///                 (&raw const size).cast(), size_of::<libc::c_int>() as libc::socklen_t)
+    ///         };
+    ///         if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+    ///     })
+    ///     .connect("127.0.0.1:80")?;
+    /// # Ok::<(), tcp::OpError>(())
+    /// ```
+    pub fn control(mut self, f: impl Fn(BorrowedFd<'_>) -> io::Result<()> + Send + Sync + 'static) -> Self {
+        self.control = Some(Control::new(f));
         self
     }
 
@@ -260,8 +299,12 @@ impl Dialer {
             }
         }
         let local = self.local_addr;
+        let control = self.control.clone();
         let socket = move |addr: &SocketAddr| {
             let fd = sys::stream_socket(addr)?;
+            if let Some(control) = &control {
+                control.run(fd.as_fd())?;
+            }
             if let Some(local) = local {
                 sys::bind(fd.as_raw_fd(), &local)?;
             }
@@ -271,7 +314,7 @@ impl Dialer {
             local,
             deadline,
             rt: self.runtime.clone().unwrap_or_else(Runtime::global),
-            keepalive: self.keepalive.unwrap_or(Some(DEFAULT_KEEPALIVE)),
+            keepalive: self.keepalive.unwrap_or(KeepAliveConfig::DEFAULT),
             socket: &socket,
         };
         let first_v4 = addrs[0].is_ipv4();
@@ -301,7 +344,8 @@ impl fmt::Debug for Dialer {
             .field("dual_stack", &!self.single_stack)
             .field("custom_resolver", &self.resolver.is_some())
             .field("policy", &self.policy)
-            .field("keepalive", &self.keepalive)
+            .field("keepalive", &self.keepalive.unwrap_or(KeepAliveConfig::DEFAULT))
+            .field("control", &self.control.is_some())
             .field("socks5_proxy", &self.proxy.as_ref().map(|p| &p.address))
             .finish()
     }
@@ -325,7 +369,7 @@ struct Plan<'a> {
     local: Option<SocketAddr>,
     deadline: Option<Instant>,
     rt: Runtime,
-    keepalive: Option<Duration>,
+    keepalive: KeepAliveConfig,
     socket: SocketFn<'a>,
 }
 
@@ -478,7 +522,7 @@ mod tests {
 
     fn plan(socket: SocketFn<'_>) -> Plan<'_> {
         let deadline = Some(Instant::now() + Duration::from_secs(10));
-        Plan { local: None, deadline, rt: Runtime::global(), keepalive: None, socket }
+        Plan { local: None, deadline, rt: Runtime::global(), keepalive: KeepAliveConfig::period(None), socket }
     }
 
     /// A socket bound to `at` with `SO_REUSEADDR`, as the port-reuse

@@ -30,6 +30,15 @@ pub(crate) const SEND_FLAGS: libc::c_int = 0;
 #[cfg(not(target_vendor = "apple"))]
 pub(crate) const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 
+/// The option that shares a port among listeners, the kernel spreading
+/// connections among them: on FreeBSD that is `SO_REUSEPORT_LB` (its
+/// `SO_REUSEPORT` gives every connection to the last listener).
+#[cfg(target_os = "freebsd")]
+pub(crate) const REUSEPORT: libc::c_int = libc::SO_REUSEPORT_LB;
+/// The option that shares a port among listeners.
+#[cfg(not(target_os = "freebsd"))]
+pub(crate) const REUSEPORT: libc::c_int = libc::SO_REUSEPORT;
+
 /// The `getaddrinfo` errors that mean the name has no addresses.
 #[cfg(any(target_os = "freebsd", target_os = "dragonfly"))]
 pub(crate) const NO_SUCH_HOST: [libc::c_int; 1] = [libc::EAI_NONAME];
@@ -37,30 +46,54 @@ pub(crate) const NO_SUCH_HOST: [libc::c_int; 1] = [libc::EAI_NONAME];
 #[cfg(not(any(target_os = "freebsd", target_os = "dragonfly")))]
 pub(crate) const NO_SUCH_HOST: [libc::c_int; 2] = [libc::EAI_NONAME, libc::EAI_NODATA];
 
-/// A new nonblocking, close-on-exec TCP socket for `addr`'s family.
+/// A new nonblocking, close-on-exec stream socket of `domain`.
 #[cfg(target_vendor = "apple")]
-pub(crate) fn stream_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall with constant arguments.
-    let fd = cvt(unsafe { libc::socket(domain(addr), libc::SOCK_STREAM, 0) })?;
+pub(crate) fn socket(domain: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments.
+    let fd = cvt(unsafe { libc::socket(domain, libc::SOCK_STREAM, 0) })?;
     // SAFETY: `fd` was just returned by socket() and nobody else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     prepare(&fd)?;
     Ok(fd)
 }
 
-/// A new nonblocking, close-on-exec TCP socket for `addr`'s family.
+/// A new nonblocking, close-on-exec stream socket of `domain`.
 #[cfg(not(target_vendor = "apple"))]
-pub(crate) fn stream_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
+pub(crate) fn socket(domain: libc::c_int) -> io::Result<OwnedFd> {
     let ty = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: plain syscall with constant arguments.
-    let fd = cvt(unsafe { libc::socket(domain(addr), ty, 0) })?;
+    // SAFETY: plain syscall with integer arguments.
+    let fd = cvt(unsafe { libc::socket(domain, ty, 0) })?;
     // SAFETY: `fd` was just returned by socket() and nobody else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Accept one connection, nonblocking and close-on-exec.
-pub(crate) fn accept(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
-    let mut raw = RawAddr::empty();
+/// A connected pair of nonblocking, close-on-exec Unix stream sockets.
+pub(crate) fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
+    #[cfg(target_vendor = "apple")]
+    let ty = libc::SOCK_STREAM;
+    #[cfg(not(target_vendor = "apple"))]
+    let ty = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a writable array of two ints, as socketpair wants.
+    cvt(unsafe { libc::socketpair(libc::AF_UNIX, ty, 0, fds.as_mut_ptr()) })?;
+    // SAFETY: socketpair returned two new fds that nobody else owns.
+    let pair = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    #[cfg(target_vendor = "apple")]
+    {
+        prepare(&pair.0)?;
+        prepare(&pair.1)?;
+    }
+    Ok(pair)
+}
+
+/// A new nonblocking, close-on-exec TCP socket for `addr`'s family.
+pub(crate) fn stream_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
+    socket(domain(addr))
+}
+
+/// Accept one connection into `raw` (the peer's address), nonblocking and
+/// close-on-exec.
+pub(crate) fn accept_into(fd: RawFd, raw: &mut RawAddr) -> io::Result<OwnedFd> {
     #[cfg(target_vendor = "apple")]
     // SAFETY: `raw` is a writable sockaddr_storage and `len` its size.
     let conn = cvt(unsafe { libc::accept(fd, raw.as_mut_ptr(), &mut raw.len) })?;
@@ -72,8 +105,50 @@ pub(crate) fn accept(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
     let conn = unsafe { OwnedFd::from_raw_fd(conn) };
     #[cfg(target_vendor = "apple")]
     prepare(&conn)?;
-    let peer = raw.to_socket_addr()?;
-    Ok((conn, peer))
+    Ok(conn)
+}
+
+/// `recvmsg` flags for descriptors passed with `SCM_RIGHTS`: Apple has no
+/// `MSG_CMSG_CLOEXEC` (`received_fd` sets the flag after the call).
+#[cfg(target_vendor = "apple")]
+pub(crate) const RECV_FD_FLAGS: libc::c_int = 0;
+/// `recvmsg` flags for descriptors passed with `SCM_RIGHTS`: they arrive
+/// close-on-exec.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) const RECV_FD_FLAGS: libc::c_int = libc::MSG_CMSG_CLOEXEC;
+
+/// Make a received descriptor close-on-exec where `RECV_FD_FLAGS` could
+/// not (Apple; another thread's fork-and-exec in between can inherit it).
+pub(crate) fn received_fd(fd: &OwnedFd) -> io::Result<()> {
+    #[cfg(target_vendor = "apple")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: fcntl on a descriptor we own; plain integer flags.
+        cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    }
+    #[cfg(not(target_vendor = "apple"))]
+    let _ = fd;
+    Ok(())
+}
+
+/// The peer's effective uid and gid at connect time (`getpeereid`); these
+/// systems give no pid this way.
+pub(crate) fn peer_cred(fd: RawFd) -> io::Result<(Option<i32>, u32, u32)> {
+    let mut uid: libc::uid_t = 0;
+    let mut gid: libc::gid_t = 0;
+    // SAFETY: `uid` and `gid` are live and writable for the call.
+    cvt(unsafe { libc::getpeereid(fd, &mut uid, &mut gid) })?;
+    Ok((None, uid, gid))
+}
+
+/// There are no abstract socket names here.
+pub(crate) fn abstract_name(_addr: &std::os::unix::net::SocketAddr) -> Option<&[u8]> {
+    None
+}
+
+/// `sockaddr_un` carries its length (`sun_len`).
+pub(crate) fn set_sun_len(sun: &mut libc::sockaddr_un, len: usize) {
+    sun.sun_len = len as u8;
 }
 
 /// Apple: nonblocking, close-on-exec and no `SIGPIPE`, after the fact.
@@ -105,6 +180,14 @@ pub(crate) fn set_keepalive_idle(fd: RawFd, secs: libc::c_int) -> io::Result<()>
     };
     #[cfg(not(any(target_vendor = "apple", target_os = "openbsd")))]
     return setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs);
+}
+
+/// The accept queue length asked for by default: these kernels lower a
+/// longer one to their own limit (`kern.ipc.somaxconn`, or
+/// `kern.ipc.soacceptqueue` on FreeBSD), so asking for 4 096 gets the
+/// system's maximum up to that.
+pub(crate) fn max_backlog() -> u32 {
+    4096
 }
 
 pub(crate) fn sockaddr_in(port_be: u16, addr: libc::in_addr) -> libc::sockaddr_in {

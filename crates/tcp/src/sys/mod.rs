@@ -2,20 +2,25 @@
 //! Everything above this module speaks `SocketAddr`, `OwnedFd` and
 //! `io::Result`, and names no OS.
 //!
-//! This file is the POSIX part every system shares. What differs lives in
-//! `linux.rs` and `bsd.rs` (macOS, iOS, FreeBSD, NetBSD, OpenBSD,
-//! DragonFly), each providing the same items: how a socket is created and
-//! accepted nonblocking and close-on-exec (`stream_socket`, `accept`), how
-//! a send avoids `SIGPIPE` (`SEND_FLAGS`), the keepalive idle-time option
-//! (`set_keepalive_idle`), `sockaddr_in`/`sockaddr_in6` (with `sin_len` on
-//! the BSDs), which `getaddrinfo` errors mean "no such host", and whether
-//! accepted sockets inherit the listener's options
+//! This file is the POSIX part every system shares, and `local.rs` its
+//! Unix-domain-socket part. What differs lives in `linux.rs` and `bsd.rs`
+//! (macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly), each providing the
+//! same items: how a socket or socket pair is created and accepted
+//! nonblocking and close-on-exec (`socket`, `socketpair`, `accept_into`),
+//! how a send avoids `SIGPIPE` (`SEND_FLAGS`), how received descriptors
+//! become close-on-exec (`RECV_FD_FLAGS`, `received_fd`), the keepalive
+//! idle-time option (`set_keepalive_idle`), the port-sharing option
+//! (`REUSEPORT`), the default backlog (`max_backlog`), the peer's
+//! credentials (`peer_cred`), abstract socket names (`abstract_name`),
+//! `sockaddr_in`/`sockaddr_in6`/`sockaddr_un` lengths (`sin_len`,
+//! `sun_len` on the BSDs), which `getaddrinfo` errors mean "no such
+//! host", and whether accepted sockets inherit the listener's options
 //! (`ACCEPTED_INHERIT_OPTIONS`).
 
 use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::time::Duration;
 
 // The one OS-specific module: `linux.rs`, or `bsd.rs` for the kqueue
@@ -33,7 +38,44 @@ mod os;
 #[path = "bsd.rs"]
 mod os;
 
-pub(crate) use os::{ACCEPTED_INHERIT_OPTIONS, accept, stream_socket};
+mod local;
+
+pub(crate) use local::{
+    bind_unix, connect_unix, peer_cred, recv_with_fds, send_with_fds, socketpair, unix_local_addr, unix_peer_addr,
+    unix_socket,
+};
+pub(crate) use os::{ACCEPTED_INHERIT_OPTIONS, abstract_name, stream_socket};
+
+/// The system's maximum accept queue length, read once.
+pub(crate) fn max_backlog() -> u32 {
+    static MAX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MAX.get_or_init(os::max_backlog)
+}
+
+/// Accept one TCP connection, nonblocking and close-on-exec, with the
+/// peer's address.
+pub(crate) fn accept(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
+    let mut raw = RawAddr::empty();
+    let conn = os::accept_into(fd, &mut raw)?;
+    let peer = raw.to_socket_addr()?;
+    Ok((conn, peer))
+}
+
+/// Accept one connection, nonblocking and close-on-exec, without its
+/// address (Unix sockets: the peer is usually unnamed).
+pub(crate) fn accept_any(fd: RawFd) -> io::Result<OwnedFd> {
+    os::accept_into(fd, &mut RawAddr::empty())
+}
+
+/// Release a descriptor number.
+///
+/// # Safety
+/// `fd` must be open and owned by the caller, and no one may use the
+/// number afterwards (it may be reused at once).
+pub(crate) unsafe fn close(fd: RawFd) {
+    // SAFETY: the caller owns `fd` and gives it up here.
+    unsafe { libc::close(fd) };
+}
 
 /// The most one `send` or `recv` moves: macOS fails larger lengths with
 /// `EINVAL` (as std notes, `INT_MAX` and up); a short transfer is fine.
@@ -222,14 +264,45 @@ pub(crate) fn set_nodelay(fd: RawFd, on: bool) -> io::Result<()> {
 /// Keepalive on with `period` as both the idle time and the probe interval
 /// (as Go does), or off for `None`.
 pub(crate) fn set_keepalive(fd: RawFd, period: Option<Duration>) -> io::Result<()> {
-    let Some(period) = period else {
+    set_keepalive_config(fd, period.is_some(), period, period, None)
+}
+
+/// Keepalive on or off; when on, the idle time, the probe interval and the
+/// probe count that are given (`None` leaves the system's).
+pub(crate) fn set_keepalive_config(
+    fd: RawFd,
+    enable: bool,
+    idle: Option<Duration>,
+    interval: Option<Duration>,
+    count: Option<u32>,
+) -> io::Result<()> {
+    if !enable {
         return setsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 0 as libc::c_int);
-    };
-    // Whole seconds, rounded up, at least one; the kernel caps at 32767.
-    let secs = period.as_secs().saturating_add(u64::from(period.subsec_nanos() > 0)).clamp(1, 32_767) as libc::c_int;
+    }
     setsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1 as libc::c_int)?;
-    os::set_keepalive_idle(fd, secs)?;
-    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, secs)
+    if let Some(idle) = idle {
+        os::set_keepalive_idle(fd, keepalive_secs(idle))?;
+    }
+    if let Some(interval) = interval {
+        setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, keepalive_secs(interval))?;
+    }
+    if let Some(count) = count {
+        let count = libc::c_int::try_from(count)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "keepalive count out of range"))?;
+        setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, count)?;
+    }
+    Ok(())
+}
+
+/// Whole seconds, rounded up, at least one; the kernel caps at 32767.
+fn keepalive_secs(d: Duration) -> libc::c_int {
+    d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0)).clamp(1, 32_767) as libc::c_int
+}
+
+/// Let several sockets bind the same address and port, the kernel
+/// spreading incoming connections among them.
+pub(crate) fn set_reuseport(fd: RawFd, on: bool) -> io::Result<()> {
+    setsockopt(fd, libc::SOL_SOCKET, os::REUSEPORT, libc::c_int::from(on))
 }
 
 pub(crate) fn bind(fd: RawFd, addr: &SocketAddr) -> io::Result<()> {

@@ -1,7 +1,11 @@
-//! Listening on an address string.
+//! `ListenConfig`: how to listen (backlog, address and port reuse, the
+//! control hook, keepalive of accepted connections, network, resolver),
+//! on an address string or a `SocketAddr`.
 
 use std::fmt;
+use std::io;
 use std::net::SocketAddr;
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
 use iopoll::Runtime;
@@ -10,6 +14,8 @@ use crate::addr::Network;
 use crate::error::{Error, OpError};
 use crate::listener::{ListenOptions, Listener};
 use crate::resolve::{self, Purpose, Resolver, ResolverPolicy};
+use crate::sockopts::{Control, KeepAliveConfig};
+use crate::sys;
 
 /// Options for listening. Every setter takes and returns `Self`.
 ///
@@ -20,10 +26,14 @@ use crate::resolve::{self, Purpose, Resolver, ResolverPolicy};
 /// ```
 #[derive(Clone, Default)]
 pub struct ListenConfig {
-    /// `None`: 128.
+    /// `None`: the system's maximum (`somaxconn`).
     backlog: Option<u32>,
     /// `None`: on.
     reuseaddr: Option<bool>,
+    reuse_port: bool,
+    /// `None`: Go's default, probes every 15 s.
+    keepalive: Option<KeepAliveConfig>,
+    control: Option<Control>,
     network: Network,
     resolver: Option<Arc<dyn Resolver>>,
     policy: ResolverPolicy,
@@ -31,12 +41,14 @@ pub struct ListenConfig {
 }
 
 impl ListenConfig {
-    /// Backlog 128, `SO_REUSEADDR` on, network `tcp`, the default resolver.
+    /// The system's maximum backlog (`somaxconn`, as Go reads it),
+    /// `SO_REUSEADDR` on, no `SO_REUSEPORT`, accepted connections with
+    /// keepalive every 15 s, network `tcp`, the default resolver.
     pub fn new() -> ListenConfig {
         ListenConfig::default()
     }
 
-    /// The accept queue length.
+    /// The accept queue length (the system lowers it to its maximum).
     pub fn backlog(mut self, backlog: u32) -> Self {
         self.backlog = Some(backlog);
         self
@@ -46,6 +58,56 @@ impl ListenConfig {
     /// while old connections linger in `TIME_WAIT`.
     pub fn reuseaddr(mut self, on: bool) -> Self {
         self.reuseaddr = Some(on);
+        self
+    }
+
+    /// Set `SO_REUSEPORT` (off by default): several listeners, in this
+    /// process or others, may then bind the same address and port, and the
+    /// kernel spreads incoming connections among them (one listener per
+    /// worker, or an old and a new process during a restart). Every one of
+    /// them must set it. On FreeBSD this is `SO_REUSEPORT_LB`.
+    ///
+    /// ```
+    /// let config = tcp::ListenConfig::new().reuse_port(true);
+    /// let a = config.listen("127.0.0.1:0")?;
+    /// let b = config.bind(a.local_addr()?)?; // the same port
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+
+    /// Run `f` on each listening socket after it is made (and reseau's
+    /// options are set) and before it is bound, as Go's
+    /// `ListenConfig.Control`: the place for socket options reseau does
+    /// not wrap. An error from `f` ends the listen with it, as the
+    /// [`OpError`]'s [`Error::Io`].
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// let l = tcp::ListenConfig::new()
+    ///     .control(|fd| {
+    ///         let size: libc::c_int = 1 << 20;
+    ///         // SAFETY: `size` lives across the call and its size is passed with it.
+    ///         let r = unsafe {
+    ///             libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF,
+    ///                 (&raw const size).cast(), size_of::<libc::c_int>() as libc::socklen_t)
+    ///         };
+    ///         if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+    ///     })
+    ///     .listen("127.0.0.1:0")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn control(mut self, f: impl Fn(BorrowedFd<'_>) -> io::Result<()> + Send + Sync + 'static) -> Self {
+        self.control = Some(Control::new(f));
+        self
+    }
+
+    /// Keepalive for accepted connections, as Go 1.23's
+    /// `ListenConfig.KeepAliveConfig` (the default: probes every 15 s).
+    pub fn keepalive_config(mut self, c: KeepAliveConfig) -> Self {
+        self.keepalive = Some(c);
         self
     }
 
@@ -76,8 +138,11 @@ impl ListenConfig {
 
     fn options(&self) -> ListenOptions {
         ListenOptions {
-            backlog: self.backlog.unwrap_or(128),
+            backlog: self.backlog.unwrap_or_else(sys::max_backlog),
             reuseaddr: self.reuseaddr.unwrap_or(true),
+            reuse_port: self.reuse_port,
+            keepalive: self.keepalive.unwrap_or(KeepAliveConfig::DEFAULT),
+            control: self.control.clone(),
             v6only: match self.network {
                 Network::Tcp => Some(false),
                 Network::Tcp4 => None,
@@ -127,6 +192,9 @@ impl fmt::Debug for ListenConfig {
         f.debug_struct("ListenConfig")
             .field("backlog", &self.options().backlog)
             .field("reuseaddr", &self.options().reuseaddr)
+            .field("reuse_port", &self.reuse_port)
+            .field("keepalive", &self.options().keepalive)
+            .field("control", &self.control.is_some())
             .field("network", &self.network)
             .field("custom_resolver", &self.resolver.is_some())
             .field("policy", &self.policy)
