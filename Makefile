@@ -12,7 +12,7 @@ SYSTEM_PACKAGES := libssl-dev pkg-config openssl curl python3 clang microsocks g
 STRESS_PACKAGES := valgrind testssl.sh
 
 .PHONY: all deps test test-portable test-vendored check-targets loom demo bench bench-full bench-vendored bench-deps doc fmt clippy clean \
-	stress stress-deps stress-fuzz stress-valgrind stress-interop stress-soak stress-idle stress-testssl
+	stress stress-deps stress-fuzz stress-valgrind stress-interop stress-soak stress-idle stress-million stress-testssl
 
 all: test
 
@@ -116,12 +116,12 @@ clean:
 # FUZZ_SECONDS per target, default 600), the tcp and tls test binaries under
 # valgrind, the interop matrix against openssl, Python, curl and Go, and a
 # soak of 1 000 connections (SOAK_SECONDS, default 600), and 100 000 idle green
-# connections (IDLE_CONNS; skipped where the fd or mapping limits forbid), and
-# testssl.sh against a default reseau TLS server. Every step runs and
+# connections (IDLE_CONNS; skipped where the descriptor limit forbids), a
+# million green threads parked at once (MILLION_N), and testssl.sh against a default reseau TLS server. Every step runs and
 # reports PASS/FAIL/SKIPPED, then a summary; the exit status is non-zero if
 # any step failed. Logs: target/stress/. One step alone: make stress-soak.
 stress: stress-deps
-	@CARGO="$(CARGO)" stress/run.sh fuzz valgrind interop soak idle testssl
+	@CARGO="$(CARGO)" stress/run.sh fuzz valgrind interop soak idle million testssl
 
 stress-fuzz: stress-deps
 	@CARGO="$(CARGO)" stress/run.sh fuzz
@@ -137,6 +137,9 @@ stress-soak: stress-deps
 
 stress-idle: stress-deps
 	@CARGO="$(CARGO)" stress/run.sh idle
+
+stress-million: stress-deps
+	@CARGO="$(CARGO)" stress/run.sh million
 
 stress-testssl: stress-deps
 	@CARGO="$(CARGO)" stress/run.sh testssl

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make stress`: the longer checks of docs/reliability.md, not run by CI.
 #
-#   stress/run.sh [STEP...]      steps: fuzz valgrind interop soak idle testssl (default: all, in that order)
+#   stress/run.sh [STEP...]      steps: fuzz valgrind interop soak idle million testssl (default: all, in that order)
 #
 # Each step runs even if an earlier one failed; each reports PASS, FAIL or
 # SKIPPED, its log goes to target/stress/STEP.log, and a summary closes the
@@ -13,6 +13,7 @@
 #                  other SOAK_* knobs are read by the soak itself (stress/src/bin/soak.rs)
 #   VALGRIND_ONLY, VALGRIND_TIMEOUT, VALGRIND_ARGS   see stress/valgrind.sh
 #   IDLE_CONNS     idle green connections held at once (default 100 000; stress/src/bin/idle.rs)
+#   MILLION_N      green threads parked at once per phase (default 1 000 000; stress/src/bin/million.rs)
 #   TESTSSL_CHECKS, TESTSSL_TIMEOUT   see stress/src/bin/testssl.rs
 #
 # The system packages (valgrind, golang-go, openssl, curl, python3) are
@@ -50,17 +51,21 @@ step_idle() {
   "${STRESS_CARGO[@]}" --bin idle
 }
 
+step_million() {
+  "${STRESS_CARGO[@]}" --bin million
+}
+
 step_testssl() {
   "${STRESS_CARGO[@]}" --bin testssl
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(fuzz valgrind interop soak idle testssl)
+[ ${#steps[@]} -gt 0 ] || steps=(fuzz valgrind interop soak idle million testssl)
 for s in "${steps[@]}"; do
   case "$s" in
-    fuzz | valgrind | interop | soak | idle | testssl) ;;
+    fuzz | valgrind | interop | soak | idle | million | testssl) ;;
     *)
-      echo "unknown step '$s' (steps: fuzz valgrind interop soak idle testssl)"
+      echo "unknown step '$s' (steps: fuzz valgrind interop soak idle million testssl)"
       exit 2
       ;;
   esac
