@@ -52,6 +52,7 @@
 #![allow(clippy::result_large_err)]
 
 mod addr;
+mod async_io;
 mod conn;
 mod connection;
 mod dial;

@@ -18,6 +18,7 @@ use crate::sockopts::{Control, KeepAliveConfig};
 use crate::socks5;
 use crate::sys;
 
+mod future;
 mod race;
 
 use race::dial_parallel;
@@ -218,7 +219,7 @@ impl Dialer {
             return self.connect_via(proxy, address, deadline);
         }
         if deadline.is_some_and(|d| d <= Instant::now()) {
-            return Err(self.error(None, Error::Timeout));
+            return Err(self.error_named(address, Error::Timeout));
         }
         // The default resolver honours deadlines; a custom one is raced
         // against the deadline, so the dial ends on time whatever it does.
@@ -231,7 +232,7 @@ impl Dialer {
             .map_err(|e| self.error(None, e))?;
         // An answer can come just as the time runs out: dial nothing then.
         if deadline.is_some_and(|d| d <= Instant::now()) {
-            return Err(self.error(None, Error::Timeout));
+            return Err(self.error_named(address, Error::Timeout));
         }
         self.dial(addrs, deadline)
     }
@@ -290,7 +291,28 @@ impl Dialer {
         }
     }
 
-    fn dial(&self, mut addrs: Vec<SocketAddr>, deadline: Option<Instant>) -> Result<Conn, OpError> {
+    /// The error of a dial that failed before an address was picked, named
+    /// by the address it was given, as Go names it
+    /// (`dial tcp 127.0.0.1:9: i/o timeout`).
+    fn error_named(&self, address: &str, err: Error) -> OpError {
+        OpError { addr: (!address.is_empty()).then(|| address.to_string()), ..self.error(None, err) }
+    }
+
+    fn dial(&self, addrs: Vec<SocketAddr>, deadline: Option<Instant>) -> Result<Conn, OpError> {
+        let prepared = self.prepare(addrs, deadline)?;
+        let plan = prepared.parts.plan();
+        let result = if prepared.fallbacks.is_empty() {
+            dial_serial(&prepared.primaries, &plan)
+        } else {
+            dial_parallel(prepared.primaries, prepared.fallbacks, &plan, prepared.delay)
+        };
+        result.map_err(|(addr, err)| self.error(Some(addr), err))
+    }
+
+    /// What dialing the resolved `addrs` takes, decided once for the
+    /// blocking and the async dial alike: the addresses split into the
+    /// race's two families, the fallback delay, and the plan's parts.
+    fn prepare(&self, mut addrs: Vec<SocketAddr>, deadline: Option<Instant>) -> Result<Prepared, OpError> {
         if let Some(local) = self.local_addr {
             addrs.retain(|a| a.is_ipv4() == local.is_ipv4());
             if addrs.is_empty() {
@@ -310,12 +332,12 @@ impl Dialer {
             }
             Ok(fd)
         };
-        let plan = Plan {
+        let parts = PlanParts {
             local,
             deadline,
             rt: self.runtime.clone().unwrap_or_else(Runtime::global),
             keepalive: self.keepalive.unwrap_or(KeepAliveConfig::DEFAULT),
-            socket: &socket,
+            socket: Arc::new(socket),
         };
         let first_v4 = addrs[0].is_ipv4();
         let (primaries, fallbacks): (Vec<_>, Vec<_>) = if self.network == Network::Tcp && !self.single_stack {
@@ -324,12 +346,7 @@ impl Dialer {
             (addrs, Vec::new())
         };
         let delay = if self.fallback_delay.is_zero() { DEFAULT_FALLBACK_DELAY } else { self.fallback_delay };
-        let result = if fallbacks.is_empty() {
-            dial_serial(&primaries, &plan)
-        } else {
-            dial_parallel(primaries, fallbacks, &plan, delay)
-        };
-        result.map_err(|(addr, err)| self.error(Some(addr), err))
+        Ok(Prepared { primaries, fallbacks, delay, parts })
     }
 }
 
@@ -363,6 +380,41 @@ fn socks5_error(e: socks5::Error) -> Error {
 
 /// Makes the socket for one attempt (and binds it, if asked to).
 type SocketFn<'a> = &'a (dyn Fn(&SocketAddr) -> io::Result<OwnedFd> + Sync);
+
+/// Makes the socket for one attempt, owned (an async dial keeps it).
+type MakeSocket = dyn Fn(&SocketAddr) -> io::Result<OwnedFd> + Send + Sync;
+
+/// A dial's resolved addresses, split for the race, and its plan's parts.
+struct Prepared {
+    /// The family of the first address, tried first (all of them when
+    /// there is no race).
+    primaries: Vec<SocketAddr>,
+    /// The other family, racing the primaries after `delay`; empty: no race.
+    fallbacks: Vec<SocketAddr>,
+    delay: Duration,
+    parts: PlanParts,
+}
+
+/// A [`Plan`]'s contents, owned, so that an async dial can keep them.
+struct PlanParts {
+    local: Option<SocketAddr>,
+    deadline: Option<Instant>,
+    rt: Runtime,
+    keepalive: KeepAliveConfig,
+    socket: Arc<MakeSocket>,
+}
+
+impl PlanParts {
+    fn plan(&self) -> Plan<'_> {
+        Plan {
+            local: self.local,
+            deadline: self.deadline,
+            rt: self.rt.clone(),
+            keepalive: self.keepalive,
+            socket: &*self.socket,
+        }
+    }
+}
 
 /// Everything one dial attempt needs.
 struct Plan<'a> {

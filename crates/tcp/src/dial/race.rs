@@ -65,11 +65,11 @@ pub(super) fn dial_parallel(
 
 /// One address family of a race: its addresses tried in turn, one
 /// connect in flight at a time.
-struct Family {
+pub(super) struct Family {
     addrs: VecDeque<SocketAddr>,
     current: Option<Attempt>,
-    first_err: Option<(SocketAddr, Error)>,
-    started: bool,
+    pub(super) first_err: Option<(SocketAddr, Error)>,
+    pub(super) started: bool,
     last_addr: SocketAddr,
 }
 
@@ -85,20 +85,20 @@ struct Attempt {
 }
 
 impl Family {
-    fn new(addrs: Vec<SocketAddr>, started: bool) -> Family {
+    pub(super) fn new(addrs: Vec<SocketAddr>, started: bool) -> Family {
         let last_addr = addrs[0];
         Family { addrs: addrs.into(), current: None, first_err: None, started, last_addr }
     }
 
-    fn is_done(&self) -> bool {
+    pub(super) fn is_done(&self) -> bool {
         self.current.is_none() && self.addrs.is_empty()
     }
 
-    fn deadline(&self) -> Option<Instant> {
+    pub(super) fn deadline(&self) -> Option<Instant> {
         self.current.as_ref().and_then(|a| a.deadline)
     }
 
-    fn current_addr(&self) -> Option<SocketAddr> {
+    pub(super) fn current_addr(&self) -> Option<SocketAddr> {
         self.current.as_ref().map(|a| a.addr)
     }
 
@@ -109,7 +109,7 @@ impl Family {
     /// Make progress without blocking: start the next address when none is
     /// in flight, look at the one in flight. A connection, or `None` if
     /// there is nothing to do but wait (or nothing left to try).
-    fn drive(&mut self, cx: &mut Context<'_>, plan: &Plan) -> Option<Conn> {
+    pub(super) fn drive(&mut self, cx: &mut Context<'_>, plan: &Plan) -> Option<Conn> {
         loop {
             let Some(attempt) = self.current.take() else {
                 let addr = self.addrs.pop_front()?;

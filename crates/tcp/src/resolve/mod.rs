@@ -24,7 +24,7 @@
 
 mod bounded;
 mod caching;
-mod pool;
+pub(crate) mod pool;
 mod services;
 mod singleflight;
 mod static_hosts;
