@@ -18,6 +18,12 @@
 //! - [`ListenConfig::reuse_port`], [`ListenConfig::control`],
 //!   [`Dialer::control`] and [`KeepAliveConfig`]: socket control, as Go's.
 //!
+//! - [`Dialer::connect_async`]: the dial as a future that never blocks
+//!   the thread polling it, on any executor. Features `tokio` and
+//!   `futures-io` (off by default) add those crates' `AsyncRead` +
+//!   `AsyncWrite` for [`Conn`], [`unix::Conn`] and their `&Conn`; shutdown
+//!   is `close_write`. Their wakers come from reseau's reactor.
+//!
 //! Closing a connection or listener from any thread wakes every call
 //! blocked on it with [`Closed`]; a passed deadline fails calls with
 //! [`std::io::ErrorKind::TimedOut`] carrying [`DeadlineExceeded`].

@@ -50,6 +50,9 @@ use crate::engine::{Engine, Progress, Step};
 use crate::error::{ConfigError, Error, TlsError};
 use crate::ffi::Ssl;
 
+// `poll_close_write` and the async I/O traits (features tokio, futures-io).
+mod async_io;
+
 /// Plaintext taken per `write` call: bounds the ciphertext queued at once
 /// while keeping syscalls large.
 const MAX_WRITE: usize = 256 * 1024;

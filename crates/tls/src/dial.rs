@@ -58,6 +58,42 @@ impl Dialer {
         self.finish(tcp, &ip, deadline)
     }
 
+    /// [`connect`](Dialer::connect) as a future, for an executor: it
+    /// resolves, races happy eyeballs and connects with
+    /// [`tcp::Dialer::connect_async`], then runs the handshake with
+    /// [`Conn::poll_handshake`], never blocking the thread that polls it.
+    /// The same deadlines (the tcp dialer's timeout, counted from this
+    /// call, and deadline bound the handshake too), server-name rules and
+    /// errors as `connect`. Executor-agnostic: the waits are reseau's
+    /// reactor's.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tls::Error> {
+    /// use std::time::Duration;
+    /// let config = tls::Config::builder().build()?;
+    /// let dialer = tls::Dialer::new(tcp::Dialer::new().timeout(Duration::from_secs(5)), config);
+    /// let conn = dialer.connect_async("example.com:443").await?;
+    /// assert!(conn.connection_state().handshake_complete);
+    /// # Ok(()) }
+    /// ```
+    pub fn connect_async(&self, address: &str) -> impl Future<Output = Result<Conn, Error>> + Send + 'static + use<> {
+        let dialer = self.clone();
+        let address = address.to_string();
+        let deadline = self.tcp.deadline_from(Instant::now());
+        let dial = self.tcp.connect_async(&address);
+        async move {
+            dialer.config.client_ctx().map_err(Error::Config)?;
+            let host = tcp::split_host_port(&address).map(|(h, _)| h.to_string()).unwrap_or_default();
+            let name = strip_zone(&host);
+            dialer.check_name(name)?;
+            let tcp = dial.await.map_err(Error::Dial)?;
+            let conn = Conn::new_client(tcp, &dialer.config, Some(name), deadline)?;
+            // On failure `conn` is dropped here, closing the socket.
+            std::future::poll_fn(|cx| conn.poll_handshake(cx)).await?;
+            Ok(conn)
+        }
+    }
+
     fn check_name(&self, derived: &str) -> Result<(), Error> {
         let s = self.config.settings();
         if s.verify_peer && s.server_name.is_none() && derived.is_empty() {

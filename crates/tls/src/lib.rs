@@ -18,7 +18,12 @@
 //!   peer certificates readable as [`Certificate`]s).
 //! - [`Conn::poll_handshake`], [`Conn::poll_read`], [`Conn::poll_write`],
 //!   [`Conn::poll_flush`], [`Listener::poll_accept`]: the same operations
-//!   for an event loop or executor, on the same connection.
+//!   for an event loop or executor, on the same connection;
+//!   [`Conn::poll_close_write`] (close_notify) and
+//!   [`Dialer::connect_async`] (resolve, connect, handshake) never block
+//!   the polling thread either. Features `tokio` and `futures-io` (off by
+//!   default) add those crates' `AsyncRead` + `AsyncWrite` for `Conn` and
+//!   `&Conn`; shutdown is close_notify.
 //! - [`Error`], [`TlsError`] (with OpenSSL's [`Reason`] and the
 //!   [`VerifyError`]), [`ConfigError`], and [`IsTimeout`], the one timeout
 //!   question: `docs/errors.md` in the repository has them all.
