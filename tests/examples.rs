@@ -26,6 +26,7 @@ const SMOKED: &[&str] = &[
     "fetch",
     "green_echo",
     "happy_eyeballs",
+    "hyper_server",
     "tls_echo",
     "worker_pool",
 ];
@@ -158,6 +159,40 @@ fn echo_client_against_echo_server() {
     let out = smoke("echo_client", &[&addr, "smoke over loopback"], &["connected to 127.0.0.1:"]);
     assert!(out.contains("echo: smoke over loopback"), "{out}");
     lines.wait_for("echo_server's report", |l| l.ends_with(": done, 19 bytes echoed"));
+}
+
+#[test]
+fn hyper_server_answers_curl() {
+    // hyper on tokio over reseau::tls; curl (a real HTTP/1.1 client over
+    // OpenSSL) verifies the test PKI's localhost certificate.
+    let pki = pki();
+    let mut cmd = example("hyper_server");
+    let (cert, key) = (pki.path("server.pem"), pki.path("server.key"));
+    cmd.args(["--connections", "2", "--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap()]);
+    let mut server = Proc::spawn("hyper_server", &mut cmd);
+    let lines = Lines::follow(&mut server);
+    let serving = lines.wait_for("hyper_server's address", |l| l.starts_with("serving https://"));
+    let port = serving["serving https://127.0.0.1:".len()..].split('/').next().unwrap().to_string();
+    let url = |path: &str| format!("https://localhost:{port}{path}");
+    let curl = |args: &[&str]| {
+        let mut cmd = Command::new("curl");
+        cmd.args(["--silent", "--show-error", "--http1.1", "--max-time", "10", "--cacert"])
+            .arg(pki.path("ca.pem"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let (out, err, status) = Proc::spawn("curl", &mut cmd).finish();
+        assert!(status.success(), "curl {args:?}: {status}\n{out}\n{err}");
+        out
+    };
+    let hello = curl(&[&url("/")]);
+    assert!(hello.starts_with("hello from reseau, TLSv1."), "GET /: {hello:?}");
+    let echoed = curl(&["--data-binary", "over hyper, tokio and reseau::tls", &url("/echo")]);
+    assert_eq!(echoed, "over hyper, tokio and reseau::tls");
+    lines.wait_for("hyper_server's report", |l| l == "served 2 connection(s), 0 failed");
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "hyper_server exited with {status}:\n{}", lines.output());
 }
 
 #[test]
