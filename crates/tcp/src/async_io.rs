@@ -1,7 +1,7 @@
 //! The async I/O traits of tokio and of the `futures` crates, behind the
-//! `tokio` and `futures-io` features (both off by default), for [`Conn`]
-//! and [`unix::Conn`](crate::unix::Conn), and for `&Conn` as `Read` and
-//! `Write` are.
+//! `tokio` and `futures-io` features (both off by default), for
+//! [`crate::Conn`] and [`crate::unix::Conn`], and for `&Conn` as `Read`
+//! and `Write` are.
 //!
 //! They are the inherent `poll_read` and `poll_write`: the task's `Waker`
 //! goes to reseau's reactor (never tokio's), so they work on any executor,
@@ -10,7 +10,7 @@
 //! [`TimedOut`](std::io::ErrorKind::TimedOut) error carrying
 //! [`DeadlineExceeded`](crate::DeadlineExceeded). `poll_flush` has nothing
 //! to do (nothing is buffered), and `poll_shutdown` (tokio) or `poll_close`
-//! (futures) is [`close_write`](Conn::close_write): the peer reads end of
+//! (futures) is [`close_write`](crate::Conn::close_write): the peer reads end of
 //! stream, this side can still read. Dropping the connection closes it.
 //!
 //! ```no_run
