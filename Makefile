@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := libssl-dev pkg-config openssl curl python3 clang microsocks g
 # What `make stress` needs on top: memcheck and testssl.sh.
 STRESS_PACKAGES := valgrind testssl.sh
 
-.PHONY: all deps test test-portable test-vendored check-targets loom demo bench bench-full bench-vendored bench-deps doc fmt clippy clean \
+.PHONY: all deps test test-portable test-vendored test-async check-targets loom demo bench bench-full bench-vendored bench-deps doc fmt clippy package clean \
 	stress stress-deps stress-fuzz stress-valgrind stress-interop stress-soak stress-idle stress-million stress-testssl
 
 all: test
@@ -42,8 +42,12 @@ deps:
 fmt:
 	$(CARGO) fmt --all --check
 
+# The workspace build turns the tokio and futures-io features on (the
+# umbrella crate's tests and examples use them); tcp and tls alone are
+# linted again without them.
 clippy: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p reseau-tcp -p reseau-tls --all-targets -- -D warnings
 
 # The whole suite: formatting, lints (for Linux, then macOS and FreeBSD),
 # the docs (warnings are errors), then every test and doc test, then the
@@ -53,8 +57,22 @@ clippy: deps
 test: deps fmt clippy check-targets doc
 	$(CARGO) test --workspace --exclude reseau-bench
 	$(CARGO) test -p reseau-tls --features fuzzing --lib
+	$(MAKE) test-async
 	$(MAKE) test-portable
 	$(MAKE) loom
+	$(MAKE) package
+
+# tcp's and tls's own suites with the async I/O features (the tokio and
+# futures-io trait tests need them; the rest runs again with them on).
+test-async:
+	$(CARGO) test -p reseau-tcp -p reseau-tls --features tokio,futures-io
+
+# The crates a user can take: each packages (path dependencies carry
+# versions; its README and both license texts go in) and builds from its
+# package alone, its reseau dependencies taken from the packages before
+# it. Needs the crates.io index. The bench and testkit are not published.
+package:
+	$(CARGO) package --workspace --exclude reseau-bench --exclude reseau-testkit --allow-dirty
 
 # Model-check the lock-free protocols with loom (`--cfg loom` swaps the
 # atomics for loom's; a target dir of its own keeps the normal build's).
