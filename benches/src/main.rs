@@ -9,6 +9,8 @@
 //! builds and says so.
 
 #[cfg(target_os = "linux")]
+mod async_io;
+#[cfg(target_os = "linux")]
 mod chart;
 #[cfg(target_os = "linux")]
 mod concurrent;
@@ -65,7 +67,8 @@ fn main() {
                 println!("       reseau-bench --handshake-loop ours|theirs|theirs-defaults full|resumed N [GROUPS]");
                 println!("       reseau-bench --stack-depth");
                 println!(
-                    "workloads: timers park-wake rtt bulk churn echo deadlines green green-rtt green-resume idle tls"
+                    "workloads: timers park-wake rtt bulk churn echo deadlines green green-rtt green-resume idle tls \
+                     unix-rtt tokio-echo"
                 );
                 return;
             }
@@ -87,6 +90,7 @@ fn main() {
     green_io::run(&mut bench);
     stacks::run(&mut bench);
     tls_io::run(&mut bench);
+    async_io::run(&mut bench);
     let failed = bench.finish();
     if failed > 0 {
         eprintln!("{failed} target(s) missed");
