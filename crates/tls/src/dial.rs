@@ -68,7 +68,7 @@ impl Dialer {
     /// reactor's.
     ///
     /// ```no_run
-    /// # async fn demo() -> Result<(), tls::Error> {
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
     /// use std::time::Duration;
     /// let config = tls::Config::builder().build()?;
     /// let dialer = tls::Dialer::new(tcp::Dialer::new().timeout(Duration::from_secs(5)), config);
