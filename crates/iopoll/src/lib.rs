@@ -21,6 +21,30 @@
 //! Deadlines are absolute [`std::time::Instant`]s (`CLOCK_MONOTONIC`); see
 //! `docs/architecture.md` for the design and its measured costs.
 
+/// reseau's one OS dispatch, for the OS seams of its crates (`sys` in
+/// iopoll and in tcp): declares `mod os` from the `linux.rs` beside the
+/// invoking file on Linux, and from its `bsd.rs` on the kqueue systems
+/// (macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly). A system in neither
+/// list fails to build where the seam names `os`. Not part of the API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! os_module {
+    () => {
+        #[cfg(target_os = "linux")]
+        #[path = "linux.rs"]
+        mod os;
+        #[cfg(any(
+            target_vendor = "apple",
+            target_os = "freebsd",
+            target_os = "netbsd",
+            target_os = "openbsd",
+            target_os = "dragonfly"
+        ))]
+        #[path = "bsd.rs"]
+        mod os;
+    };
+}
+
 mod clock;
 mod deadline;
 mod error;

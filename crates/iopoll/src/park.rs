@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 
 use crate::Runtime;
 use crate::signal::Signal;
-use crate::sys;
+use crate::sys::{self, Woken};
 
 pub use crate::spin::IdleSpin;
 pub use crate::sys::Interest;
@@ -151,17 +151,6 @@ pub fn waker() -> io::Result<Waker> {
 /// ```
 pub fn park(deadline: Option<Instant>) -> io::Result<()> {
     Waiter::current()?.wait(None, deadline).map(drop)
-}
-
-/// Why a wait returned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Woken {
-    /// The descriptor may be ready: retry the syscall.
-    Ready,
-    /// The waiter's `Waker` was woken (or the wait ended early).
-    Signalled,
-    /// The deadline passed.
-    Elapsed,
 }
 
 /// How long a waiter without a wake-up descriptor sleeps before it looks

@@ -39,10 +39,11 @@ use mio::Token;
 use parking_lot::Mutex;
 
 use crate::deadline::{self, AtomicDeadline};
-use crate::park::{Scheduler, Waiter, Woken};
+use crate::park::{Scheduler, Waiter};
 use crate::primitive;
 use crate::runtime::Driver;
 use crate::spin::{self, Waiting};
+use crate::sys::Woken;
 use crate::sys::{self, Interest};
 use crate::{Closed, DeadlineExceeded, ReactorShutdown, Runtime, Timer};
 

@@ -30,8 +30,7 @@ mod native {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
     use std::time::Duration;
 
-    use crate::park::Woken;
-    use crate::sys::{Interest, thread_nivcsw, wait_with};
+    use crate::sys::{Interest, Woken, thread_nivcsw, wait_with};
 
     /// `POLLRDHUP` too: a peer's half-close wakes a reader.
     pub(crate) const READ_EVENTS: libc::c_short = libc::POLLIN | libc::POLLRDHUP;

@@ -13,30 +13,32 @@
 //! Nothing above this module names an OS.
 //!
 //! Every OS module provides the same items: `WakeFd` (`new`, `notify`,
-//! `clear`, `fd`), `wait`, `READ_EVENTS` and `preemptions`.
+//! `clear`, `fd`), `wait`, `READ_EVENTS` and `preemptions`. The types
+//! they speak (`Interest`, `Woken`) are defined here, so the seam depends
+//! on nothing above it.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use crate::park::Woken;
-
-// The one OS-specific module: `linux.rs`, or `bsd.rs` for the kqueue
-// systems (macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly).
-#[cfg(target_os = "linux")]
-#[path = "linux.rs"]
-mod os;
-#[cfg(any(
-    target_vendor = "apple",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-#[path = "bsd.rs"]
-mod os;
+// The one OS-specific module, `os`: `linux.rs`, or `bsd.rs` for the
+// kqueue systems (macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly), by the
+// dispatch iopoll's `os_module!` writes once for both crates' seams.
+crate::os_module!();
 
 pub(crate) use os::{WakeFd, preemptions, wait};
+
+/// Why a wait returned: what `wait` tells the waiter (`park`) above it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Woken {
+    /// The descriptor may be ready: retry the syscall.
+    Ready,
+    /// The waiter's wake-up descriptor was signalled (its `Waker` was
+    /// woken), or the wait ended early.
+    Signalled,
+    /// The deadline passed.
+    Elapsed,
+}
 
 /// Which readiness a wait is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,20 +23,10 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{OwnedFd, RawFd};
 use std::time::Duration;
 
-// The one OS-specific module: `linux.rs`, or `bsd.rs` for the kqueue
-// systems (macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly).
-#[cfg(target_os = "linux")]
-#[path = "linux.rs"]
-mod os;
-#[cfg(any(
-    target_vendor = "apple",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-#[path = "bsd.rs"]
-mod os;
+// The one OS-specific module, `os`: `linux.rs`, or `bsd.rs` for the
+// kqueue systems (macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly), by the
+// dispatch iopoll's `os_module!` writes once for both crates' seams.
+iopoll::os_module!();
 
 mod local;
 
