@@ -13,6 +13,13 @@
 //!
 //! A child of `conn` (for its private state), in a file of its own so that
 //! `conn.rs` keeps only the blocking and shared machinery.
+//!
+//! # Locks
+//! `poll_close_write` takes `writer` with `poll_lock` (held for that one
+//! poll; a contended lock leaves the task's `Waker` and returns
+//! `Pending`), then `link` briefly to queue close_notify, then flushes as
+//! every poller does: `conn`'s order (`writer`, then `link`), and no
+//! `Waker` is woken under either.
 
 #[cfg(any(feature = "tokio", feature = "futures-io"))]
 use std::io;
