@@ -71,8 +71,16 @@ test-async:
 # versions; its README and both license texts go in) and builds from its
 # package alone, its reseau dependencies taken from the packages before
 # it. Needs the crates.io index. The bench and testkit are not published.
+# Cargo takes a registry package of a given version to be immutable: it
+# never unpacks one again once unpacked (under $CARGO_HOME/registry/src/),
+# nor rebuilds one it has built. So a second run would verify against the
+# first run's sources: the unpacked copies of reseau's packages and their
+# builds (in a target dir of the packaging's own) go first.
 package:
-	$(CARGO) package --workspace --exclude reseau-bench --exclude reseau-testkit --allow-dirty
+	rm -rf "$${CARGO_HOME:-$$HOME/.cargo}"/registry/src/-*/reseau-*
+	t="$${CARGO_TARGET_DIR:-target}/package-check"; \
+	CARGO_TARGET_DIR="$$t" $(CARGO) clean -p reseau-iopoll -p reseau-tcp -p reseau-tls -p reseau-green -p reseau && \
+	CARGO_TARGET_DIR="$$t" $(CARGO) package --workspace --exclude reseau-bench --exclude reseau-testkit --allow-dirty
 
 # Model-check the lock-free protocols with loom (`--cfg loom` swaps the
 # atomics for loom's; a target dir of its own keeps the normal build's).
