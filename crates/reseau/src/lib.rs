@@ -10,6 +10,13 @@
 //!   over `Box<dyn Connection>`; [`Addr`], the address of either kind.
 //! - [`green`]: green threads whose blocking `tcp` and `tls` calls suspend
 //!   only themselves.
+//!
+//! Features, off by default: `tokio` (tokio's `AsyncRead` + `AsyncWrite`
+//! for `tcp::Conn`, `unix::Conn`, `tls::Conn` and their `&Conn`),
+//! `futures-io` (the `futures` crates' traits for the same), `vendored`
+//! (OpenSSL built from source). Without them, every connection still has
+//! `poll_*` methods, and `tcp::Dialer::connect_async` and
+//! `tls::Dialer::connect_async` dial without blocking, on any executor.
 pub use green;
 pub use iopoll;
 pub use tcp;
