@@ -42,9 +42,11 @@ use crate::task::{AfterRun, Body, Co, Task};
 const BATCH: usize = 61;
 /// Finished green threads' stacks kept hot for reuse, per worker.
 const STACK_CACHE: usize = 64;
-/// While its pool closes, how often an idle worker looks for green threads
-/// that can never be woken.
+/// While its pool closes, how often a worker first looks for green threads
+/// that can never be woken; each look that finds none doubles the wait, up
+/// to `ABANDON_CHECK_MAX`.
 const ABANDON_CHECK: Duration = Duration::from_millis(20);
+const ABANDON_CHECK_MAX: Duration = Duration::from_secs(1);
 /// How long an idle worker polls its reactor before sleeping in it (when
 /// iopoll's spin policy allows): about one cross-core wake-up on this
 /// project's machines.
@@ -100,6 +102,10 @@ struct Home {
     spare: Vec<Stack>,
     /// How spinning on the reactor went (iopoll's one policy).
     spin: IdleSpin,
+    /// While the pool closes: the next look for unreachable green threads,
+    /// and the wait before the one after.
+    abandon_at: Option<Instant>,
+    abandon_every: Duration,
 }
 
 impl Home {
@@ -181,6 +187,8 @@ impl Worker {
     /// sleep in it when idle; return once the pool is closed and empty.
     pub(crate) fn run(self: &Arc<Worker>, pool: &PoolShared) {
         WORKER.with(|w| w.set(Arc::as_ptr(self)));
+        // Where a stack overflow's report runs.
+        let _signal_stack = stack::SignalStack::ensure();
         let scheduler: Arc<dyn Scheduler> = self.clone();
         let mut home = Home {
             tasks: Vec::new(),
@@ -189,6 +197,8 @@ impl Worker {
             suspensions: 0,
             spare: Vec::new(),
             spin: IdleSpin::new(SPIN),
+            abandon_at: None,
+            abandon_every: ABANDON_CHECK,
         };
         loop {
             let mut ran = 0;
@@ -204,7 +214,13 @@ impl Worker {
                 continue;
             }
             if pool.is_closing() {
-                self.abandon_unreachable(&mut home, pool);
+                let now = Instant::now();
+                if home.abandon_at.is_none_or(|at| at <= now) {
+                    let found = self.abandon_unreachable(&mut home, pool);
+                    home.abandon_every =
+                        if found { ABANDON_CHECK } else { (home.abandon_every * 2).min(ABANDON_CHECK_MAX) };
+                    home.abandon_at = Some(now + home.abandon_every);
+                }
             }
             if pool.finished() {
                 break;
@@ -218,10 +234,11 @@ impl Worker {
             // Sleep until something is runnable, or the next compaction is
             // due; while the pool closes, look for unreachable green threads
             // now and then (the last `Waker` can drop on any thread).
-            let mut timeout = due.map(|at| at.saturating_duration_since(Instant::now()));
-            if pool.is_closing() {
-                timeout = Some(timeout.map_or(ABANDON_CHECK, |t| t.min(ABANDON_CHECK)));
-            }
+            let wake_at = match (due, home.abandon_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = wake_at.map(|at| at.saturating_duration_since(Instant::now()));
             self.sleeping.store(true, SeqCst);
             fence(SeqCst);
             if self.queue.lock().is_empty() && !pool.finished() {
@@ -276,7 +293,9 @@ impl Worker {
     /// pool, so shutdown does not wait for them, and leak them, as Go leaks
     /// a goroutine blocked forever: their stacks are never unwound nor
     /// reused.
-    fn abandon_unreachable(&self, home: &mut Home, pool: &PoolShared) {
+    /// True if it found any.
+    fn abandon_unreachable(&self, home: &mut Home, pool: &PoolShared) -> bool {
+        let mut found = false;
         for i in 0..home.tasks.len() {
             let unreachable = home.tasks[i].as_ref().is_some_and(|t| t.is_idle() && Arc::strong_count(t) == 1);
             if unreachable {
@@ -291,8 +310,10 @@ impl Worker {
                 forget_coroutine(&task);
                 task.finished();
                 pool.task_done();
+                found = true;
             }
         }
+        found
     }
 
     fn turn(&self, timeout: Option<Duration>) {

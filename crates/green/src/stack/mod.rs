@@ -37,6 +37,8 @@
 mod fault;
 mod sys;
 
+pub(crate) use sys::SignalStack;
+
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Release};
