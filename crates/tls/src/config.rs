@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::conn::ConnectionState;
 use crate::error::{ConfigError, Error, TlsError};
 use crate::ffi::{Cert, KeyPair, PemError, SessionCache, SslCtx, VerifyMode, parse_certs, parse_key};
 
@@ -154,6 +155,8 @@ impl fmt::Debug for Pem {
 
 /// The user's `verify_peer_certificate` hook.
 type VerifyHook = Arc<dyn Fn(&[Vec<u8>]) -> Result<(), String> + Send + Sync>;
+/// The user's `verify_connection` hook.
+type ConnectionHook = Arc<dyn Fn(&ConnectionState) -> Result<(), String> + Send + Sync>;
 
 #[derive(Clone)]
 pub(crate) struct Settings {
@@ -178,6 +181,10 @@ pub(crate) struct Settings {
     cipher_suites: Option<Vec<String>>,
     tls13_cipher_suites: Option<Vec<String>>,
     verify_hook: Option<VerifyHook>,
+    connection_hook: Option<ConnectionHook>,
+    /// `None`: as `verify_peer`.
+    verify_hostname: Option<bool>,
+    session_cache_capacity: usize,
 }
 
 impl fmt::Debug for Settings {
@@ -203,6 +210,9 @@ impl fmt::Debug for Settings {
             .field("cipher_suites", &self.cipher_suites)
             .field("tls13_cipher_suites", &self.tls13_cipher_suites)
             .field("verify_peer_certificate", &self.verify_hook.as_ref().map(|_| "<fn>"))
+            .field("verify_connection", &self.connection_hook.as_ref().map(|_| "<fn>"))
+            .field("verify_hostname", &self.verify_hostname())
+            .field("session_cache_capacity", &self.session_cache_capacity)
             .finish()
     }
 }
@@ -230,7 +240,18 @@ impl Default for Settings {
             cipher_suites: None,
             tls13_cipher_suites: None,
             verify_hook: None,
+            connection_hook: None,
+            verify_hostname: None,
+            session_cache_capacity: crate::ffi::DEFAULT_SESSION_CACHE_CAPACITY,
         }
+    }
+}
+
+impl Settings {
+    /// Whether a client checks the server's name (the chain is checked
+    /// whenever `verify_peer` is on).
+    pub(crate) fn verify_hostname(&self) -> bool {
+        self.verify_peer && self.verify_hostname.unwrap_or(true)
     }
 }
 
@@ -466,6 +487,58 @@ impl ConfigBuilder {
         self
     }
 
+    /// Whether a client checks that the server's certificate names the
+    /// server (default: as [`verify_peer`](ConfigBuilder::verify_peer)).
+    /// `false` still verifies the chain against the trusted CAs, but
+    /// accepts a certificate for any name, as Reseau.jl's
+    /// `verify_hostname=false`: for a server reached by an address its
+    /// certificate does not carry. Pair it with
+    /// [`verify_connection`](ConfigBuilder::verify_connection) to check
+    /// the name some other way.
+    pub fn verify_hostname(mut self, on: bool) -> Self {
+        self.s.verify_hostname = Some(on);
+        self
+    }
+
+    /// A check of the finished handshake of your own (Go's
+    /// `VerifyConnection`), on clients and servers, run on every
+    /// handshake, resumed ones too, after OpenSSL's checks and
+    /// [`verify_peer_certificate`](ConfigBuilder::verify_peer_certificate),
+    /// with the negotiated [`ConnectionState`] (version, ALPN, SNI, the
+    /// peer's certificates, whether the session was resumed, a stapled
+    /// OCSP response). `Err(msg)` fails the handshake with an `Error::Tls`
+    /// whose message holds `msg`. It runs on the thread driving the
+    /// handshake with no reseau lock held; a panic in it fails that
+    /// handshake (the message says so), never the process.
+    ///
+    /// ```no_run
+    /// let config = tls::Config::builder()
+    ///     .alpn_protocols(["h2"])
+    ///     .verify_connection(|state: &tls::ConnectionState| match state.alpn_protocol.as_deref() {
+    ///         Some("h2") => Ok(()),
+    ///         _ => Err("this service speaks only h2".to_string()),
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), tls::ConfigError>(())
+    /// ```
+    pub fn verify_connection(
+        mut self,
+        check: impl Fn(&ConnectionState) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.s.connection_hook = Some(Arc::new(check));
+        self
+    }
+
+    /// How many servers a client keeps a session for, to resume with
+    /// (default 64, as Go's and Reseau.jl's caches). Sessions are filed by
+    /// server name, or by address when there is none, so dials to one
+    /// service through several addresses resume each other's sessions; the
+    /// least recently used server is forgotten first. 0 keeps nothing.
+    pub fn session_cache_capacity(mut self, servers: usize) -> Self {
+        self.s.session_cache_capacity = servers;
+        self
+    }
+
     /// Whether a server issues session tickets and resumes sessions
     /// (default `true`); off, as Go's `SessionTicketsDisabled`, every
     /// handshake with it is a full one. On, a TLS 1.3 server sends one
@@ -585,13 +658,14 @@ impl ConfigBuilder {
         if let Some(suites) = &s.tls13_cipher_suites {
             checked_list("tls13_cipher_suites", suites, SslCtx::set_ciphersuites)?;
         }
+        let sessions = Arc::new(SessionCache::new(s.session_cache_capacity));
         Ok(Config {
             inner: Arc::new(Inner {
                 settings: s,
                 credentials,
                 client: OnceLock::new(),
                 server: OnceLock::new(),
-                sessions: Arc::new(SessionCache::new()),
+                sessions,
             }),
         })
     }
@@ -649,12 +723,24 @@ impl Config {
     }
 
     /// Run the user's `verify_peer_certificate` (if any) on the peer's
-    /// chain. Called once OpenSSL's handshake is done, with no lock held.
-    pub(crate) fn check_peer_certificates(&self, chain: impl FnOnce() -> Vec<Vec<u8>>) -> Result<(), Error> {
-        let Some(check) = &self.inner.settings.verify_hook else { return Ok(()) };
-        check(&chain()).map_err(|msg| {
-            Error::Tls(TlsError::new("handshake", format!("verify_peer_certificate rejected the peer: {msg}")))
-        })
+    /// chain, then `verify_connection` (if any) on the state. Called once
+    /// OpenSSL's handshake is done, with no lock held; a panic in either
+    /// fails the handshake.
+    pub(crate) fn check_handshake(
+        &self,
+        chain: impl FnOnce() -> Vec<Vec<u8>>,
+        state: impl FnOnce() -> ConnectionState,
+    ) -> Result<(), Error> {
+        let s = &self.inner.settings;
+        if let Some(check) = &s.verify_hook {
+            let chain = chain();
+            hook("verify_peer_certificate", "the peer", || check(&chain))?;
+        }
+        if let Some(check) = &s.connection_hook {
+            let state = state();
+            hook("verify_connection", "the connection", || check(&state))?;
+        }
+        Ok(())
     }
 
     fn common(&self, server: bool) -> Result<SslCtx, ConfigError> {
@@ -764,6 +850,22 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config").field("settings", &self.inner.settings).finish_non_exhaustive()
     }
+}
+
+/// Run the user's hook `name`: its `Err(msg)`, or its panic, fails the
+/// handshake with a message naming the hook.
+fn hook(name: &str, what: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), Error> {
+    let message = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(msg)) => format!("{name} rejected {what}: {msg}"),
+        Err(panic) => format!("{name} panicked: {}", panic_message(&*panic)),
+    };
+    Err(Error::Tls(TlsError::new("handshake", message)))
+}
+
+/// The text of a panic's payload, when it is a string.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str)).unwrap_or("?")
 }
 
 /// ALPN protocol names in wire format: each prefixed with its length.

@@ -357,11 +357,7 @@ impl Conn {
             match step {
                 // Sent above; OpenSSL goes on with what follows the flight.
                 Step::Done(Progress::Flight) => {}
-                // The user's verify_peer_certificate, with no lock held.
-                Step::Done(Progress::Finished) => {
-                    let chain = || self.link.lock().engine.peer_certificates();
-                    return Poll::Ready(self.config.check_peer_certificates(chain));
-                }
+                Step::Done(Progress::Finished) => return Poll::Ready(self.check_handshake()),
                 Step::NeedInput => {
                     // The peer is computing its share of the key exchange,
                     // not sending: spinning would only take its core.
@@ -373,6 +369,25 @@ impl Conn {
                 Step::Failed(_) => unreachable!("returned above"),
             }
         }
+    }
+
+    /// What is checked once OpenSSL has finished the handshake: that a
+    /// server chose an ALPN protocol this client offered, then the user's
+    /// hooks, run with no lock held.
+    fn check_handshake(&self) -> Result<(), Error> {
+        let offered = &self.config.settings().alpn;
+        if !self.server
+            && let Some(chosen) = self.link.lock().engine.alpn()
+            && !offered.contains(&chosen)
+        {
+            return Err(Error::Tls(TlsError::new(
+                "handshake",
+                format!("the server chose ALPN protocol {chosen:?}, which the client did not offer ({offered:?})"),
+            )));
+        }
+        let chain = || self.link.lock().engine.peer_certificates();
+        let state = || self.link.lock().engine.connection_state();
+        self.config.check_handshake(chain, state)
     }
 
     /// The earliest of now + handshake timeout and the dial's deadline, and
@@ -625,7 +640,9 @@ impl Conn {
     }
 
     /// Send close_notify: the peer reads end of stream; this side can still
-    /// read. Needs a finished handshake; later writes fail.
+    /// read. Needs a finished handshake; later writes fail. Bounded as
+    /// [`close`](Conn::close) is: at most 5 s against a peer that does not
+    /// read (or the write deadline, if earlier), as in Go.
     pub fn close_write(&self) -> Result<(), Error> {
         if !self.state.is_secured() {
             return Err(Error::Tls(TlsError::new("close_write", "the handshake has not completed")));
@@ -648,7 +665,19 @@ impl Conn {
             }
             self.state.advance(WRITE_CLOSED);
         }
-        park(|w| self.flush(w, true)).map_err(|err| {
+        // Bounded as `close` is (Go's 5 s): a peer that does not read
+        // cannot hold this call forever. The user's write deadline, if
+        // earlier, still applies, and gets its value back afterwards unless
+        // someone set another meanwhile.
+        let before = self.tcp.write_deadline();
+        let bound = Instant::now() + CLOSE_NOTIFY_BOUND;
+        let capped = Some(before.map_or(bound, |d| d.min(bound)));
+        let _ = self.tcp.set_write_deadline(capped);
+        let sent = park(|w| self.flush(w, true));
+        if self.tcp.write_deadline() == capped {
+            let _ = self.tcp.set_write_deadline(before);
+        }
+        sent.map_err(|err| {
             Error::Tls(TlsError { op: "close_write", code: 0, message: String::new(), cause: Some(err) })
         })
     }
@@ -814,15 +843,18 @@ impl std::error::Error for BrokenWriteSide {
 
 /// The client engine for `config`: SNI and name verification for `name`
 /// (unless `config.server_name` overrides it), session resumption filed
-/// under the name and `peer`. Shared by [`Conn`] and the fuzzing entry
-/// points, so both drive an identically configured engine.
+/// under the name, or under `peer` when there is none (as Go and rustls
+/// do: one service reached through several addresses resumes across them).
+/// Shared by [`Conn`] and the fuzzing entry points, so both drive an
+/// identically configured engine.
 pub(crate) fn client_ssl(config: &Config, name: Option<&str>, peer: &str) -> Result<Ssl, Error> {
     let ctx = config.client_ctx().map_err(Error::Config)?;
     let s = config.settings();
     // A fully qualified "example.com." names the same host: the dot goes
     // neither into SNI nor into the name check (as Go does).
     let name = s.server_name.as_deref().or(name).map(|n| n.strip_suffix('.').unwrap_or(n)).filter(|n| !n.is_empty());
-    if s.verify_peer && name.is_none() {
+    let verify_name = s.verify_hostname();
+    if verify_name && name.is_none() {
         return Err(Error::Config(ConfigError(
             "no server name to verify: set server_name, dial a host name, or turn verify_peer off".into(),
         )));
@@ -832,11 +864,11 @@ pub(crate) fn client_ssl(config: &Config, name: Option<&str>, peer: &str) -> Res
         let tls_err = |m| Error::Tls(TlsError::new("handshake", m));
         match name.parse::<IpAddr>() {
             // An IP literal is never sent as SNI (RFC 6066).
-            Ok(ip) if s.verify_peer => ssl.verify_ip(ip).map_err(tls_err)?,
+            Ok(ip) if verify_name => ssl.verify_ip(ip).map_err(tls_err)?,
             Ok(_) => {}
             Err(_) => {
                 ssl.set_sni(name).map_err(tls_err)?;
-                if s.verify_peer {
+                if verify_name {
                     ssl.verify_host(name).map_err(tls_err)?;
                 }
             }
@@ -844,7 +876,7 @@ pub(crate) fn client_ssl(config: &Config, name: Option<&str>, peer: &str) -> Res
     }
     // Without resumption nothing is ever cached: no key, no lookup.
     if s.session_resumption {
-        ssl.use_session_cache(config.sessions(), &format!("{}|{peer}", name.unwrap_or("")));
+        ssl.use_session_cache(config.sessions(), name.unwrap_or(peer));
     }
     Ok(ssl)
 }

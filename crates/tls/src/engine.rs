@@ -171,6 +171,11 @@ impl Engine {
         }
     }
 
+    /// The negotiated ALPN protocol, if any.
+    pub(crate) fn alpn(&self) -> Option<String> {
+        self.ssl.alpn()
+    }
+
     /// The SNI name sent (client) or received (server), at any stage.
     #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
     pub(crate) fn server_name(&self) -> Option<String> {
@@ -286,5 +291,45 @@ pub(crate) mod tests {
         }
         assert!(c_done && s_done, "a TLS 1.2 handshake in memory");
         assert_eq!(s.connection_state().version, Some(Version::Tls12));
+    }
+
+    /// A server that chooses an ALPN protocol the client never offered
+    /// fails the client's handshake (Go's `checkALPN`).
+    #[test]
+    fn a_client_refuses_an_alpn_protocol_it_did_not_offer() {
+        use crate::ffi::{SslCtx, parse_certs, parse_key};
+        use std::sync::Arc;
+        let mut ctx = SslCtx::new(true).unwrap();
+        let chain = parse_certs(&std::fs::read(cert("server.pem")).unwrap()).unwrap();
+        let key = parse_key(&std::fs::read(cert("server.key")).unwrap(), None).unwrap();
+        ctx.use_key_pair(&crate::ffi::KeyPair { chain, key }).unwrap();
+        ctx.choose_alpn_regardless(b"\x04evil".to_vec());
+        let ctx = Arc::new(ctx);
+        let client = Config::builder().ca_file(cert("ca.pem")).server_name("localhost").alpn_protocols(["h2"]);
+        for max in [Version::Tls13, Version::Tls12] {
+            let client = client.clone().max_version(max).build().unwrap();
+            let mut c = Engine::new(client_ssl(&client, None, "test").unwrap());
+            let mut s = Engine::new(Ssl::new(&ctx, true).unwrap());
+            let mut failed = None;
+            for _ in 0..16 {
+                match step(&mut c, "client") {
+                    Step::Failed(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                    Step::Done(Progress::Finished) => break,
+                    _ => {}
+                }
+                pass(&mut c, &mut s);
+                let _ = step(&mut s, "server");
+                pass(&mut s, &mut c);
+            }
+            let e =
+                failed.unwrap_or_else(|| panic!("{max}: the client accepted {:?}", c.connection_state().alpn_protocol));
+            // OpenSSL checks it during the handshake (SSL_R_BAD_EXTENSION,
+            // with an alert); `Conn` checks again once it is done, for a
+            // library that would not.
+            assert!(e.message.contains("bad extension"), "{max}: {e:?}");
+        }
     }
 }

@@ -321,6 +321,32 @@ impl SslCtx {
         unsafe { sys::SSL_CTX_set_alpn_select_cb__fixed_rust(self.as_ptr(), Some(select_alpn), std::ptr::null_mut()) };
     }
 
+    /// A misbehaving server, for tests: always choose the first of `wire`,
+    /// whatever the client offered.
+    #[cfg(test)]
+    pub(crate) fn choose_alpn_regardless(&mut self, wire: Vec<u8>) {
+        unsafe extern "C" fn regardless(
+            ssl: *mut sys::SSL,
+            out: *mut *const libc::c_uchar,
+            outlen: *mut libc::c_uchar,
+            _inbuf: *const libc::c_uchar,
+            _inlen: libc::c_uint,
+            _arg: *mut c_void,
+        ) -> libc::c_int {
+            // SAFETY: a live SSL of one of our contexts; the list outlives
+            // the handshake; `out`/`outlen` are OpenSSL's out-parameters.
+            unsafe {
+                let Some(data) = callback_data(ssl) else { return sys::SSL_TLSEXT_ERR_NOACK };
+                *out = data.alpn.as_ptr().add(1);
+                *outlen = data.alpn[0];
+            }
+            sys::SSL_TLSEXT_ERR_OK
+        }
+        self.data().alpn = wire;
+        // SAFETY: live context; plain function callback.
+        unsafe { sys::SSL_CTX_set_alpn_select_cb__fixed_rust(self.as_ptr(), Some(regardless), std::ptr::null_mut()) };
+    }
+
     /// Append NSS key-log lines for every connection to `file`.
     pub(crate) fn set_keylog(&mut self, file: File) {
         self.data().keylog = Some(Mutex::new(file));
@@ -431,8 +457,17 @@ unsafe extern "C" fn select_alpn(
         sys::SSL_select_next_proto(&mut chosen, &mut chosen_len, data.alpn.as_ptr(), data.alpn.len() as _, inbuf, inlen)
     };
     if rc != sys::OPENSSL_NPN_NEGOTIATED {
-        // No overlap: continue without ALPN, as Go does.
-        return sys::SSL_TLSEXT_ERR_NOACK;
+        // No overlap: fail with no_application_protocol, as Go does, but
+        // for Go's one exception: an `http/1.1` client reaching an `h2`
+        // server goes on without ALPN.
+        // SAFETY: OpenSSL hands us the client's list, valid for the call.
+        let offered = unsafe { std::slice::from_raw_parts(inbuf, inlen as usize) };
+        return if alpn_contains(&data.alpn, b"h2") && alpn_contains(offered, b"http/1.1") {
+            sys::SSL_TLSEXT_ERR_NOACK
+        } else {
+            // OpenSSL sends the no_application_protocol alert for this.
+            sys::SSL_TLSEXT_ERR_ALERT_FATAL
+        };
     }
     // SAFETY: `out`/`outlen` are OpenSSL's out-parameters.
     unsafe {
@@ -440,6 +475,19 @@ unsafe extern "C" fn select_alpn(
         *outlen = chosen_len;
     }
     sys::SSL_TLSEXT_ERR_OK
+}
+
+/// Whether the wire-format ALPN list `list` holds `proto`.
+pub(crate) fn alpn_contains(list: &[u8], proto: &[u8]) -> bool {
+    let mut rest = list;
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = usize::from(len).min(tail.len());
+        if &tail[..len] == proto {
+            return true;
+        }
+        rest = &tail[len..];
+    }
+    false
 }
 
 unsafe extern "C" fn write_keylog(ssl: *const sys::SSL, line: *const libc::c_char) {

@@ -106,12 +106,16 @@ impl Ssl {
         if ok { Ok(()) } else { Err(format!("cannot set SNI {host:?}: {}", drain_errors())) }
     }
 
-    /// Require the peer certificate to name `host` (DNS names, wildcards).
+    /// Require the peer certificate to name `host`, as Go checks it: its
+    /// DNS names only, never the subject CN, and a wildcard only as the
+    /// whole leftmost label (`*.example.com`, never `f*.example.com`),
+    /// matching one label.
     pub(crate) fn verify_host(&mut self, host: &str) -> Result<(), String> {
         clear_errors();
         // SAFETY: live SSL; its verify param is owned by it; the name is copied.
         let ok = unsafe {
             let param = sys::SSL_get0_param(self.raw());
+            sys::X509_VERIFY_PARAM_set_hostflags(param, super::x509::HOST_FLAGS);
             sys::X509_VERIFY_PARAM_set1_host(param, host.as_ptr().cast(), host.len()) == 1
         };
         if !ok {
