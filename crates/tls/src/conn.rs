@@ -58,6 +58,8 @@ const MAX_WRITE: usize = 256 * 1024;
 /// a read fills it, up to `READ_MAX`.
 const READ_FIRST: usize = 4 * 1024;
 const READ_MAX: usize = 64 * 1024;
+/// The most keying material `export_keying_material` gives at once.
+const MAX_EXPORT: usize = 65_535;
 /// How long `close` may spend sending close_notify to a peer that does not
 /// read: a window of its own, whatever the write deadline (Go's 5 s), so a
 /// connection closed after its idle deadline passed still ends cleanly.
@@ -726,6 +728,36 @@ impl Conn {
             return ConnectionState::default();
         }
         self.link.lock().engine.connection_state()
+    }
+
+    /// Keying material for another protocol bound to this connection
+    /// (RFC 5705 for TLS 1.2, RFC 8446 §7.5 for TLS 1.3), as Go's
+    /// `ConnectionState.ExportKeyingMaterial`: `len` bytes derived from the
+    /// session's secrets, `label` and `context` (`None` is no context,
+    /// which TLS 1.2 tells from an empty one and TLS 1.3 does not). Both
+    /// ends with the same arguments
+    /// get the same bytes. Needs a finished handshake. As in Go, labels
+    /// TLS itself uses (`"client finished"`, `"server finished"`, `"master
+    /// secret"`, `"key expansion"`) are refused, and so is `len` above
+    /// 65 535 (TLS 1.3 itself allows at most 255 times the hash's size).
+    ///
+    /// ```no_run
+    /// # fn demo(conn: &tls::Conn) -> Result<(), tls::Error> {
+    /// let binding = conn.export_keying_material("EXPORTER-my-protocol", None, 32)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn export_keying_material(&self, label: &str, context: Option<&[u8]>, len: usize) -> Result<Vec<u8>, Error> {
+        let fail = |m: String| Error::Tls(TlsError::new("export_keying_material", m));
+        if !self.state.is_secured() {
+            return Err(fail("the handshake has not completed".into()));
+        }
+        if ["client finished", "server finished", "master secret", "key expansion"].contains(&label) {
+            return Err(fail(format!("label {label:?} is reserved by TLS")));
+        }
+        if len > MAX_EXPORT {
+            return Err(fail(format!("{len} bytes asked for, more than the {MAX_EXPORT} allowed")));
+        }
+        self.link.lock().engine.export_keying_material(label, context, len).map_err(fail)
     }
 
     /// Set the read and write deadlines of the underlying connection.

@@ -171,6 +171,16 @@ impl Engine {
         }
     }
 
+    /// RFC 5705 / RFC 8446 §7.5 keying material; the handshake must be done.
+    pub(crate) fn export_keying_material(
+        &self,
+        label: &str,
+        context: Option<&[u8]>,
+        len: usize,
+    ) -> Result<Vec<u8>, String> {
+        self.ssl.export_keying_material(label, context, len)
+    }
+
     /// The negotiated ALPN protocol, if any.
     pub(crate) fn alpn(&self) -> Option<String> {
         self.ssl.alpn()

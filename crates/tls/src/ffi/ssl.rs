@@ -353,6 +353,43 @@ impl Ssl {
         }
     }
 
+    /// Keying material exported from the session's master secret (RFC 5705,
+    /// RFC 8446 §7.5); `context` `None` is "no context", distinct from an
+    /// empty one.
+    pub(crate) fn export_keying_material(
+        &self,
+        label: &str,
+        context: Option<&[u8]>,
+        len: usize,
+    ) -> Result<Vec<u8>, String> {
+        let mut out = vec![0u8; len];
+        let (ctx_ptr, ctx_len, use_ctx) = match context {
+            Some(c) => (c.as_ptr(), c.len(), 1),
+            None => (std::ptr::null(), 0, 0),
+        };
+        clear_errors();
+        // SAFETY: live SSL; `out` is writable for `len` bytes; the label and
+        // context are read for their lengths during the call only.
+        let ok = unsafe {
+            sys::SSL_export_keying_material(
+                self.raw(),
+                out.as_mut_ptr(),
+                len,
+                label.as_ptr().cast(),
+                label.len(),
+                ctx_ptr,
+                ctx_len,
+                use_ctx,
+            )
+        } == 1;
+        if ok {
+            Ok(out)
+        } else {
+            let queue = drain_errors();
+            Err(if queue.is_empty() { "OpenSSL cannot export keying material".into() } else { queue })
+        }
+    }
+
     /// Whether the handshake resumed an earlier session.
     pub(crate) fn session_reused(&self) -> bool {
         // SAFETY: live SSL.
