@@ -93,6 +93,7 @@ impl fmt::Debug for ConnectionState {
             .field("server_name", &self.server_name)
             .field("peer_certificates", &Peer(&self.peer_certificates))
             .field("session_resumed", &self.session_resumed)
+            .field("ocsp_response", &self.ocsp_response.as_ref().map(|r| format!("<{} bytes>", r.len())))
             .finish()
     }
 }

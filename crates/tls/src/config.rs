@@ -21,7 +21,10 @@ use std::time::Duration;
 
 use crate::conn::ConnectionState;
 use crate::error::{ConfigError, Error, TlsError};
-use crate::ffi::{Cert, KeyPair, PemError, SessionCache, SslCtx, VerifyMode, parse_certs, parse_key};
+use crate::ffi::{
+    Cert, Chosen, HelloInfo, KeyPair, PemError, SessionCache, SslCtx, VerifyMode, parse_certs, parse_key,
+};
+use crate::resolver::{CertifiedKey, ClientHello, Resolver};
 
 /// A protocol version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -114,13 +117,13 @@ impl fmt::Debug for Secret {
 
 /// Where PEM data comes from: a file, read at `build`, or memory.
 #[derive(Clone)]
-enum Pem {
+pub(crate) enum Pem {
     File(PathBuf),
     Memory(Vec<u8>),
 }
 
 impl Pem {
-    fn file(path: impl AsRef<Path>) -> Pem {
+    pub(crate) fn file(path: impl AsRef<Path>) -> Pem {
         Pem::File(path.as_ref().to_path_buf())
     }
 
@@ -182,6 +185,7 @@ pub(crate) struct Settings {
     tls13_cipher_suites: Option<Vec<String>>,
     verify_hook: Option<VerifyHook>,
     connection_hook: Option<ConnectionHook>,
+    resolver: Option<Resolver>,
     /// `None`: as `verify_peer`.
     verify_hostname: Option<bool>,
     session_cache_capacity: usize,
@@ -211,6 +215,7 @@ impl fmt::Debug for Settings {
             .field("tls13_cipher_suites", &self.tls13_cipher_suites)
             .field("verify_peer_certificate", &self.verify_hook.as_ref().map(|_| "<fn>"))
             .field("verify_connection", &self.connection_hook.as_ref().map(|_| "<fn>"))
+            .field("certificate_resolver", &self.resolver.as_ref().map(|_| "<fn>"))
             .field("verify_hostname", &self.verify_hostname())
             .field("session_cache_capacity", &self.session_cache_capacity)
             .finish()
@@ -241,6 +246,7 @@ impl Default for Settings {
             tls13_cipher_suites: None,
             verify_hook: None,
             connection_hook: None,
+            resolver: None,
             verify_hostname: None,
             session_cache_capacity: crate::ffi::DEFAULT_SESSION_CACHE_CAPACITY,
         }
@@ -297,8 +303,16 @@ fn certs(pem: &[u8], name: &str) -> Result<Vec<Cert>, ConfigError> {
     })
 }
 
-/// Load and check one certificate/key pair.
-fn key_pair(cert: &Pem, key: &Pem, password: Option<&Secret>, names: [&str; 4]) -> Result<KeyPair, ConfigError> {
+/// Load and check one certificate/key pair; `hint` says how to give the
+/// password of an encrypted key, and what that password is called.
+pub(crate) fn key_pair(
+    cert: &Pem,
+    key: &Pem,
+    password: Option<&Secret>,
+    names: [&str; 4],
+    hint: (&str, &str),
+) -> Result<KeyPair, ConfigError> {
+    let (needs, password_name) = hint;
     let [cert_file, cert_pem, key_file, key_pem] = names;
     let (cert_name, key_name) = (cert.name(cert_file, cert_pem), key.name(key_file, key_pem));
     let chain = certs(&cert.read(&cert_name)?, &cert_name)?;
@@ -306,8 +320,8 @@ fn key_pair(cert: &Pem, key: &Pem, password: Option<&Secret>, names: [&str; 4]) 
         ConfigError(match e {
             PemError::Missing => format!("{key_name} holds no PEM private key"),
             PemError::Malformed => format!("{key_name} holds a malformed or unsupported private key"),
-            PemError::NeedsPassword => format!("{key_name} is encrypted: set key_password"),
-            PemError::WrongPassword => format!("{key_name} is encrypted and key_password does not open it"),
+            PemError::NeedsPassword => format!("{key_name} is encrypted: {needs}"),
+            PemError::WrongPassword => format!("{key_name} is encrypted and {password_name} does not open it"),
         })
     })?;
     if !chain[0].matches(&key) {
@@ -484,6 +498,44 @@ impl ConfigBuilder {
         check: impl Fn(&[Vec<u8>]) -> Result<(), String> + Send + Sync + 'static,
     ) -> Self {
         self.s.verify_hook = Some(Arc::new(check));
+        self
+    }
+
+    /// Choose a server's certificate at handshake time (Go's
+    /// `GetCertificate`, rustls's `ResolvesServerCert`): on every
+    /// handshake, before the server picks a certificate, `resolve` is
+    /// called with the [`ClientHello`] (SNI, ALPN offers).
+    ///
+    /// - `Ok(Some(key))` serves `key` (and its OCSP staple);
+    /// - `Ok(None)` serves the configured pairs, chosen by SNI as without a
+    ///   resolver;
+    /// - `Err(msg)` fails the handshake with an `internal_error` alert, and
+    ///   the server's `Error::Tls` holds `msg`.
+    ///
+    /// With a resolver a server needs no `cert_file`/`cert_pem` (and then
+    /// `Ok(None)` fails the handshake). It runs on the thread driving the
+    /// handshake, with the connection's engine unlocked and no lock of the
+    /// `Config` or `Listener` held; a panic in it fails that handshake,
+    /// never the process. Keep it quick: it is on every handshake's path.
+    ///
+    /// Reloading a certificate when its file changes:
+    ///
+    /// ```no_run
+    /// use std::sync::{Arc, RwLock};
+    /// let current = Arc::new(RwLock::new(tls::CertifiedKey::from_files("cert.pem", "key.pem")?));
+    /// let serving = current.clone();
+    /// let config = tls::Config::builder()
+    ///     .certificate_resolver(move |_hello: &tls::ClientHello<'_>| Ok(Some(serving.read().unwrap().clone())))
+    ///     .build()?;
+    /// // Elsewhere, when the files change (a renewal):
+    /// *current.write().unwrap() = tls::CertifiedKey::from_files("cert.pem", "key.pem")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn certificate_resolver(
+        mut self,
+        resolve: impl Fn(&ClientHello<'_>) -> Result<Option<CertifiedKey>, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.s.resolver = Some(Arc::new(resolve));
         self
     }
 
@@ -675,7 +727,8 @@ impl Credentials {
     fn load(s: &Settings) -> Result<Credentials, ConfigError> {
         let mut pairs = Vec::new();
         if let (Some(cert), Some(key)) = (&s.cert, &s.key) {
-            pairs.push(key_pair(cert, key, s.key_password.as_ref(), ["cert_file", "cert_pem", "key_file", "key_pem"])?);
+            let names = ["cert_file", "cert_pem", "key_file", "key_pem"];
+            pairs.push(key_pair(cert, key, s.key_password.as_ref(), names, ("set key_password", "key_password"))?);
         }
         for (cert, key) in &s.more_certificates {
             let names = [
@@ -684,7 +737,7 @@ impl Credentials {
                 "add_certificate_files key",
                 "add_certificate_pem key",
             ];
-            pairs.push(key_pair(cert, key, s.key_password.as_ref(), names)?);
+            pairs.push(key_pair(cert, key, s.key_password.as_ref(), names, ("set key_password", "key_password"))?);
         }
         let ca = s.ca.as_ref().map(|p| Trust::load(p, &p.name("ca_file", "ca_pem"))).transpose()?;
         let client_ca =
@@ -743,6 +796,24 @@ impl Config {
         Ok(())
     }
 
+    /// Ask the `certificate_resolver` about a ClientHello, with no lock
+    /// held: the certificate to serve, `None` for the configured ones, or
+    /// why the handshake fails (its `Err`, its panic, or `None` with
+    /// nothing configured).
+    pub(crate) fn resolve(&self, info: &HelloInfo) -> Result<Option<Chosen>, String> {
+        let Some(resolve) = &self.inner.settings.resolver else { return Ok(None) };
+        let hello = ClientHello { info };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| resolve(&hello))) {
+            Ok(Ok(Some(key))) => Ok(Some(key.chosen())),
+            Ok(Ok(None)) if self.inner.credentials.pairs.is_empty() => {
+                Err("certificate_resolver chose no certificate, and the config has none of its own".into())
+            }
+            Ok(Ok(None)) => Ok(None),
+            Ok(Err(msg)) => Err(format!("certificate_resolver refused the handshake: {msg}")),
+            Err(panic) => Err(format!("certificate_resolver panicked: {}", panic_message(&*panic))),
+        }
+    }
+
     fn common(&self, server: bool) -> Result<SslCtx, ConfigError> {
         let s = &self.inner.settings;
         let mut ctx = SslCtx::new(server).map_err(ConfigError)?;
@@ -796,13 +867,18 @@ impl Config {
 
     fn build_server(&self) -> Result<SslCtx, ConfigError> {
         let (s, creds) = (&self.inner.settings, &self.inner.credentials);
-        let Some(first) = creds.pairs.first() else {
+        if creds.pairs.is_empty() && s.resolver.is_none() {
             return Err(ConfigError(
-                "a server needs a certificate: set cert_file and key_file (or cert_pem and key_pem)".into(),
+                "a server needs a certificate: set cert_file and key_file (or cert_pem and key_pem), or a certificate_resolver".into(),
             ));
-        };
+        }
         let mut ctx = self.common(true)?;
-        ctx.use_key_pair(first).map_err(ConfigError)?;
+        if let Some(first) = creds.pairs.first() {
+            ctx.use_key_pair(first).map_err(ConfigError)?;
+        }
+        if s.resolver.is_some() {
+            ctx.resolve_certificates();
+        }
         if creds.pairs.len() > 1 {
             ctx.select_by_sni(creds.pairs.iter().map(KeyPair::share).collect());
         }

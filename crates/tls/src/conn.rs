@@ -225,7 +225,9 @@ struct Running {
 
 /// The state of a connection, as [`Conn::connection_state`] reports it.
 /// Its `Debug` summarises the peer's certificates (see `certificate.rs`).
+/// Fields may be added: read them, or start from `Default`.
 #[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectionState {
     /// Whether the handshake has completed.
     pub handshake_complete: bool,
@@ -244,6 +246,12 @@ pub struct ConnectionState {
     pub peer_certificates: Vec<Vec<u8>>,
     /// Whether the handshake resumed an earlier session.
     pub session_resumed: bool,
+    /// The OCSP response the server stapled (clients; DER), if it sent one.
+    /// A client always asks for one, as Go's does; checking it (its
+    /// signature, its freshness, the certificate's status) is the
+    /// application's business, in
+    /// [`verify_connection`](crate::ConfigBuilder::verify_connection).
+    pub ocsp_response: Option<Vec<u8>>,
 }
 
 impl Conn {
@@ -340,6 +348,8 @@ impl Conn {
     }
 
     fn drive_handshake(&self, w: &mut Wait<'_, '_>, timeout_binds: bool) -> Poll<Result<(), Error>> {
+        // Why the certificate resolver refused, for the failure that follows.
+        let mut refused: Option<String> = None;
         // A passed deadline is the handshake timeout only when that timeout
         // was the earliest limit; the dial's or the user's is reported as
         // the i/o timeout it is.
@@ -349,10 +359,13 @@ impl Conn {
         };
         loop {
             let step = self.link.lock().engine.handshake();
-            if let Step::Failed(e) = step {
+            if let Step::Failed(mut e) = step {
                 // Send the alert that tells the peer why, if the socket
                 // takes it now (a poller does not wait for that).
                 let _ = self.flush(w, true);
+                if let Some(why) = refused {
+                    e.message = format!("{why} ({})", e.message);
+                }
                 return Poll::Ready(Err(Error::Tls(e)));
             }
             ready!(self.flush(w, true)).map_err(transport_error)?;
@@ -360,6 +373,13 @@ impl Conn {
                 // Sent above; OpenSSL goes on with what follows the flight.
                 Step::Done(Progress::Flight) => {}
                 Step::Done(Progress::Finished) => return Poll::Ready(self.check_handshake()),
+                // The certificate resolver's turn, with the engine unlocked;
+                // the next step applies its answer.
+                Step::Done(Progress::Certificate) => {
+                    let hello = self.link.lock().engine.hello_asked().unwrap_or_default();
+                    let answer = self.config.resolve(&hello).map_err(|why| refused = Some(why));
+                    self.link.lock().engine.answer_hello(answer);
+                }
                 Step::NeedInput => {
                     // The peer is computing its share of the key exchange,
                     // not sending: spinning would only take its core.

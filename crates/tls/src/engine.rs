@@ -15,7 +15,7 @@ use crate::config::Version;
 use crate::conn::ConnectionState;
 use crate::error::TlsError;
 pub(crate) use crate::ffi::Progress;
-use crate::ffi::{Outcome, Ssl};
+use crate::ffi::{Chosen, HelloInfo, Outcome, Ssl};
 
 /// Plaintext per `SSL_write`: one full record, so that a write cut short
 /// can count the records that fully reached the peer.
@@ -168,6 +168,7 @@ impl Engine {
             server_name: self.ssl.server_name(),
             peer_certificates: self.ssl.peer_certificates(),
             session_resumed: self.ssl.session_reused(),
+            ocsp_response: self.ssl.ocsp_response(),
         }
     }
 
@@ -179,6 +180,18 @@ impl Engine {
         len: usize,
     ) -> Result<Vec<u8>, String> {
         self.ssl.export_keying_material(label, context, len)
+    }
+
+    /// What a suspended server handshake's certificate resolver should look
+    /// at (after `Done(Progress::Certificate)`).
+    pub(crate) fn hello_asked(&self) -> Option<HelloInfo> {
+        self.ssl.hello_asked()
+    }
+
+    /// The resolver's answer; the next [`handshake`](Engine::handshake)
+    /// applies it.
+    pub(crate) fn answer_hello(&mut self, answer: Result<Option<Chosen>, ()>) {
+        self.ssl.answer_hello(answer);
     }
 
     /// The negotiated ALPN protocol, if any.

@@ -48,6 +48,7 @@ mod ffi;
 #[doc(hidden)]
 pub mod fuzzing;
 mod listener;
+mod resolver;
 
 use std::net::SocketAddr;
 
@@ -58,6 +59,7 @@ pub use dial::Dialer;
 pub use error::{ConfigError, Error, Reason, TlsError, VerifyError};
 pub use ffi::version as openssl_version;
 pub use listener::Listener;
+pub use resolver::{CertifiedKey, ClientHello};
 pub use tcp::{Closed, DeadlineExceeded, Expired, IsTimeout};
 
 /// Wrap `tcp` as a TLS client. The handshake runs on first use. The server

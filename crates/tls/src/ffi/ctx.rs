@@ -40,6 +40,8 @@ struct CallbackData {
     alpn: Vec<u8>,
     keylog: Option<Mutex<File>>,
     sessions: Option<Arc<SessionCache>>,
+    /// Servers: a resolver chooses each connection's certificate.
+    resolves: bool,
 }
 
 /// An owned `SSL_CTX`, configured once and then shared by every connection
@@ -59,7 +61,7 @@ unsafe impl Sync for SslCtx {}
 // libssl's, not declared by openssl-sys.
 unsafe extern "C" {
     fn SSL_CTX_set_default_passwd_cb(ctx: *mut sys::SSL_CTX, cb: sys::pem_password_cb);
-    fn SSL_certs_clear(s: *mut sys::SSL);
+    pub(super) fn SSL_certs_clear(s: *mut sys::SSL);
 }
 
 /// OpenSSL's password callback: reseau parses keys itself (see
@@ -227,6 +229,24 @@ impl SslCtx {
         self.data().key_pairs = pairs;
         // SAFETY: live context; plain function callback.
         unsafe { sys::SSL_CTX_set_tlsext_servername_callback__fixed_rust(self.as_ptr(), Some(select_certificate)) };
+    }
+
+    /// Let a resolver outside OpenSSL choose each connection's certificate
+    /// (see `hello.rs`), and staple the chosen key's OCSP response.
+    pub(crate) fn resolve_certificates(&mut self) {
+        self.data().resolves = true;
+        // SAFETY: live context; plain function callbacks, no argument.
+        unsafe {
+            sys::SSL_CTX_set_client_hello_cb(self.as_ptr(), Some(super::hello::client_hello), std::ptr::null_mut());
+            sys::SSL_CTX_set_tlsext_status_cb(self.as_ptr(), Some(super::hello::staple));
+        }
+    }
+
+    /// Whether connections of this context ask a resolver for their
+    /// certificate.
+    pub(crate) fn resolves(&self) -> bool {
+        // SAFETY: `data` is a live Box owned by self, read only.
+        unsafe { (*self.data).resolves }
     }
 
     /// Trust these CA certificates.
@@ -412,22 +432,18 @@ unsafe extern "C" fn select_certificate(
         if name.is_null() {
             return sys::SSL_TLSEXT_ERR_OK;
         }
+        // A certificate the resolver chose stays.
+        if super::hello::hello_of(ssl).is_some_and(|h| h.chose()) {
+            return sys::SSL_TLSEXT_ERR_OK;
+        }
         let name = CStr::from_ptr(name).to_bytes();
         // The first pair valid for the name, as Go's getCertificate picks;
         // the context's own pair is the list's first, already in place.
         let chosen = data.key_pairs.iter().position(|p| p.leaf().matches_host(name));
-        if let Some(pair) = chosen.filter(|&i| i > 0).map(|i| &data.key_pairs[i]) {
-            // Clear every slot first: OpenSSL keeps one pair per key type,
-            // and an RSA pair beside an EC one would let it pick either.
-            SSL_certs_clear(ssl);
-            let ok = sys::SSL_use_certificate(ssl, pair.leaf().as_ptr()) == 1
-                && sys::SSL_use_PrivateKey(ssl, pair.key.as_ptr()) == 1
-                && pair.chain[1..]
-                    .iter()
-                    .all(|c| sys::SSL_ctrl(ssl, sys::SSL_CTRL_CHAIN_CERT, 1, c.as_ptr().cast()) == 1);
-            if !ok {
-                return sys::SSL_TLSEXT_ERR_ALERT_FATAL;
-            }
+        if let Some(pair) = chosen.filter(|&i| i > 0).map(|i| &data.key_pairs[i])
+            && !super::hello::use_pair(ssl, pair)
+        {
+            return sys::SSL_TLSEXT_ERR_ALERT_FATAL;
         }
     }
     sys::SSL_TLSEXT_ERR_OK

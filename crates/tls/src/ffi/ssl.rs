@@ -11,6 +11,7 @@ use openssl_sys as sys;
 
 use super::bio::BioRef;
 use super::err::{clear_errors, drain_errors, drain_reasons, text};
+use super::hello::{Chosen, Hello, HelloInfo, hello_index};
 use super::x509::{Cert, der};
 use super::{MemBio, SessionCache, SslCtx};
 use crate::error::{OpensslError, VerifyError};
@@ -39,6 +40,10 @@ pub(crate) enum Progress {
     /// send it, then call again at once; the work that follows the flight
     /// (deriving the next keys) is done while the peer reads it.
     Flight,
+    /// A server's handshake is suspended until its certificate resolver
+    /// answers (see `hello.rs`): read [`Ssl::hello_asked`], give the answer
+    /// to [`Ssl::answer_hello`], and call again.
+    Certificate,
 }
 
 /// An owned `SSL`, and the memory BIOs it owns: reached only through
@@ -56,6 +61,10 @@ pub(crate) struct Ssl {
     /// The host name or IP the peer's certificate must name, for the
     /// message when it does not.
     expected_name: Option<String>,
+    /// A server's dealings with its certificate resolver: a `Box` turned
+    /// raw (OpenSSL's callbacks reach it through the SSL's ex-data), freed
+    /// in `Drop` after the SSL; null without a resolver.
+    hello: *mut Hello,
 }
 
 // SAFETY: an SSL may move between threads; it is never used by two at once
@@ -90,7 +99,55 @@ impl Ssl {
                 sys::SSL_set_connect_state(ptr.as_ptr());
             }
         }
-        Ok(Ssl { ptr, rbio, wbio, _ctx: ctx.clone(), session_key: None, expected_name: None })
+        let mut ssl = Ssl {
+            ptr,
+            rbio,
+            wbio,
+            _ctx: ctx.clone(),
+            session_key: None,
+            expected_name: None,
+            hello: std::ptr::null_mut(),
+        };
+        if server && ctx.resolves() {
+            ssl.hello = Box::into_raw(Box::new(Hello::Waiting));
+            // SAFETY: live SSL; the slot points at our Hello, which outlives
+            // the SSL (freed after it in Drop).
+            unsafe { sys::SSL_set_ex_data(ssl.raw(), hello_index(), ssl.hello.cast()) };
+        } else if !server {
+            // Always ask for a stapled OCSP response, as Go's client does.
+            // SAFETY: live SSL; a plain integer argument.
+            unsafe { sys::SSL_set_tlsext_status_type(ssl.raw(), sys::TLSEXT_STATUSTYPE_ocsp) };
+        }
+        Ok(ssl)
+    }
+
+    /// What a suspended server handshake's resolver should look at.
+    pub(crate) fn hello_asked(&self) -> Option<HelloInfo> {
+        // SAFETY: our own Hello, if any; no handshake call is running (we
+        // are borrowed), so OpenSSL does not touch it meanwhile.
+        unsafe { self.hello.as_ref() }.and_then(|h| h.asked().cloned())
+    }
+
+    /// The resolver's answer, applied by the next handshake call.
+    pub(crate) fn answer_hello(&mut self, answer: Result<Option<Chosen>, ()>) {
+        // SAFETY: as in `hello_asked`, and `&mut self` makes this the only
+        // access.
+        if let Some(h) = unsafe { self.hello.as_mut() } {
+            h.answer(answer);
+        }
+    }
+
+    /// The stapled OCSP response the server sent (clients), DER.
+    pub(crate) fn ocsp_response(&self) -> Option<Vec<u8>> {
+        let mut p: *mut libc::c_uchar = std::ptr::null_mut();
+        // SAFETY: live SSL; the response is owned by the SSL and copied.
+        unsafe {
+            let len = sys::SSL_get_tlsext_status_ocsp_resp(self.raw(), &mut p);
+            if p.is_null() || len <= 0 {
+                return None;
+            }
+            Some(std::slice::from_raw_parts(p, len as usize).to_vec())
+        }
     }
 
     fn raw(&self) -> *mut sys::SSL {
@@ -198,6 +255,11 @@ impl Ssl {
         // SAFETY: reads the calling thread's error queue.
         if ret <= 0 && refused && unsafe { super::ERR_peek_error() } == 0 {
             return Outcome::Done(Progress::Flight);
+        }
+        // SAFETY: live SSL; `ret` is the return of the call just made.
+        if ret <= 0 && unsafe { sys::SSL_get_error(self.raw(), ret) } == sys::SSL_ERROR_WANT_CLIENT_HELLO_CB {
+            clear_errors();
+            return Outcome::Done(Progress::Certificate);
         }
         self.outcome(ret, Progress::Finished)
     }
@@ -452,5 +514,10 @@ impl Drop for Ssl {
     fn drop(&mut self) {
         // SAFETY: we own the SSL (and through it both BIOs); freed once.
         unsafe { sys::SSL_free(self.ptr.as_ptr()) };
+        if !self.hello.is_null() {
+            // SAFETY: from Box::into_raw in `new`; the SSL that pointed at
+            // it is gone; freed once.
+            drop(unsafe { Box::from_raw(self.hello) });
+        }
     }
 }
