@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::conn::ConnectionState;
 use crate::error::{ConfigError, Error, TlsError};
 use crate::ffi::{
-    Cert, Chosen, HelloInfo, KeyPair, PemError, SessionCache, SslCtx, VerifyMode, parse_certs, parse_key,
+    Cert, Chosen, HelloInfo, KeyPair, PemError, SessionCache, SslCtx, TicketKeys, VerifyMode, parse_certs, parse_key,
 };
 use crate::resolver::{CertifiedKey, ClientHello, Resolver};
 
@@ -103,6 +103,27 @@ struct Inner {
     client: OnceLock<Result<Arc<SslCtx>, ConfigError>>,
     server: OnceLock<Result<Arc<SslCtx>, ConfigError>>,
     sessions: Arc<SessionCache>,
+    /// A server's session ticket keys, shared by its contexts' callbacks.
+    tickets: Arc<TicketKeys>,
+}
+
+/// Session ticket keys as given to the builder: never printed, wiped when
+/// dropped.
+#[derive(Clone, Default)]
+struct TicketSecrets(Vec<[u8; 32]>);
+
+impl fmt::Debug for TicketSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} keys>", self.0.len())
+    }
+}
+
+impl Drop for TicketSecrets {
+    fn drop(&mut self) {
+        for k in &mut self.0 {
+            crate::ffi::wipe(k);
+        }
+    }
 }
 
 /// A password, kept out of `Debug` output.
@@ -186,6 +207,7 @@ pub(crate) struct Settings {
     verify_hook: Option<VerifyHook>,
     connection_hook: Option<ConnectionHook>,
     resolver: Option<Resolver>,
+    ticket_keys: Option<TicketSecrets>,
     /// `None`: as `verify_peer`.
     verify_hostname: Option<bool>,
     session_cache_capacity: usize,
@@ -216,6 +238,7 @@ impl fmt::Debug for Settings {
             .field("verify_peer_certificate", &self.verify_hook.as_ref().map(|_| "<fn>"))
             .field("verify_connection", &self.connection_hook.as_ref().map(|_| "<fn>"))
             .field("certificate_resolver", &self.resolver.as_ref().map(|_| "<fn>"))
+            .field("session_ticket_keys", &self.ticket_keys)
             .field("verify_hostname", &self.verify_hostname())
             .field("session_cache_capacity", &self.session_cache_capacity)
             .finish()
@@ -247,6 +270,7 @@ impl Default for Settings {
             verify_hook: None,
             connection_hook: None,
             resolver: None,
+            ticket_keys: None,
             verify_hostname: None,
             session_cache_capacity: crate::ffi::DEFAULT_SESSION_CACHE_CAPACITY,
         }
@@ -591,6 +615,20 @@ impl ConfigBuilder {
         self
     }
 
+    /// The keys a server seals and opens session tickets with (Go's
+    /// `SetSessionTicketKeys`): the first seals new tickets, every one opens
+    /// them. Servers of one fleet that share keys resume each other's
+    /// sessions; to rotate, put a new key first and keep the old ones after
+    /// it for as long as their tickets should be honoured (see
+    /// [`Config::set_session_ticket_keys`] to do it live). Without keys, a
+    /// server makes its own, a new one every 24 hours, each honoured for 7
+    /// days, as Go's does. Keys are secrets: never printed, wiped from
+    /// memory when dropped. An empty list is a `ConfigError` at `build`.
+    pub fn session_ticket_keys(mut self, keys: Vec<[u8; 32]>) -> Self {
+        self.s.ticket_keys = Some(TicketSecrets(keys));
+        self
+    }
+
     /// Whether a server issues session tickets and resumes sessions
     /// (default `true`); off, as Go's `SessionTicketsDisabled`, every
     /// handshake with it is a full one. On, a TLS 1.3 server sends one
@@ -675,7 +713,11 @@ impl ConfigBuilder {
     /// certificate is a `ConfigError` naming the file), check the curve and
     /// cipher lists, and build the `Config`.
     pub fn build(self) -> Result<Config, ConfigError> {
-        let s = self.s;
+        let mut s = self.s;
+        let secrets = s.ticket_keys.take().map(|mut t| std::mem::take(&mut t.0));
+        if secrets.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ConfigError(NO_TICKET_KEYS.into()));
+        }
         match (&s.cert, &s.key) {
             (Some(_), None) => {
                 return Err(ConfigError(
@@ -711,6 +753,7 @@ impl ConfigBuilder {
             checked_list("tls13_cipher_suites", suites, SslCtx::set_ciphersuites)?;
         }
         let sessions = Arc::new(SessionCache::new(s.session_cache_capacity));
+        let tickets = Arc::new(TicketKeys::new(secrets));
         Ok(Config {
             inner: Arc::new(Inner {
                 settings: s,
@@ -718,6 +761,7 @@ impl ConfigBuilder {
                 client: OnceLock::new(),
                 server: OnceLock::new(),
                 sessions,
+                tickets,
             }),
         })
     }
@@ -750,6 +794,31 @@ impl Config {
     /// Start building a configuration.
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder::default()
+    }
+
+    /// Replace the session ticket keys, live, for every connection and
+    /// listener of this config (its clones included): the first key seals
+    /// tickets issued from now on, and every key opens them (see
+    /// [`ConfigBuilder::session_ticket_keys`]). From then on the keys are
+    /// the ones given, never rotated by the server. The keys given are
+    /// wiped; an empty list is an error and changes nothing.
+    ///
+    /// A daily rotation across a fleet, every server running the same:
+    ///
+    /// ```no_run
+    /// # fn fetch_keys() -> Vec<[u8; 32]> { vec![[0; 32]] }
+    /// # let config = tls::Config::builder().build()?;
+    /// // The newest key first; the last seven days' after it.
+    /// config.set_session_ticket_keys(fetch_keys())?;
+    /// # Ok::<(), tls::ConfigError>(())
+    /// ```
+    pub fn set_session_ticket_keys(&self, keys: Vec<[u8; 32]>) -> Result<(), ConfigError> {
+        let mut keys = TicketSecrets(keys);
+        if keys.0.is_empty() {
+            return Err(ConfigError(NO_TICKET_KEYS.into()));
+        }
+        self.inner.tickets.set(std::mem::take(&mut keys.0));
+        Ok(())
     }
 
     /// The configured server name, if any.
@@ -911,6 +980,7 @@ impl Config {
         }
         ctx.set_session_id_context(b"reseau");
         if s.session_tickets {
+            ctx.set_ticket_keys(self.inner.tickets.clone());
             // One TLS 1.3 ticket per handshake, as Go's server sends: a
             // client resumes with one, and reseau's client keeps only the
             // newest per server, so OpenSSL's second was made for nothing.
@@ -927,6 +997,8 @@ impl fmt::Debug for Config {
         f.debug_struct("Config").field("settings", &self.inner.settings).finish_non_exhaustive()
     }
 }
+
+const NO_TICKET_KEYS: &str = "session_ticket_keys is empty: give at least one key";
 
 /// Run the user's hook `name`: its `Err(msg)`, or its panic, fails the
 /// handshake with a message naming the hook.

@@ -10,9 +10,9 @@ use std::sync::{Arc, OnceLock};
 use openssl_sys as sys;
 use parking_lot::Mutex;
 
-use super::SessionCache;
 use super::err::{clear_errors, drain_errors};
 use super::x509::{Cert, KeyPair};
+use super::{SessionCache, TicketKeys};
 
 /// How a server treats client certificates (Go's `ClientAuthType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,8 @@ struct CallbackData {
     sessions: Option<Arc<SessionCache>>,
     /// Servers: a resolver chooses each connection's certificate.
     resolves: bool,
+    /// Servers: the session ticket keys.
+    tickets: Option<Arc<TicketKeys>>,
 }
 
 /// An owned `SSL_CTX`, configured once and then shared by every connection
@@ -62,6 +64,7 @@ unsafe impl Sync for SslCtx {}
 unsafe extern "C" {
     fn SSL_CTX_set_default_passwd_cb(ctx: *mut sys::SSL_CTX, cb: sys::pem_password_cb);
     pub(super) fn SSL_certs_clear(s: *mut sys::SSL);
+    fn SSL_CTX_set_timeout(ctx: *mut sys::SSL_CTX, t: libc::c_long) -> libc::c_long;
 }
 
 /// OpenSSL's password callback: reseau parses keys itself (see
@@ -276,6 +279,31 @@ impl SslCtx {
             sys::SSL_CTX_set_options(self.as_ptr(), sys::SSL_OP_NO_TICKET as _);
             sys::SSL_CTX_set_num_tickets(self.as_ptr(), 0);
             sys::SSL_CTX_set_session_cache_mode(self.as_ptr(), sys::SSL_SESS_CACHE_OFF);
+        }
+    }
+
+    /// Seal and open session tickets with `keys` (see `tickets.rs`), and
+    /// honour a session for as long as its key lives (7 days), as Go does.
+    pub(crate) fn set_ticket_keys(&mut self, keys: Arc<TicketKeys>) {
+        /// `SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB`.
+        const SET_TICKET_KEY_CB: libc::c_int = 72;
+        type TicketKeyCb = unsafe extern "C" fn(
+            *mut sys::SSL,
+            *mut libc::c_uchar,
+            *mut libc::c_uchar,
+            *mut sys::EVP_CIPHER_CTX,
+            *mut sys::HMAC_CTX,
+            libc::c_int,
+        ) -> libc::c_int;
+        self.data().tickets = Some(keys);
+        let cb: TicketKeyCb = ticket_key;
+        // SAFETY: live context; OpenSSL calls the callback back with the
+        // signature above (`SSL_CTX_set_tlsext_ticket_key_cb` is this ctrl);
+        // it reaches the keys through the context's ex-data.
+        unsafe {
+            let cb = std::mem::transmute::<TicketKeyCb, unsafe extern "C" fn()>(cb);
+            sys::SSL_CTX_callback_ctrl__fixed_rust(self.as_ptr(), SET_TICKET_KEY_CB, Some(cb));
+            SSL_CTX_set_timeout(self.as_ptr(), super::tickets::LIFETIME.as_secs() as libc::c_long);
         }
     }
 
@@ -513,6 +541,50 @@ unsafe extern "C" fn write_keylog(ssl: *const sys::SSL, line: *const libc::c_cha
         let mut f = file.lock();
         // Best effort: a full disk must not break the connection.
         let _ = f.write_all(line.to_bytes()).and_then(|()| f.write_all(b"\n"));
+    }
+}
+
+unsafe extern "C" fn ticket_key(
+    ssl: *mut sys::SSL,
+    name: *mut libc::c_uchar,
+    iv: *mut libc::c_uchar,
+    cipher: *mut sys::EVP_CIPHER_CTX,
+    hmac: *mut sys::HMAC_CTX,
+    enc: libc::c_int,
+) -> libc::c_int {
+    // SAFETY: OpenSSL calls this with a live SSL from one of our contexts.
+    let Some(keys) = (unsafe { callback_data(ssl) }).and_then(|d| d.tickets.as_ref()) else { return -1 };
+    // SAFETY: a live SSL; the version is known once the ClientHello is read.
+    let tls13 = unsafe { sys::SSL_version(ssl) } >= sys::TLS1_3_VERSION;
+    // SAFETY: the callback's own arguments, live for the call.
+    unsafe { keys.callback(name, iv, cipher, hmac, enc, tls13) }
+}
+
+/// After a client's resumed TLS 1.2 handshake, keep the session again: the
+/// server may have renewed its ticket (a rotation), which OpenSSL keeps on
+/// the connection without calling the new-session callback, so that the
+/// client would go on offering the old ticket until its key retires. (TLS
+/// 1.3 tickets arrive after the handshake and reach the callback.)
+///
+/// # Safety
+/// `ssl` is a live client SSL of one of our contexts, its handshake done.
+pub(super) unsafe fn refresh_resumed_session(ssl: *mut sys::SSL) {
+    // SAFETY: per the contract.
+    unsafe {
+        let Some(cache) = callback_data(ssl).and_then(|d| d.sessions.as_ref()) else { return };
+        if sys::SSL_session_reused(ssl) != 1 || sys::SSL_version(ssl) >= sys::TLS1_3_VERSION {
+            return;
+        }
+        let session = sys::SSL_get_session(ssl);
+        if session.is_null() {
+            return;
+        }
+        // A reference of our own, for the cache to take.
+        sys::SSL_SESSION_up_ref(session);
+        if cache.store(ssl, session) == 0 {
+            // Not taken: drop it again.
+            sys::SSL_SESSION_free(session);
+        }
     }
 }
 

@@ -80,7 +80,8 @@ impl SessionCache {
     /// OpenSSL's reference, 0 when it did not (OpenSSL then frees it).
     ///
     /// # Safety
-    /// `ssl` and `session` are the live arguments of a new-session callback.
+    /// `ssl` is a live client SSL of ours and we own one reference to
+    /// `session` (as in a new-session callback).
     pub(super) unsafe fn store(&self, ssl: *mut sys::SSL, session: *mut sys::SSL_SESSION) -> libc::c_int {
         if self.capacity == 0 {
             return 0;

@@ -256,6 +256,10 @@ impl Ssl {
         if ret <= 0 && refused && unsafe { super::ERR_peek_error() } == 0 {
             return Outcome::Done(Progress::Flight);
         }
+        if ret == 1 && !self.is_server() {
+            // SAFETY: a live client SSL of one of our contexts, handshake done.
+            unsafe { super::ctx::refresh_resumed_session(self.raw()) };
+        }
         // SAFETY: live SSL; `ret` is the return of the call just made.
         if ret <= 0 && unsafe { sys::SSL_get_error(self.raw(), ret) } == sys::SSL_ERROR_WANT_CLIENT_HELLO_CB {
             clear_errors();
@@ -316,6 +320,12 @@ impl Ssl {
     /// Move ciphertext OpenSSL produced (records, alerts) into `out`.
     pub(crate) fn take_output(&mut self, out: &mut Vec<u8>) {
         self.bio(self.wbio).drain_into(out);
+    }
+
+    /// Whether this is the server end.
+    fn is_server(&self) -> bool {
+        // SAFETY: live SSL.
+        unsafe { sys::SSL_is_server(self.raw()) == 1 }
     }
 
     /// Whether the handshake has finished.
