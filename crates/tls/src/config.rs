@@ -19,12 +19,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::conn::ConnectionState;
 use crate::error::{ConfigError, Error, TlsError};
 use crate::ffi::{
     Cert, Chosen, HelloInfo, KeyPair, PemError, SessionCache, SslCtx, TicketKeys, VerifyMode, parse_certs, parse_key,
 };
 use crate::resolver::{CertifiedKey, ClientHello, Resolver};
+use crate::state::ConnectionState;
 
 /// A protocol version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -36,7 +36,7 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering::AcqRel, Ordering::Acquire};
 use std::task::{Context, Poll, ready};
@@ -47,8 +47,8 @@ use tcp::{Closed, DeadlineExceeded};
 
 use crate::config::{Config, Version};
 use crate::engine::{Engine, Progress, Step};
-use crate::error::{ConfigError, Error, TlsError};
-use crate::ffi::Ssl;
+use crate::error::{Error, TlsError};
+use crate::state::ConnectionState;
 
 /// Plaintext taken per `write` call: bounds the ciphertext queued at once
 /// while keeping syscalls large.
@@ -223,37 +223,6 @@ struct Running {
     timeout_binds: bool,
 }
 
-/// The state of a connection, as [`Conn::connection_state`] reports it.
-/// Its `Debug` summarises the peer's certificates (see `certificate.rs`).
-/// Fields may be added: read them, or start from `Default`.
-#[derive(Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ConnectionState {
-    /// Whether the handshake has completed.
-    pub handshake_complete: bool,
-    /// The negotiated version.
-    pub version: Option<Version>,
-    /// The negotiated ALPN protocol.
-    pub alpn_protocol: Option<String>,
-    /// The cipher suite, by OpenSSL's name (`TLS_AES_256_GCM_SHA384`).
-    pub cipher_suite: Option<String>,
-    /// The key-exchange group, by OpenSSL's name (`X25519`, `secp256r1`,
-    /// `X25519MLKEM768`).
-    pub group: Option<String>,
-    /// SNI sent (client) or received (server).
-    pub server_name: Option<String>,
-    /// The peer's certificates, DER encoded, leaf first.
-    pub peer_certificates: Vec<Vec<u8>>,
-    /// Whether the handshake resumed an earlier session.
-    pub session_resumed: bool,
-    /// The OCSP response the server stapled (clients; DER), if it sent one.
-    /// A client always asks for one, as Go's does; checking it (its
-    /// signature, its freshness, the certificate's status) is the
-    /// application's business, in
-    /// [`verify_connection`](crate::ConfigBuilder::verify_connection).
-    pub ocsp_response: Option<Vec<u8>>,
-}
-
 impl Conn {
     /// Wrap `tcp` as the client end. `name` is the server name to verify
     /// (and send as SNI unless it is an IP address).
@@ -264,17 +233,17 @@ impl Conn {
         handshake_deadline: Option<Instant>,
     ) -> Result<Conn, Error> {
         let peer = tcp.remote_addr().map(|a| a.to_string()).unwrap_or_default();
-        let ssl = client_ssl(config, name, &peer)?;
-        Ok(Conn::assemble(tcp, config, ssl, false, handshake_deadline))
+        let engine = Engine::client(config, name, &peer)?;
+        Ok(Conn::assemble(tcp, config, engine, false, handshake_deadline))
     }
 
     /// Wrap `tcp` as the server end.
     pub(crate) fn new_server(tcp: tcp::Conn, config: &Config) -> Result<Conn, Error> {
-        let ssl = server_ssl(config)?;
-        Ok(Conn::assemble(tcp, config, ssl, true, None))
+        let engine = Engine::server(config)?;
+        Ok(Conn::assemble(tcp, config, engine, true, None))
     }
 
-    fn assemble(tcp: tcp::Conn, config: &Config, ssl: Ssl, server: bool, deadline: Option<Instant>) -> Conn {
+    fn assemble(tcp: tcp::Conn, config: &Config, engine: Engine, server: bool, deadline: Option<Instant>) -> Conn {
         Conn {
             tcp,
             config: config.clone(),
@@ -284,7 +253,7 @@ impl Conn {
             reader: Mutex::new(()),
             writer: Mutex::new(()),
             inbound: Mutex::new(Vec::new()),
-            link: Mutex::new(Link { engine: Engine::new(ssl), flushing: false, write_error: None, unreported: None }),
+            link: Mutex::new(Link { engine, flushing: false, write_error: None, unreported: None }),
             flushed: Condvar::new(),
             handshake_deadline: deadline,
         }
@@ -891,52 +860,6 @@ impl std::error::Error for BrokenWriteSide {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&*self.0)
     }
-}
-
-/// The client engine for `config`: SNI and name verification for `name`
-/// (unless `config.server_name` overrides it), session resumption filed
-/// under the name, or under `peer` when there is none (as Go and rustls
-/// do: one service reached through several addresses resumes across them).
-/// Shared by [`Conn`] and the fuzzing entry points, so both drive an
-/// identically configured engine.
-pub(crate) fn client_ssl(config: &Config, name: Option<&str>, peer: &str) -> Result<Ssl, Error> {
-    let ctx = config.client_ctx().map_err(Error::Config)?;
-    let s = config.settings();
-    // A fully qualified "example.com." names the same host: the dot goes
-    // neither into SNI nor into the name check (as Go does).
-    let name = s.server_name.as_deref().or(name).map(|n| n.strip_suffix('.').unwrap_or(n)).filter(|n| !n.is_empty());
-    let verify_name = s.verify_hostname();
-    if verify_name && name.is_none() {
-        return Err(Error::Config(ConfigError(
-            "no server name to verify: set server_name, dial a host name, or turn verify_peer off".into(),
-        )));
-    }
-    let mut ssl = Ssl::new(&ctx, false).map_err(|m| Error::Tls(TlsError::new("handshake", m)))?;
-    if let Some(name) = name {
-        let tls_err = |m| Error::Tls(TlsError::new("handshake", m));
-        match name.parse::<IpAddr>() {
-            // An IP literal is never sent as SNI (RFC 6066).
-            Ok(ip) if verify_name => ssl.verify_ip(ip).map_err(tls_err)?,
-            Ok(_) => {}
-            Err(_) => {
-                ssl.set_sni(name).map_err(tls_err)?;
-                if verify_name {
-                    ssl.verify_host(name).map_err(tls_err)?;
-                }
-            }
-        }
-    }
-    // Without resumption nothing is ever cached: no key, no lookup.
-    if s.session_resumption {
-        ssl.use_session_cache(config.sessions(), name.unwrap_or(peer));
-    }
-    Ok(ssl)
-}
-
-/// The server engine for `config`.
-pub(crate) fn server_ssl(config: &Config) -> Result<Ssl, Error> {
-    let ctx = config.server_ctx().map_err(Error::Config)?;
-    Ssl::new(&ctx, true).map_err(|m| Error::Tls(TlsError::new("handshake", m)))
 }
 
 /// The error for an operation on a closed connection: `Closed` inside, so

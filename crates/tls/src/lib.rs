@@ -54,17 +54,19 @@ mod ffi;
 pub mod fuzzing;
 mod listener;
 mod resolver;
+mod state;
 
 use std::net::SocketAddr;
 
 pub use certificate::Certificate;
 pub use config::{ClientAuth, Config, ConfigBuilder, Version};
-pub use conn::{Conn, ConnectionState};
+pub use conn::Conn;
 pub use dial::Dialer;
 pub use error::{ConfigError, Error, Reason, TlsError, VerifyError};
 pub use ffi::version as openssl_version;
 pub use listener::Listener;
 pub use resolver::{CertifiedKey, ClientHello};
+pub use state::ConnectionState;
 pub use tcp::{Closed, DeadlineExceeded, Expired, IsTimeout};
 
 /// Wrap `tcp` as a TLS client. The handshake runs on first use. The server
