@@ -44,6 +44,7 @@
 mod certificate;
 mod config;
 mod conn;
+mod context;
 mod dial;
 mod engine;
 mod error;

@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{Pem, Secret, key_pair};
+use crate::context::{Pem, Secret, key_pair};
 use crate::error::ConfigError;
 use crate::ffi::{Chosen, HelloInfo, KeyPair};
 
