@@ -295,3 +295,52 @@ fn our_client_asks_for_a_staple() {
     let c = dial(s.addr, &support::client_config()).unwrap();
     assert_eq!(c.connection_state().ocsp_response, Some(der));
 }
+
+/// The resolver on the `Waker` path: an embedded server's `poll_handshake`
+/// suspends at the ClientHello, runs the resolver and goes on, and a
+/// verify_connection hook runs there too.
+#[test]
+fn an_embedded_server_resolves_through_poll_handshake() {
+    use std::task::{Context, Poll};
+    let rt = iopoll::Runtime::new().unwrap();
+    let r = rt.clone();
+    let (waker, woken) = testkit::task::channel_waker_then(move || r.wake());
+    let key = certified("other");
+    let cfg = tls::Config::builder()
+        .certificate_resolver(move |hello| {
+            assert_eq!(hello.server_name(), Some("other.test"));
+            Ok(Some(key.clone()))
+        })
+        .verify_connection(|st| if st.handshake_complete { Ok(()) } else { Err("not complete".into()) })
+        .build()
+        .unwrap();
+    let l = tcp::ListenConfig::new().runtime(rt.clone()).bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let l = tls::Listener::from_tcp(l, &cfg).unwrap();
+    let addr = l.local_addr().unwrap();
+    let client = std::thread::spawn(move || {
+        let cfg = client_builder().server_name("other.test").build().unwrap();
+        served_leaf(addr, &cfg)
+    });
+    let run = |f: &mut dyn FnMut(&mut Context<'_>) -> Poll<Result<(), tls::Error>>| {
+        testkit::task::drive_loop(
+            &waker,
+            &woken,
+            || {
+                rt.turn(Some(support::PATIENCE)).unwrap();
+            },
+            f,
+        )
+    };
+    let s = testkit::task::drive_loop(
+        &waker,
+        &woken,
+        || {
+            rt.turn(Some(support::PATIENCE)).unwrap();
+        },
+        |cx| l.poll_accept(cx),
+    )
+    .unwrap();
+    s.set_deadline(Some(soon())).unwrap();
+    run(&mut |cx| s.poll_handshake(cx)).unwrap();
+    assert_eq!(client.join().unwrap(), pki().der("other"));
+}
