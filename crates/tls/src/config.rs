@@ -434,8 +434,9 @@ impl ConfigBuilder {
     /// peer's certificates, whether the session was resumed, a stapled
     /// OCSP response). `Err(msg)` fails the handshake with an `Error::Tls`
     /// whose message holds `msg`. It runs on the thread driving the
-    /// handshake with no reseau lock held; a panic in it fails that
-    /// handshake (the message says so), never the process.
+    /// handshake, with the connection's engine unlocked and no lock of the
+    /// `Config` or a `Listener` held (see `conn.rs`, "Locks"); a panic in
+    /// it fails that handshake (the message says so), never the process.
     ///
     /// ```no_run
     /// let config = tls::Config::builder()

@@ -30,7 +30,16 @@
 //!   flusher sends with it released; `flushed` waits release it).
 //!
 //! Order: `reader` or `writer`, then `handshake`, then `inbound`, then
-//! `link`. The lifecycle is one atomic word, [`Lifecycle`]: `is_open`,
+//! `link`.
+//!
+//! The user's code that a handshake calls (the `certificate_resolver`, when
+//! OpenSSL suspends a server's handshake at the ClientHello, and the
+//! `verify_peer_certificate` and `verify_connection` hooks, once OpenSSL
+//! has finished) runs with `link` and `inbound` released, and with no lock
+//! of the `Config` or `Listener` held. The `handshake` lock (and the
+//! `reader` or `writer` of the call that drives the handshake) stays held:
+//! other callers on this same connection wait for the handshake, as they
+//! would for any. The lifecycle is one atomic word, [`Lifecycle`]: `is_open`,
 //! `Debug`, `Display` and (until the handshake completes)
 //! `connection_state` read it and take no lock that is held across a wait.
 
