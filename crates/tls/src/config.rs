@@ -420,7 +420,8 @@ impl ConfigBuilder {
     /// `verify_hostname=false`: for a server reached by an address its
     /// certificate does not carry. Pair it with
     /// [`verify_connection`](ConfigBuilder::verify_connection) to check
-    /// the name some other way.
+    /// the name some other way. With `verify_peer(false)` nothing is
+    /// checked, whatever this says.
     pub fn verify_hostname(mut self, on: bool) -> Self {
         self.s.verify_hostname = Some(on);
         self

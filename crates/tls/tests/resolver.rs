@@ -344,3 +344,27 @@ fn an_embedded_server_resolves_through_poll_handshake() {
     run(&mut |cx| s.poll_handshake(cx)).unwrap();
     assert_eq!(client.join().unwrap(), pki().der("other"));
 }
+
+/// A HelloRetryRequest (the client's key share is for a group the server
+/// does not take) brings a second ClientHello: the resolver is asked once
+/// per handshake, and its key serves the retried hello too.
+#[test]
+fn a_hello_retry_keeps_the_resolved_key() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n = calls.clone();
+    let key = certified("other");
+    let cfg = tls::Config::builder()
+        .curve_preferences(["X25519"])
+        .certificate_resolver(move |_| {
+            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Some(key.clone()))
+        })
+        .build()
+        .unwrap();
+    let (addr, server) = serve_one(&cfg, |c| c.handshake().map(|()| c.connection_state().group));
+    // The client's first key share is P-256's, which this server refuses.
+    let client = client_builder().verify_hostname(false).curve_preferences(["P-256", "X25519"]).build().unwrap();
+    assert_eq!(served_leaf(addr, &client), pki().der("other"));
+    assert_eq!(server.join().unwrap().unwrap().as_deref(), Some("x25519"), "the retried hello's group");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1, "one handshake, one call");
+}
