@@ -211,11 +211,13 @@ fn new_region(slot_len: usize) -> io::Result<&'static Region> {
 static HOT_STACKS: AtomicUsize = AtomicUsize::new(0);
 
 /// How many stacks may be hot before workers compact parked ones early:
-/// a quarter of the kernel's area limit (two areas each, half the limit,
-/// leaving the rest to the program).
+/// three eighths of the kernel's area limit (two areas each: three
+/// quarters of the limit), leaving the rest to the program. On a stock
+/// Linux that is 24 573 hot stacks: an echo server's 20 000 busy green
+/// threads stay hot.
 pub(crate) fn hot_budget() -> usize {
     static BUDGET: OnceLock<usize> = OnceLock::new();
-    *BUDGET.get_or_init(|| sys::max_map_count() / 4)
+    *BUDGET.get_or_init(|| sys::max_map_count() * 3 / 8)
 }
 
 /// Whether more stacks are hot than the budget allows.
