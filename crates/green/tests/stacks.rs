@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use green::Pool;
-use iopoll::sync::{Condvar, Mutex, OneShot};
+use iopoll::sync::OneShot;
 use testkit::PATIENCE;
 
 fn join<T: Send + 'static>(h: green::JoinHandle<T>) -> T {
@@ -48,6 +48,7 @@ fn areas() -> usize {
 #[cfg(target_os = "linux")]
 #[test]
 fn more_green_threads_park_than_half_the_map_count_and_all_run() {
+    use iopoll::sync::{Condvar, Mutex};
     let max: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap().trim().parse().unwrap();
     // Two areas per parked green thread would need more than the limit.
     let n = max / 2 + 2_000;

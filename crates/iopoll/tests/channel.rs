@@ -12,7 +12,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use iopoll::sync::{Receiver, RecvError, RecvTimeoutError, SendError, Sender, TryRecvError, TrySendError, channel};
-use testkit::{PATIENCE, soon};
+#[cfg(target_os = "linux")]
+use testkit::PATIENCE;
+use testkit::soon;
 
 /// `senders` threads each send `per_sender` distinct values; `receivers`
 /// threads receive until the channel closes. Every value arrives once.
