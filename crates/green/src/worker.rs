@@ -352,7 +352,9 @@ impl Worker {
                 local.co = Some(coroutine(unsafe { stack.frames() }, body));
                 local.stack = Some(stack);
                 local.home = home.insert(task.clone());
-            } else if let Some(stack) = &local.stack {
+            } else if local.saved > 0
+                && let Some(stack) = &local.stack
+            {
                 if let Err(e) = stack.restore() {
                     // No memory to bring its frames back: try again later.
                     eprintln!("reseau-green: worker {} cannot restore a parked stack: {e}", self.index);
@@ -361,10 +363,8 @@ impl Worker {
                     return;
                 }
                 // Restored here or, earlier, by another thread's fault.
-                if local.saved > 0 {
-                    self.compacted.fetch_sub(1, Relaxed);
-                    self.compacted_bytes.fetch_sub(std::mem::take(&mut local.saved), Relaxed);
-                }
+                self.compacted.fetch_sub(1, Relaxed);
+                self.compacted_bytes.fetch_sub(std::mem::take(&mut local.saved), Relaxed);
             }
             if let Some(stack) = &local.stack {
                 STACK_RANGE.with(|r| r.set(stack.range()));
