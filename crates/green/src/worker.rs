@@ -122,6 +122,20 @@ impl Home {
         }
     }
 
+    /// Drop the parked list's stale entries (green threads that ran since),
+    /// leaving at most one per green thread: with a long threshold, entries
+    /// would otherwise pile up faster than they come due.
+    fn prune_parked(&mut self) {
+        let tasks = &self.tasks;
+        self.parked.retain(|&(n, i, _)| {
+            tasks.get(i as usize).and_then(Option::as_ref).is_some_and(|t| {
+                // SAFETY: the worker's thread, between runs: no green thread
+                // runs, and this reference ends with the closure.
+                t.is_idle() && unsafe { t.local() }.parked_at == n
+            })
+        });
+    }
+
     fn remove(&mut self, i: u32) {
         if let Some(t) = self.tasks.get_mut(i as usize)
             && t.take().is_some()
@@ -261,9 +275,10 @@ impl Worker {
     fn compact_idle(&self, home: &mut Home, all: bool) -> Option<Instant> {
         let now = Instant::now();
         while let Some(&(n, i, since)) = home.parked.front() {
-            let due = since + self.compact_after;
-            if due > now && !all && !stack::over_budget() {
-                return Some(due);
+            // `None`: a threshold too far to reach, so only the budget counts.
+            let due = since.checked_add(self.compact_after);
+            if due.is_none_or(|d| d > now) && !all && !stack::over_budget() {
+                return due;
             }
             home.parked.pop_front();
             let Some(Some(task)) = home.tasks.get(i as usize) else { continue };
@@ -389,7 +404,12 @@ impl Worker {
                 home.suspensions += 1;
                 local.parked_at = home.suspensions;
                 match task.suspended() {
-                    AfterRun::Suspended => home.parked.push_back((home.suspensions, local.home, Instant::now())),
+                    AfterRun::Suspended => {
+                        home.parked.push_back((home.suspensions, local.home, Instant::now()));
+                        if home.parked.len() > 2 * home.tasks.len() + 1024 {
+                            home.prune_parked();
+                        }
+                    }
                     AfterRun::Requeue => self.queue.lock().push_back(task.clone()),
                 }
             }

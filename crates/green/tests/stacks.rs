@@ -222,3 +222,33 @@ fn many_green_threads_compact_and_resume_repeatedly() {
     assert_eq!(total.load(SeqCst), 200);
     pool.shutdown();
 }
+
+#[test]
+fn a_threshold_too_far_to_reach_never_compacts_and_never_overflows() {
+    let pool = Arc::new(Pool::builder().workers(1).compact_after(std::time::Duration::MAX).build().unwrap());
+    let release = Arc::new(OneShot::new());
+    let r = release.clone();
+    let parked = pool.spawn(move || r.take(None).unwrap());
+    // Many parks in a row (a ping-pong: each side parks in every recv),
+    // far more than the worker keeps track of at once.
+    let (ping_tx, ping_rx) = iopoll::sync::channel::<u32>(0);
+    let (pong_tx, pong_rx) = iopoll::sync::channel::<u32>(0);
+    let echo = pool.spawn(move || {
+        while let Ok(n) = ping_rx.recv() {
+            pong_tx.send(n).unwrap();
+        }
+    });
+    let busy = pool.spawn(move || {
+        for n in 0..3_000 {
+            ping_tx.send(n).unwrap();
+            assert_eq!(pong_rx.recv().unwrap(), n);
+        }
+    });
+    join(busy);
+    join(echo);
+    let p = pool.clone();
+    assert_eq!(join(pool.spawn(move || compacted_after_yielding(&p))), 0);
+    release.put(9);
+    assert_eq!(join(parked), 9);
+    Arc::into_inner(pool).unwrap().shutdown();
+}
