@@ -98,6 +98,9 @@ struct Home {
     parked: VecDeque<(u64, u32, Instant)>,
     /// Suspensions so far.
     suspensions: u64,
+    /// The time at the start of this round of runs: what suspensions are
+    /// stamped with (a second's threshold needs no finer clock).
+    now: Instant,
     /// Hot stacks of finished green threads, for new ones.
     spare: Vec<Stack>,
     /// How spinning on the reactor went (iopoll's one policy).
@@ -209,12 +212,14 @@ impl Worker {
             vacant: Vec::new(),
             parked: VecDeque::new(),
             suspensions: 0,
+            now: Instant::now(),
             spare: Vec::new(),
             spin: IdleSpin::new(SPIN),
             abandon_at: None,
             abandon_every: ABANDON_CHECK,
         };
         loop {
+            home.now = Instant::now();
             let mut ran = 0;
             while ran < BATCH {
                 let Some(task) = self.queue.lock().pop_front() else { break };
@@ -273,7 +278,7 @@ impl Worker {
     /// process's budget allows; or all of them, with `all`). Returns when
     /// the next one is due.
     fn compact_idle(&self, home: &mut Home, all: bool) -> Option<Instant> {
-        let now = Instant::now();
+        let now = home.now;
         while let Some(&(n, i, since)) = home.parked.front() {
             // `None`: a threshold too far to reach, so only the budget counts.
             let due = since.checked_add(self.compact_after);
@@ -405,7 +410,7 @@ impl Worker {
                 local.parked_at = home.suspensions;
                 match task.suspended() {
                     AfterRun::Suspended => {
-                        home.parked.push_back((home.suspensions, local.home, Instant::now()));
+                        home.parked.push_back((home.suspensions, local.home, home.now));
                         if home.parked.len() > 2 * home.tasks.len() + 1024 {
                             home.prune_parked();
                         }
