@@ -85,7 +85,7 @@ package:
 # Model-check the lock-free protocols with loom (`--cfg loom` swaps the
 # atomics for loom's; a target dir of its own keeps the normal build's).
 loom:
-	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom $(CARGO) test --release -p reseau-iopoll -p reseau-tcp --lib loom_
+	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom $(CARGO) test --release -p reseau-iopoll -p reseau-tcp -p reseau-green --lib loom_
 
 # iopoll's portable blocking wait (poll(2) on the socket and a per-thread
 # pipe, no per-thread preemption count), which macOS and the BSDs run,

@@ -28,6 +28,7 @@ const SMOKED: &[&str] = &[
     "happy_eyeballs",
     "hyper_server",
     "tls_echo",
+    "tls_graceful",
     "worker_pool",
 ];
 
@@ -129,6 +130,23 @@ fn tls_echo() {
 #[test]
 fn tls_echo_with_mutual_tls() {
     smoke("tls_echo", &["--mtls"], &["(mutual TLS)", "echo: on memory BIOs"]);
+}
+
+#[test]
+fn tls_graceful() {
+    smoke(
+        "tls_graceful",
+        &[],
+        &[
+            "client 2 got: request 2",
+            "shutdown: stopped accepting",
+            "shutdown: 3 connection(s) seen",
+            "shutdown: every handler returned",
+            "shutdown: closed 1 connection(s) left open",
+            "quiet client: connection ended",
+            "shutdown complete",
+        ],
+    );
 }
 
 #[test]

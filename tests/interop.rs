@@ -379,7 +379,7 @@ fn curl_fetches_a_page_from_our_server() {
 }
 
 /// The Go `crypto/tls` peers of the interop matrix (stress/go: `echoserver`
-/// and `echoclient`), built once per test process with `go build`: the
+/// and `echoclient`) and of the fleet test (`fleetclient`), built once per test process with `go build`: the
 /// standard library only, nothing downloaded, the build cache kept in
 /// cargo's scratch directory.
 fn go_peers() -> &'static Path {
@@ -389,7 +389,7 @@ fn go_peers() -> &'static Path {
         let mut cmd = Command::new("go");
         cmd.args(["build", "-o"])
             .arg(&out)
-            .args(["./echoserver", "./echoclient"])
+            .args(["./echoserver", "./echoclient", "./fleetclient"])
             .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../stress/go"))
             .env("GOPROXY", "off")
             .env("GOFLAGS", "-mod=mod")
@@ -490,4 +490,82 @@ fn go_client_against_our_server() {
         assert_eq!(st.version, Some(want));
         assert_eq!(st.server_name.as_deref(), Some("localhost"), "Go's SNI");
     }
+}
+
+/// Whether a fleet member's handshake resumed and what it exported (hex),
+/// or why its handshake failed.
+type FleetResult = Result<(bool, String), String>;
+
+/// A reseau server for one connection of Go's fleetclient: it sends "hi",
+/// exports keying material (label `EXPORTER-reseau-fleet`, context
+/// `fleet`), and reads to the client's close_notify. Returns whether the
+/// handshake resumed, and the material in hex.
+fn fleet_member(cfg: &tls::Config) -> (std::net::SocketAddr, thread::JoinHandle<FleetResult>) {
+    serve_one(cfg, |mut c| {
+        c.handshake().map_err(|e| e.to_string())?;
+        c.write_all(b"hi").unwrap();
+        let ekm = c.export_keying_material("EXPORTER-reseau-fleet", Some(b"fleet"), 32).unwrap();
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest);
+        Ok((c.connection_state().session_resumed, ekm.iter().map(|b| format!("{b:02x}")).collect()))
+    })
+}
+
+/// Go's fleetclient against `addrs` with ALPN `alpn`: its output.
+fn go_fleet_client(addrs: &[std::net::SocketAddr], version: &str, alpn: &str) -> String {
+    let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    let mut cmd = Command::new(go_peers().join("fleetclient"));
+    cmd.arg("-addrs")
+        .arg(list.join(","))
+        .arg("-ca")
+        .arg(pki().path("ca.pem"))
+        .args(["-version", version, "-alpn", alpn, "-timeout", &format!("{}s", PATIENCE.as_secs())])
+        .args(["-export-label", "EXPORTER-reseau-fleet", "-export-context", "fleet", "-export-len", "32"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (out, err, status) = Proc::spawn("go fleetclient", &mut cmd).finish();
+    assert!(status.success() && out.lines().any(|l| l == "OK"), "Go fleetclient ({status}):\n{out}\n{err}");
+    out
+}
+
+/// Go's client, with its LRU session cache keyed by server name, resumes
+/// at a second reseau server sharing the first one's session ticket keys,
+/// and not at a third with other keys; its `ExportKeyingMaterial` (with a
+/// context) gives what `Conn::export_keying_material` gives; and an ALPN
+/// offer sharing nothing with the server's fails with
+/// no_application_protocol, while `http/1.1` to an `h2` server goes on.
+#[test]
+fn go_client_against_a_reseau_fleet() {
+    for (version, want) in [("1.3", "TLSv1.3"), ("1.2", "TLSv1.2")] {
+        let member =
+            |k: u8| server_builder().session_ticket_keys(vec![[k; 32]]).alpn_protocols(["h2"]).build().unwrap();
+        let (a, sa) = fleet_member(&member(1));
+        let (b, sb) = fleet_member(&member(1));
+        let (c, sc) = fleet_member(&member(2));
+        let out = go_fleet_client(&[a, b, c], version, "h2");
+        let ours: Vec<(bool, String)> = [sa, sb, sc].into_iter().map(|h| h.join().unwrap().unwrap()).collect();
+        for (i, (resumed, ekm)) in ours.iter().enumerate() {
+            let line = format!("CONN {i} RESUMED {resumed} VERSION {want} ALPN h2");
+            assert!(out.lines().any(|l| l == line), "Go {version}: no {line:?} in\n{out}");
+            let export = format!("CONN {i} EXPORT {ekm}");
+            assert!(
+                out.lines().any(|l| l == export),
+                "Go {version}: Go's exporter differs from ours ({export:?}):\n{out}"
+            );
+        }
+        let resumed: Vec<bool> = ours.iter().map(|(r, _)| *r).collect();
+        assert_eq!(resumed, [false, true, false], "Go {version}: resumed across the shared keys only");
+    }
+    // ALPN: no overlap fails; http/1.1 to h2 goes on without ALPN.
+    let h2 = server_builder().alpn_protocols(["h2"]).build().unwrap();
+    let (a, sa) = fleet_member(&h2);
+    let out = go_fleet_client(&[a], "1.3", "spdy/3");
+    assert!(out.contains("CONN 0 ERROR") && out.contains("no application protocol"), "{out}");
+    let e = sa.join().unwrap().unwrap_err();
+    assert!(e.contains("no application protocol"), "{e}");
+    let (a, sa) = fleet_member(&h2);
+    let out = go_fleet_client(&[a], "1.3", "http/1.1");
+    assert!(out.contains("CONN 0 RESUMED false VERSION TLSv1.3 ALPN -"), "{out}");
+    sa.join().unwrap().unwrap();
 }

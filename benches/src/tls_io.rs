@@ -18,6 +18,9 @@ use crate::traffic::{pump, sink};
 
 struct Setup {
     ours_server: tls::Config,
+    /// The same certificate, served by a `certificate_resolver` that hands
+    /// out a ready `CertifiedKey` (the cost of choosing at handshake time).
+    ours_resolved: tls::Config,
     ours_client: tls::Config,
     /// The client with session resumption on (reseau's default).
     ours_resuming: tls::Config,
@@ -58,8 +61,13 @@ fn setup(groups: Option<&str>) -> Setup {
     let ours_client = client().session_resumption(false).build().expect("client config");
     let ours_resuming = client().session_resumption(true).build().expect("client config");
     let (group, suite) = negotiated(&ours_server, &ours_client);
+    let key = tls::CertifiedKey::from_files(&id.cert, &id.key).expect("certified key");
+    let ours_resolved = with_groups(tls::Config::builder().certificate_resolver(move |_| Ok(Some(key.clone()))))
+        .build()
+        .expect("resolver config");
     Setup {
         ours_server,
+        ours_resolved,
         ours_client,
         ours_resuming,
         theirs: theirs(id, groups, Some(&suite)),
@@ -150,6 +158,17 @@ pub fn run(b: &mut Bench) {
             );
         }
     }
+    // Issue 24: a resolver returning a ready key costs at most 3 % of the
+    // static pair's full-handshake rate, in the same run.
+    b.compare_in(
+        rounds,
+        &format!("tls full handshakes ({}), certificate_resolver vs static pair", s.group),
+        "hs/s",
+        "reseau static pair",
+        Some((0.97, Better::Higher)),
+        || handshakes_with(&s.ours_resolved, &s.ours_client, n, Kind::Full),
+        || handshakes_with(&s.ours_server, &s.ours_client, n, Kind::Full),
+    );
     let msgs = if b.mode == Mode::Full { 50_000 } else { 10_000 };
     b.compare(
         "tls echo rtt, Waker on turn() vs blocking",
@@ -287,7 +306,13 @@ fn negotiated(server: &tls::Config, client: &tls::Config) -> (String, String) {
 /// sends as Go's does. A resumed run starts with one full handshake, not
 /// timed, for the first session.
 fn handshakes_ours(s: &Setup, n: usize, kind: Kind) -> f64 {
-    let l = tls::listen("127.0.0.1:0", &s.ours_server).expect("listen");
+    let client = if kind == Kind::Resumed { &s.ours_resuming } else { &s.ours_client };
+    handshakes_with(&s.ours_server, client, n, kind)
+}
+
+/// [`handshakes_ours`] with this server and client.
+fn handshakes_with(server_config: &tls::Config, config: &tls::Config, n: usize, kind: Kind) -> f64 {
+    let l = tls::listen("127.0.0.1:0", server_config).expect("listen");
     let addr = l.local_addr().expect("addr");
     let warm = usize::from(kind == Kind::Resumed);
     let server = thread::spawn(move || {
@@ -298,7 +323,6 @@ fn handshakes_ours(s: &Setup, n: usize, kind: Kind) -> f64 {
             c.write_all(&b).expect("write");
         }
     });
-    let config = if kind == Kind::Resumed { &s.ours_resuming } else { &s.ours_client };
     // The same work as the peer: connect to an address, verify "localhost".
     let once = || {
         let mut c = tls::connect_addr(addr, config).expect("connect");

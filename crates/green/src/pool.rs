@@ -122,7 +122,9 @@ impl PoolBuilder {
     /// ([`DEFAULT_COMPACT_AFTER`] unless set): its live frames are copied to
     /// the heap and its stack pages given back, and they are copied back,
     /// to the same addresses, when it resumes (some microseconds).
-    /// `Duration::ZERO` compacts at every park that lets the worker idle.
+    /// `Duration::ZERO` compacts at every park that lets the worker idle;
+    /// `Duration::MAX` only when more stacks are hot than the process's
+    /// budget (see `docs/green.md`).
     pub fn compact_after(mut self, after: Duration) -> PoolBuilder {
         self.compact_after = after;
         self

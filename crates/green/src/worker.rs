@@ -42,9 +42,11 @@ use crate::task::{AfterRun, Body, Co, Task};
 const BATCH: usize = 61;
 /// Finished green threads' stacks kept hot for reuse, per worker.
 const STACK_CACHE: usize = 64;
-/// While its pool closes, how often an idle worker looks for green threads
-/// that can never be woken.
+/// While its pool closes, how often a worker first looks for green threads
+/// that can never be woken; each look that finds none doubles the wait, up
+/// to `ABANDON_CHECK_MAX`.
 const ABANDON_CHECK: Duration = Duration::from_millis(20);
+const ABANDON_CHECK_MAX: Duration = Duration::from_secs(1);
 /// How long an idle worker polls its reactor before sleeping in it (when
 /// iopoll's spin policy allows): about one cross-core wake-up on this
 /// project's machines.
@@ -96,10 +98,17 @@ struct Home {
     parked: VecDeque<(u64, u32, Instant)>,
     /// Suspensions so far.
     suspensions: u64,
+    /// The time at the start of this round of runs: what suspensions are
+    /// stamped with (a second's threshold needs no finer clock).
+    now: Instant,
     /// Hot stacks of finished green threads, for new ones.
     spare: Vec<Stack>,
     /// How spinning on the reactor went (iopoll's one policy).
     spin: IdleSpin,
+    /// While the pool closes: the next look for unreachable green threads,
+    /// and the wait before the one after.
+    abandon_at: Option<Instant>,
+    abandon_every: Duration,
 }
 
 impl Home {
@@ -114,6 +123,20 @@ impl Home {
                 (self.tasks.len() - 1) as u32
             }
         }
+    }
+
+    /// Drop the parked list's stale entries (green threads that ran since),
+    /// leaving at most one per green thread: with a long threshold, entries
+    /// would otherwise pile up faster than they come due.
+    fn prune_parked(&mut self) {
+        let tasks = &self.tasks;
+        self.parked.retain(|&(n, i, _)| {
+            tasks.get(i as usize).and_then(Option::as_ref).is_some_and(|t| {
+                // SAFETY: the worker's thread, between runs: no green thread
+                // runs, and this reference ends with the closure.
+                t.is_idle() && unsafe { t.local() }.parked_at == n
+            })
+        });
     }
 
     fn remove(&mut self, i: u32) {
@@ -181,16 +204,22 @@ impl Worker {
     /// sleep in it when idle; return once the pool is closed and empty.
     pub(crate) fn run(self: &Arc<Worker>, pool: &PoolShared) {
         WORKER.with(|w| w.set(Arc::as_ptr(self)));
+        // Where a stack overflow's report runs.
+        let _signal_stack = stack::SignalStack::ensure();
         let scheduler: Arc<dyn Scheduler> = self.clone();
         let mut home = Home {
             tasks: Vec::new(),
             vacant: Vec::new(),
             parked: VecDeque::new(),
             suspensions: 0,
+            now: Instant::now(),
             spare: Vec::new(),
             spin: IdleSpin::new(SPIN),
+            abandon_at: None,
+            abandon_every: ABANDON_CHECK,
         };
         loop {
+            home.now = Instant::now();
             let mut ran = 0;
             while ran < BATCH {
                 let Some(task) = self.queue.lock().pop_front() else { break };
@@ -204,7 +233,13 @@ impl Worker {
                 continue;
             }
             if pool.is_closing() {
-                self.abandon_unreachable(&mut home, pool);
+                let now = Instant::now();
+                if home.abandon_at.is_none_or(|at| at <= now) {
+                    let found = self.abandon_unreachable(&mut home, pool);
+                    home.abandon_every =
+                        if found { ABANDON_CHECK } else { (home.abandon_every * 2).min(ABANDON_CHECK_MAX) };
+                    home.abandon_at = Some(now + home.abandon_every);
+                }
             }
             if pool.finished() {
                 break;
@@ -218,10 +253,11 @@ impl Worker {
             // Sleep until something is runnable, or the next compaction is
             // due; while the pool closes, look for unreachable green threads
             // now and then (the last `Waker` can drop on any thread).
-            let mut timeout = due.map(|at| at.saturating_duration_since(Instant::now()));
-            if pool.is_closing() {
-                timeout = Some(timeout.map_or(ABANDON_CHECK, |t| t.min(ABANDON_CHECK)));
-            }
+            let wake_at = match (due, home.abandon_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = wake_at.map(|at| at.saturating_duration_since(Instant::now()));
             self.sleeping.store(true, SeqCst);
             fence(SeqCst);
             if self.queue.lock().is_empty() && !pool.finished() {
@@ -242,11 +278,12 @@ impl Worker {
     /// process's budget allows; or all of them, with `all`). Returns when
     /// the next one is due.
     fn compact_idle(&self, home: &mut Home, all: bool) -> Option<Instant> {
-        let now = Instant::now();
+        let now = home.now;
         while let Some(&(n, i, since)) = home.parked.front() {
-            let due = since + self.compact_after;
-            if due > now && !all && !stack::over_budget() {
-                return Some(due);
+            // `None`: a threshold too far to reach, so only the budget counts.
+            let due = since.checked_add(self.compact_after);
+            if due.is_none_or(|d| d > now) && !all && !stack::over_budget() {
+                return due;
             }
             home.parked.pop_front();
             let Some(Some(task)) = home.tasks.get(i as usize) else { continue };
@@ -276,7 +313,9 @@ impl Worker {
     /// pool, so shutdown does not wait for them, and leak them, as Go leaks
     /// a goroutine blocked forever: their stacks are never unwound nor
     /// reused.
-    fn abandon_unreachable(&self, home: &mut Home, pool: &PoolShared) {
+    /// True if it found any.
+    fn abandon_unreachable(&self, home: &mut Home, pool: &PoolShared) -> bool {
+        let mut found = false;
         for i in 0..home.tasks.len() {
             let unreachable = home.tasks[i].as_ref().is_some_and(|t| t.is_idle() && Arc::strong_count(t) == 1);
             if unreachable {
@@ -291,8 +330,10 @@ impl Worker {
                 forget_coroutine(&task);
                 task.finished();
                 pool.task_done();
+                found = true;
             }
         }
+        found
     }
 
     fn turn(&self, timeout: Option<Duration>) {
@@ -331,7 +372,9 @@ impl Worker {
                 local.co = Some(coroutine(unsafe { stack.frames() }, body));
                 local.stack = Some(stack);
                 local.home = home.insert(task.clone());
-            } else if let Some(stack) = &local.stack {
+            } else if local.saved > 0
+                && let Some(stack) = &local.stack
+            {
                 if let Err(e) = stack.restore() {
                     // No memory to bring its frames back: try again later.
                     eprintln!("reseau-green: worker {} cannot restore a parked stack: {e}", self.index);
@@ -340,10 +383,8 @@ impl Worker {
                     return;
                 }
                 // Restored here or, earlier, by another thread's fault.
-                if local.saved > 0 {
-                    self.compacted.fetch_sub(1, Relaxed);
-                    self.compacted_bytes.fetch_sub(std::mem::take(&mut local.saved), Relaxed);
-                }
+                self.compacted.fetch_sub(1, Relaxed);
+                self.compacted_bytes.fetch_sub(std::mem::take(&mut local.saved), Relaxed);
             }
             if let Some(stack) = &local.stack {
                 STACK_RANGE.with(|r| r.set(stack.range()));
@@ -368,7 +409,12 @@ impl Worker {
                 home.suspensions += 1;
                 local.parked_at = home.suspensions;
                 match task.suspended() {
-                    AfterRun::Suspended => home.parked.push_back((home.suspensions, local.home, Instant::now())),
+                    AfterRun::Suspended => {
+                        home.parked.push_back((home.suspensions, local.home, home.now));
+                        if home.parked.len() > 2 * home.tasks.len() + 1024 {
+                            home.prune_parked();
+                        }
+                    }
                     AfterRun::Requeue => self.queue.lock().push_back(task.clone()),
                 }
             }

@@ -112,26 +112,17 @@ impl Conn {
     /// Set the read and write deadlines. `None` clears them; an instant at
     /// or before now makes reads and writes fail at once.
     pub fn set_deadline(&self, d: Option<Instant>) -> io::Result<()> {
-        self.fd.control(|_| {
-            self.fd.poll_fd().set_deadline(d);
-            Ok(())
-        })
+        self.fd.set_deadline(d)
     }
 
     /// Set the read deadline, for future reads and a read already blocked.
     pub fn set_read_deadline(&self, d: Option<Instant>) -> io::Result<()> {
-        self.fd.control(|_| {
-            self.fd.poll_fd().set_read_deadline(d);
-            Ok(())
-        })
+        self.fd.set_read_deadline(d)
     }
 
     /// Set the write deadline, for future writes and a write already blocked.
     pub fn set_write_deadline(&self, d: Option<Instant>) -> io::Result<()> {
-        self.fd.control(|_| {
-            self.fd.poll_fd().set_write_deadline(d);
-            Ok(())
-        })
+        self.fd.set_write_deadline(d)
     }
 
     /// std's form: the read deadline becomes now + `d` (saturating: a
@@ -165,13 +156,13 @@ impl Conn {
 
     /// Shut down the reading side (`shutdown(SHUT_RD)`).
     pub fn close_read(&self) -> io::Result<()> {
-        self.fd.control(|fd| sys::shutdown(fd, Shutdown::Read))
+        self.fd.shutdown(Shutdown::Read)
     }
 
     /// Shut down the writing side (`shutdown(SHUT_WR)`): the peer reads EOF
     /// while this side can still read.
     pub fn close_write(&self) -> io::Result<()> {
-        self.fd.control(|fd| sys::shutdown(fd, Shutdown::Write))
+        self.fd.shutdown(Shutdown::Write)
     }
 
     /// Close the connection, waking any blocked reader or writer with

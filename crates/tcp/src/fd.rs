@@ -26,6 +26,7 @@ use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use iopoll::sync::{Condvar, Mutex, MutexGuard};
 use iopoll::{Closed, PollFd, Runtime};
@@ -286,6 +287,35 @@ impl NetFd {
     pub(crate) fn control<T>(&self, f: impl FnOnce(RawFd) -> io::Result<T>) -> io::Result<T> {
         let _r = self.incref()?;
         f(self.fd)
+    }
+
+    /// Move both deadlines (`Closed` once closed), waking blocked calls.
+    pub(crate) fn set_deadline(&self, d: Option<Instant>) -> io::Result<()> {
+        self.control(|_| {
+            self.pd.set_deadline(d);
+            Ok(())
+        })
+    }
+
+    /// Move the read deadline, waking a blocked read.
+    pub(crate) fn set_read_deadline(&self, d: Option<Instant>) -> io::Result<()> {
+        self.control(|_| {
+            self.pd.set_read_deadline(d);
+            Ok(())
+        })
+    }
+
+    /// Move the write deadline, waking a blocked write.
+    pub(crate) fn set_write_deadline(&self, d: Option<Instant>) -> io::Result<()> {
+        self.control(|_| {
+            self.pd.set_write_deadline(d);
+            Ok(())
+        })
+    }
+
+    /// `shutdown(2)` one or both directions.
+    pub(crate) fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        self.control(|fd| crate::sys::shutdown(fd, how))
     }
 }
 

@@ -226,6 +226,22 @@ impl Pki {
         std::fs::read(self.path(&format!("{name}.der"))).unwrap()
     }
 
+    /// A leaf certificate issued by the PKI's CA on first call for `name`:
+    /// subject `subject` (`"/CN=x"`), extensions `ext` (OpenSSL's extfile
+    /// syntax, one per line: `"subjectAltName=DNS:a.test\n"`), with a
+    /// P-256 key. Returns `NAME.pem` and `NAME.key` in the PKI directory.
+    /// Safe to call from tests running in parallel.
+    pub fn issue(&self, name: &str, subject: &str, ext: &str) -> (PathBuf, PathBuf) {
+        static ISSUED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        let mut issued = ISSUED.lock().unwrap_or_else(|e| e.into_inner());
+        if !issued.iter().any(|n| n == name) {
+            // One at a time: signing rewrites the CA's serial file.
+            sign(&self.dir, name, subject, ext);
+            issued.push(name.to_string());
+        }
+        (self.path(&format!("{name}.pem")), self.path(&format!("{name}.key")))
+    }
+
     /// A fresh path in the PKI directory (for key logs and the like).
     pub fn scratch(&self, name: &str) -> PathBuf {
         let p = self.path(name);

@@ -6,8 +6,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::conn::ConnectionState;
 use crate::ffi::cert_from_der;
+use crate::state::ConnectionState;
 
 /// What a certificate says about whom it names: enough to log or check a
 /// peer without an X.509 parser of your own.
@@ -93,6 +93,7 @@ impl fmt::Debug for ConnectionState {
             .field("server_name", &self.server_name)
             .field("peer_certificates", &Peer(&self.peer_certificates))
             .field("session_resumed", &self.session_resumed)
+            .field("ocsp_response", &self.ocsp_response.as_ref().map(|r| format!("<{} bytes>", r.len())))
             .finish()
     }
 }

@@ -1,4 +1,6 @@
-//! `Config`: what a TLS client or server is, validated in two stages.
+//! `Config`: what a TLS client or server is, validated in two stages. This
+//! file is the public builder; `context.rs` turns the settings into
+//! OpenSSL state.
 //!
 //! `ConfigBuilder::build` checks the settings against each other and loads
 //! the credentials: it reads the certificate, key and CA files (or PEM from
@@ -12,15 +14,15 @@
 //! before any byte is sent; the resulting `SSL_CTX` is kept and shared by
 //! every later connection.
 
-use std::ffi::CString;
 use std::fmt;
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{ConfigError, Error, TlsError};
-use crate::ffi::{Cert, KeyPair, PemError, SessionCache, SslCtx, VerifyMode, parse_certs, parse_key};
+use crate::context::{Contexts, Pem, Secret};
+use crate::error::ConfigError;
+use crate::resolver::{CertifiedKey, ClientHello, Resolver};
+use crate::state::ConnectionState;
 
 /// A protocol version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -90,94 +92,68 @@ pub enum ClientAuth {
 /// ```
 #[derive(Clone)]
 pub struct Config {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    settings: Settings,
-    credentials: Credentials,
-    client: OnceLock<Result<Arc<SslCtx>, ConfigError>>,
-    server: OnceLock<Result<Arc<SslCtx>, ConfigError>>,
-    sessions: Arc<SessionCache>,
+pub(crate) struct Inner {
+    pub(crate) settings: Settings,
+    /// What the settings were turned into (see `context.rs`).
+    pub(crate) contexts: Contexts,
 }
 
-/// A password, kept out of `Debug` output.
-#[derive(Clone)]
-pub(crate) struct Secret(pub(crate) String);
+/// Session ticket keys as given to the builder: never printed, wiped when
+/// dropped.
+#[derive(Clone, Default)]
+struct TicketSecrets(Vec<[u8; 32]>);
 
-impl fmt::Debug for Secret {
+impl fmt::Debug for TicketSecrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
+        write!(f, "<{} keys>", self.0.len())
     }
 }
 
-/// Where PEM data comes from: a file, read at `build`, or memory.
-#[derive(Clone)]
-enum Pem {
-    File(PathBuf),
-    Memory(Vec<u8>),
-}
-
-impl Pem {
-    fn file(path: impl AsRef<Path>) -> Pem {
-        Pem::File(path.as_ref().to_path_buf())
-    }
-
-    /// How messages name it: `cert_file /etc/x.pem`, or `cert_pem`.
-    fn name(&self, file: &str, memory: &str) -> String {
-        match self {
-            Pem::File(p) => format!("{file} {}", p.display()),
-            Pem::Memory(_) => memory.to_string(),
-        }
-    }
-
-    fn read(&self, name: &str) -> Result<std::borrow::Cow<'_, [u8]>, ConfigError> {
-        match self {
-            Pem::Memory(bytes) => Ok(bytes.into()),
-            Pem::File(p) => std::fs::read(p).map(Into::into).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => ConfigError(format!("{name} does not exist")),
-                _ => ConfigError(format!("cannot read {name}: {e}")),
-            }),
-        }
-    }
-}
-
-/// PEM from memory is never printed: it may be a private key.
-impl fmt::Debug for Pem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Pem::File(p) => write!(f, "File({})", p.display()),
-            Pem::Memory(b) => write!(f, "Memory(<{} bytes>)", b.len()),
+impl Drop for TicketSecrets {
+    fn drop(&mut self) {
+        for k in &mut self.0 {
+            crate::ffi::wipe(k);
         }
     }
 }
 
 /// The user's `verify_peer_certificate` hook.
-type VerifyHook = Arc<dyn Fn(&[Vec<u8>]) -> Result<(), String> + Send + Sync>;
+pub(crate) type VerifyHook = Arc<dyn Fn(&[Vec<u8>]) -> Result<(), String> + Send + Sync>;
+/// The user's `verify_connection` hook.
+pub(crate) type ConnectionHook = Arc<dyn Fn(&ConnectionState) -> Result<(), String> + Send + Sync>;
 
 #[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) server_name: Option<String>,
     pub(crate) verify_peer: bool,
     pub(crate) client_auth: ClientAuth,
-    cert: Option<Pem>,
-    key: Option<Pem>,
-    key_password: Option<Secret>,
+    pub(crate) cert: Option<Pem>,
+    pub(crate) key: Option<Pem>,
+    pub(crate) key_password: Option<Secret>,
     /// Further certificate/key pairs, chosen by SNI.
-    more_certificates: Vec<(Pem, Pem)>,
-    ca: Option<Pem>,
-    client_ca: Option<Pem>,
+    pub(crate) more_certificates: Vec<(Pem, Pem)>,
+    pub(crate) ca: Option<Pem>,
+    pub(crate) client_ca: Option<Pem>,
     pub(crate) alpn: Vec<String>,
     pub(crate) handshake_timeout: Option<Duration>,
     pub(crate) min_version: Version,
     pub(crate) max_version: Option<Version>,
     pub(crate) keylog_file: Option<PathBuf>,
     pub(crate) session_resumption: bool,
-    session_tickets: bool,
-    curves: Option<Vec<String>>,
-    cipher_suites: Option<Vec<String>>,
-    tls13_cipher_suites: Option<Vec<String>>,
-    verify_hook: Option<VerifyHook>,
+    pub(crate) session_tickets: bool,
+    pub(crate) curves: Option<Vec<String>>,
+    pub(crate) cipher_suites: Option<Vec<String>>,
+    pub(crate) tls13_cipher_suites: Option<Vec<String>>,
+    pub(crate) verify_hook: Option<VerifyHook>,
+    pub(crate) connection_hook: Option<ConnectionHook>,
+    pub(crate) resolver: Option<Resolver>,
+    ticket_keys: Option<TicketSecrets>,
+    /// `None`: as `verify_peer`.
+    pub(crate) verify_hostname: Option<bool>,
+    pub(crate) session_cache_capacity: usize,
 }
 
 impl fmt::Debug for Settings {
@@ -203,6 +179,11 @@ impl fmt::Debug for Settings {
             .field("cipher_suites", &self.cipher_suites)
             .field("tls13_cipher_suites", &self.tls13_cipher_suites)
             .field("verify_peer_certificate", &self.verify_hook.as_ref().map(|_| "<fn>"))
+            .field("verify_connection", &self.connection_hook.as_ref().map(|_| "<fn>"))
+            .field("certificate_resolver", &self.resolver.as_ref().map(|_| "<fn>"))
+            .field("session_ticket_keys", &self.ticket_keys)
+            .field("verify_hostname", &self.verify_hostname())
+            .field("session_cache_capacity", &self.session_cache_capacity)
             .finish()
     }
 }
@@ -230,93 +211,21 @@ impl Default for Settings {
             cipher_suites: None,
             tls13_cipher_suites: None,
             verify_hook: None,
+            connection_hook: None,
+            resolver: None,
+            ticket_keys: None,
+            verify_hostname: None,
+            session_cache_capacity: crate::ffi::DEFAULT_SESSION_CACHE_CAPACITY,
         }
     }
 }
 
-/// Trusted CA certificates: parsed, or an OpenSSL hashed directory (read
-/// lazily by OpenSSL, so only its existence is checked).
-enum Trust {
-    Certs(Vec<Cert>),
-    Dir(PathBuf),
-}
-
-impl Trust {
-    fn load(pem: &Pem, name: &str) -> Result<Trust, ConfigError> {
-        match pem {
-            Pem::File(p) if p.is_dir() => Ok(Trust::Dir(p.clone())),
-            _ => certs(&pem.read(name)?, name).map(Trust::Certs),
-        }
+impl Settings {
+    /// Whether a client checks the server's name (the chain is checked
+    /// whenever `verify_peer` is on).
+    pub(crate) fn verify_hostname(&self) -> bool {
+        self.verify_peer && self.verify_hostname.unwrap_or(true)
     }
-
-    fn apply(&self, ctx: &mut SslCtx) -> Result<(), ConfigError> {
-        match self {
-            Trust::Certs(certs) => ctx.trust(certs).map_err(ConfigError),
-            Trust::Dir(dir) => ctx.load_verify_locations(dir).map_err(ConfigError),
-        }
-    }
-}
-
-/// What `build` loaded and checked.
-#[derive(Default)]
-struct Credentials {
-    /// Certificate/key pairs; the first is the default (and the client's).
-    pairs: Vec<KeyPair>,
-    ca: Option<Trust>,
-    client_ca: Option<Trust>,
-}
-
-/// The certificates in `pem`, or a `ConfigError` naming `name`.
-fn certs(pem: &[u8], name: &str) -> Result<Vec<Cert>, ConfigError> {
-    parse_certs(pem).map_err(|e| {
-        ConfigError(match e {
-            PemError::Missing => format!("{name} holds no PEM certificate"),
-            _ => format!("{name} holds a malformed PEM certificate"),
-        })
-    })
-}
-
-/// Load and check one certificate/key pair.
-fn key_pair(cert: &Pem, key: &Pem, password: Option<&Secret>, names: [&str; 4]) -> Result<KeyPair, ConfigError> {
-    let [cert_file, cert_pem, key_file, key_pem] = names;
-    let (cert_name, key_name) = (cert.name(cert_file, cert_pem), key.name(key_file, key_pem));
-    let chain = certs(&cert.read(&cert_name)?, &cert_name)?;
-    let key = parse_key(&key.read(&key_name)?, password.map(|p| p.0.as_str())).map_err(|e| {
-        ConfigError(match e {
-            PemError::Missing => format!("{key_name} holds no PEM private key"),
-            PemError::Malformed => format!("{key_name} holds a malformed or unsupported private key"),
-            PemError::NeedsPassword => format!("{key_name} is encrypted: set key_password"),
-            PemError::WrongPassword => format!("{key_name} is encrypted and key_password does not open it"),
-        })
-    })?;
-    if !chain[0].matches(&key) {
-        return Err(ConfigError(format!(
-            "{key_name} does not match {cert_name}: the key belongs to another certificate"
-        )));
-    }
-    Ok(KeyPair { chain, key })
-}
-
-/// One list setting as OpenSSL's colon-separated string, each entry tried
-/// alone on a scratch context so the error names the entry at fault.
-fn checked_list(
-    what: &str,
-    items: &[String],
-    apply: impl Fn(&mut SslCtx, &std::ffi::CStr) -> Result<(), String>,
-) -> Result<CString, ConfigError> {
-    if items.is_empty() {
-        return Err(ConfigError(format!("{what} is empty")));
-    }
-    let mut scratch = SslCtx::new(false).map_err(ConfigError)?;
-    for item in items {
-        let c = CString::new(item.as_str()).ok().filter(|_| !item.is_empty() && !item.contains(':'));
-        if c.is_none_or(|c| apply(&mut scratch, &c).is_err()) {
-            return Err(ConfigError(format!("{what}: {item:?} is not a name OpenSSL knows")));
-        }
-    }
-    let list = CString::new(items.join(":")).map_err(|_| ConfigError(format!("{what}: a NUL byte")))?;
-    apply(&mut scratch, &list).map_err(|e| ConfigError(format!("{what}: {e}")))?;
-    Ok(list)
 }
 
 /// Builds a [`Config`]; every setter takes and returns `Self`.
@@ -466,6 +375,112 @@ impl ConfigBuilder {
         self
     }
 
+    /// Choose a server's certificate at handshake time (Go's
+    /// `GetCertificate`, rustls's `ResolvesServerCert`): on every
+    /// handshake, before the server picks a certificate, `resolve` is
+    /// called with the [`ClientHello`] (SNI, ALPN offers).
+    ///
+    /// - `Ok(Some(key))` serves `key` (and its OCSP staple);
+    /// - `Ok(None)` serves the configured pairs, chosen by SNI as without a
+    ///   resolver;
+    /// - `Err(msg)` fails the handshake with an `internal_error` alert, and
+    ///   the server's `Error::Tls` holds `msg`.
+    ///
+    /// With a resolver a server needs no `cert_file`/`cert_pem` (and then
+    /// `Ok(None)` fails the handshake). It runs on the thread driving the
+    /// handshake, with the connection's engine unlocked and no lock of the
+    /// `Config` or `Listener` held; a panic in it fails that handshake,
+    /// never the process. Keep it quick: it is on every handshake's path.
+    ///
+    /// Reloading a certificate when its file changes:
+    ///
+    /// ```no_run
+    /// use std::sync::{Arc, RwLock};
+    /// let current = Arc::new(RwLock::new(tls::CertifiedKey::from_files("cert.pem", "key.pem")?));
+    /// let serving = current.clone();
+    /// let config = tls::Config::builder()
+    ///     .certificate_resolver(move |_hello: &tls::ClientHello<'_>| Ok(Some(serving.read().unwrap().clone())))
+    ///     .build()?;
+    /// // Elsewhere, when the files change (a renewal):
+    /// *current.write().unwrap() = tls::CertifiedKey::from_files("cert.pem", "key.pem")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn certificate_resolver(
+        mut self,
+        resolve: impl Fn(&ClientHello<'_>) -> Result<Option<CertifiedKey>, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.s.resolver = Some(Arc::new(resolve));
+        self
+    }
+
+    /// Whether a client checks that the server's certificate names the
+    /// server (default: as [`verify_peer`](ConfigBuilder::verify_peer)).
+    /// `false` still verifies the chain against the trusted CAs, but
+    /// accepts a certificate for any name, as Reseau.jl's
+    /// `verify_hostname=false`: for a server reached by an address its
+    /// certificate does not carry. Pair it with
+    /// [`verify_connection`](ConfigBuilder::verify_connection) to check
+    /// the name some other way. With `verify_peer(false)` nothing is
+    /// checked, whatever this says.
+    pub fn verify_hostname(mut self, on: bool) -> Self {
+        self.s.verify_hostname = Some(on);
+        self
+    }
+
+    /// A check of the finished handshake of your own (Go's
+    /// `VerifyConnection`), on clients and servers, run on every
+    /// handshake, resumed ones too, after OpenSSL's checks and
+    /// [`verify_peer_certificate`](ConfigBuilder::verify_peer_certificate),
+    /// with the negotiated [`ConnectionState`] (version, ALPN, SNI, the
+    /// peer's certificates, whether the session was resumed, a stapled
+    /// OCSP response). `Err(msg)` fails the handshake with an `Error::Tls`
+    /// whose message holds `msg`. It runs on the thread driving the
+    /// handshake, with the connection's engine unlocked and no lock of the
+    /// `Config` or a `Listener` held (see `conn.rs`, "Locks"); a panic in
+    /// it fails that handshake (the message says so), never the process.
+    ///
+    /// ```no_run
+    /// let config = tls::Config::builder()
+    ///     .alpn_protocols(["h2"])
+    ///     .verify_connection(|state: &tls::ConnectionState| match state.alpn_protocol.as_deref() {
+    ///         Some("h2") => Ok(()),
+    ///         _ => Err("this service speaks only h2".to_string()),
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), tls::ConfigError>(())
+    /// ```
+    pub fn verify_connection(
+        mut self,
+        check: impl Fn(&ConnectionState) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.s.connection_hook = Some(Arc::new(check));
+        self
+    }
+
+    /// How many servers a client keeps a session for, to resume with
+    /// (default 64, as Go's and Reseau.jl's caches). Sessions are filed by
+    /// server name, or by address when there is none, so dials to one
+    /// service through several addresses resume each other's sessions; the
+    /// least recently used server is forgotten first. 0 keeps nothing.
+    pub fn session_cache_capacity(mut self, servers: usize) -> Self {
+        self.s.session_cache_capacity = servers;
+        self
+    }
+
+    /// The keys a server seals and opens session tickets with (Go's
+    /// `SetSessionTicketKeys`): the first seals new tickets, every one opens
+    /// them. Servers of one fleet that share keys resume each other's
+    /// sessions; to rotate, put a new key first and keep the old ones after
+    /// it for as long as their tickets should be honoured (see
+    /// [`Config::set_session_ticket_keys`] to do it live). Without keys, a
+    /// server makes its own, a new one every 24 hours, each honoured for 7
+    /// days, as Go's does. Keys are secrets: never printed, wiped from
+    /// memory when dropped. An empty list is a `ConfigError` at `build`.
+    pub fn session_ticket_keys(mut self, keys: Vec<[u8; 32]>) -> Self {
+        self.s.ticket_keys = Some(TicketSecrets(keys));
+        self
+    }
+
     /// Whether a server issues session tickets and resumes sessions
     /// (default `true`); off, as Go's `SessionTicketsDisabled`, every
     /// handshake with it is a full one. On, a TLS 1.3 server sends one
@@ -550,7 +565,11 @@ impl ConfigBuilder {
     /// certificate is a `ConfigError` naming the file), check the curve and
     /// cipher lists, and build the `Config`.
     pub fn build(self) -> Result<Config, ConfigError> {
-        let s = self.s;
+        let mut s = self.s;
+        let secrets = s.ticket_keys.take().map(|mut t| std::mem::take(&mut t.0));
+        if secrets.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ConfigError(NO_TICKET_KEYS.into()));
+        }
         match (&s.cert, &s.key) {
             (Some(_), None) => {
                 return Err(ConfigError(
@@ -575,47 +594,8 @@ impl ConfigBuilder {
         if s.server_name.as_deref() == Some("") {
             return Err(ConfigError("server_name is empty".into()));
         }
-        let credentials = Credentials::load(&s)?;
-        if let Some(groups) = &s.curves {
-            checked_list("curve_preferences", groups, SslCtx::set_groups)?;
-        }
-        if let Some(suites) = &s.cipher_suites {
-            checked_list("cipher_suites", suites, SslCtx::set_cipher_list)?;
-        }
-        if let Some(suites) = &s.tls13_cipher_suites {
-            checked_list("tls13_cipher_suites", suites, SslCtx::set_ciphersuites)?;
-        }
-        Ok(Config {
-            inner: Arc::new(Inner {
-                settings: s,
-                credentials,
-                client: OnceLock::new(),
-                server: OnceLock::new(),
-                sessions: Arc::new(SessionCache::new()),
-            }),
-        })
-    }
-}
-
-impl Credentials {
-    fn load(s: &Settings) -> Result<Credentials, ConfigError> {
-        let mut pairs = Vec::new();
-        if let (Some(cert), Some(key)) = (&s.cert, &s.key) {
-            pairs.push(key_pair(cert, key, s.key_password.as_ref(), ["cert_file", "cert_pem", "key_file", "key_pem"])?);
-        }
-        for (cert, key) in &s.more_certificates {
-            let names = [
-                "add_certificate_files cert",
-                "add_certificate_pem cert",
-                "add_certificate_files key",
-                "add_certificate_pem key",
-            ];
-            pairs.push(key_pair(cert, key, s.key_password.as_ref(), names)?);
-        }
-        let ca = s.ca.as_ref().map(|p| Trust::load(p, &p.name("ca_file", "ca_pem"))).transpose()?;
-        let client_ca =
-            s.client_ca.as_ref().map(|p| Trust::load(p, &p.name("client_ca_file", "client_ca_pem"))).transpose()?;
-        Ok(Credentials { pairs, ca, client_ca })
+        let contexts = Contexts::load(&s, secrets)?;
+        Ok(Config { inner: Arc::new(Inner { settings: s, contexts }) })
     }
 }
 
@@ -623,6 +603,31 @@ impl Config {
     /// Start building a configuration.
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder::default()
+    }
+
+    /// Replace the session ticket keys, live, for every connection and
+    /// listener of this config (its clones included): the first key seals
+    /// tickets issued from now on, and every key opens them (see
+    /// [`ConfigBuilder::session_ticket_keys`]). From then on the keys are
+    /// the ones given, never rotated by the server. The keys given are
+    /// wiped; an empty list is an error and changes nothing.
+    ///
+    /// A daily rotation across a fleet, every server running the same:
+    ///
+    /// ```no_run
+    /// # fn fetch_keys() -> Vec<[u8; 32]> { vec![[0; 32]] }
+    /// # let config = tls::Config::builder().build()?;
+    /// // The newest key first; the last seven days' after it.
+    /// config.set_session_ticket_keys(fetch_keys())?;
+    /// # Ok::<(), tls::ConfigError>(())
+    /// ```
+    pub fn set_session_ticket_keys(&self, keys: Vec<[u8; 32]>) -> Result<(), ConfigError> {
+        let mut keys = TicketSecrets(keys);
+        if keys.0.is_empty() {
+            return Err(ConfigError(NO_TICKET_KEYS.into()));
+        }
+        self.inner.contexts.tickets.set(std::mem::take(&mut keys.0));
+        Ok(())
     }
 
     /// The configured server name, if any.
@@ -633,131 +638,6 @@ impl Config {
     pub(crate) fn settings(&self) -> &Settings {
         &self.inner.settings
     }
-
-    pub(crate) fn sessions(&self) -> &SessionCache {
-        &self.inner.sessions
-    }
-
-    /// The client context, built (and its files checked) on first use.
-    pub(crate) fn client_ctx(&self) -> Result<Arc<SslCtx>, ConfigError> {
-        self.inner.client.get_or_init(|| self.build_client().map(Arc::new)).clone()
-    }
-
-    /// The server context, built (and its files checked) on first use.
-    pub(crate) fn server_ctx(&self) -> Result<Arc<SslCtx>, ConfigError> {
-        self.inner.server.get_or_init(|| self.build_server().map(Arc::new)).clone()
-    }
-
-    /// Run the user's `verify_peer_certificate` (if any) on the peer's
-    /// chain. Called once OpenSSL's handshake is done, with no lock held.
-    pub(crate) fn check_peer_certificates(&self, chain: impl FnOnce() -> Vec<Vec<u8>>) -> Result<(), Error> {
-        let Some(check) = &self.inner.settings.verify_hook else { return Ok(()) };
-        check(&chain()).map_err(|msg| {
-            Error::Tls(TlsError::new("handshake", format!("verify_peer_certificate rejected the peer: {msg}")))
-        })
-    }
-
-    fn common(&self, server: bool) -> Result<SslCtx, ConfigError> {
-        let s = &self.inner.settings;
-        let mut ctx = SslCtx::new(server).map_err(ConfigError)?;
-        ctx.set_versions(s.min_version.raw(), s.max_version.map(Version::raw)).map_err(ConfigError)?;
-        // The lists were checked at build; these cannot fail now.
-        if let Some(groups) = &s.curves {
-            ctx.set_groups(&checked_list("curve_preferences", groups, SslCtx::set_groups)?).map_err(ConfigError)?;
-        }
-        if let Some(suites) = &s.cipher_suites {
-            let list = checked_list("cipher_suites", suites, SslCtx::set_cipher_list)?;
-            ctx.set_cipher_list(&list).map_err(ConfigError)?;
-        }
-        if let Some(suites) = &s.tls13_cipher_suites {
-            let list = checked_list("tls13_cipher_suites", suites, SslCtx::set_ciphersuites)?;
-            ctx.set_ciphersuites(&list).map_err(ConfigError)?;
-        }
-        if let Some(path) = &s.keylog_file {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| ConfigError(format!("cannot open key-log file {}: {e}", path.display())))?;
-            ctx.set_keylog(file);
-        }
-        Ok(ctx)
-    }
-
-    fn build_client(&self) -> Result<SslCtx, ConfigError> {
-        let (s, creds) = (&self.inner.settings, &self.inner.credentials);
-        let mut ctx = self.common(false)?;
-        if s.verify_peer {
-            ctx.set_verify(VerifyMode::RequireAndVerify);
-            match &creds.ca {
-                Some(trust) => trust.apply(&mut ctx)?,
-                None => system_roots()?.apply(&mut ctx)?,
-            }
-        } else {
-            ctx.set_verify(VerifyMode::Off);
-        }
-        if let Some(pair) = creds.pairs.first() {
-            ctx.use_key_pair(pair).map_err(ConfigError)?;
-        }
-        if !s.alpn.is_empty() {
-            ctx.set_alpn_protos(&alpn_wire(&s.alpn)).map_err(ConfigError)?;
-        }
-        if s.session_resumption {
-            ctx.set_client_session_cache(self.inner.sessions.clone());
-        }
-        Ok(ctx)
-    }
-
-    fn build_server(&self) -> Result<SslCtx, ConfigError> {
-        let (s, creds) = (&self.inner.settings, &self.inner.credentials);
-        let Some(first) = creds.pairs.first() else {
-            return Err(ConfigError(
-                "a server needs a certificate: set cert_file and key_file (or cert_pem and key_pem)".into(),
-            ));
-        };
-        let mut ctx = self.common(true)?;
-        ctx.use_key_pair(first).map_err(ConfigError)?;
-        if creds.pairs.len() > 1 {
-            ctx.select_by_sni(creds.pairs.iter().map(KeyPair::share).collect());
-        }
-        let mode = match s.client_auth {
-            ClientAuth::NoClientCert => VerifyMode::Off,
-            ClientAuth::RequestClientCert => VerifyMode::RequestAny,
-            ClientAuth::RequireAnyClientCert => VerifyMode::RequireAny,
-            ClientAuth::VerifyClientCertIfGiven => VerifyMode::VerifyIfGiven,
-            ClientAuth::RequireAndVerifyClientCert => VerifyMode::RequireAndVerify,
-        };
-        let verifies = matches!(mode, VerifyMode::VerifyIfGiven | VerifyMode::RequireAndVerify);
-        match &creds.client_ca {
-            Some(trust) => {
-                trust.apply(&mut ctx)?;
-                if let Trust::Certs(cas) = trust {
-                    ctx.set_client_ca_names(cas).map_err(ConfigError)?;
-                }
-            }
-            None if verifies => {
-                return Err(ConfigError(format!(
-                    "client_auth {:?} needs client_ca_file or client_ca_pem",
-                    s.client_auth
-                )));
-            }
-            None => {}
-        }
-        ctx.set_verify(mode);
-        if !s.alpn.is_empty() {
-            ctx.set_alpn_select(alpn_wire(&s.alpn));
-        }
-        ctx.set_session_id_context(b"reseau");
-        if s.session_tickets {
-            // One TLS 1.3 ticket per handshake, as Go's server sends: a
-            // client resumes with one, and reseau's client keeps only the
-            // newest per server, so OpenSSL's second was made for nothing.
-            ctx.set_num_tickets(1);
-        } else {
-            ctx.disable_resumption();
-        }
-        Ok(ctx)
-    }
 }
 
 impl fmt::Debug for Config {
@@ -766,62 +646,7 @@ impl fmt::Debug for Config {
     }
 }
 
-/// ALPN protocol names in wire format: each prefixed with its length.
-fn alpn_wire(protocols: &[String]) -> Vec<u8> {
-    let mut wire = Vec::new();
-    for p in protocols {
-        wire.push(p.len() as u8);
-        wire.extend_from_slice(p.as_bytes());
-    }
-    wire
-}
-
-/// The system's trusted roots: `SSL_CERT_FILE` / `SSL_CERT_DIR` when set
-/// (and then they must exist), else the first bundle found at the usual
-/// places, else OpenSSL's compiled-in defaults. Finding none, or a bundle
-/// without certificates, is a `ConfigError`: a client that cannot trust
-/// anything should fail at once, not at its first handshake.
-fn system_roots() -> Result<Trust, ConfigError> {
-    let file = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()).map(PathBuf::from);
-    let dir = std::env::var_os("SSL_CERT_DIR").filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(path) = file {
-        let name = format!("SSL_CERT_FILE {}", path.display());
-        if dir.is_some() {
-            // Both set: OpenSSL would use both; the file must still be good.
-            Trust::load(&Pem::File(path), &name)?;
-        } else {
-            return Trust::load(&Pem::File(path), &name);
-        }
-    }
-    if let Some(path) = dir {
-        // OpenSSL takes a colon-separated list; each entry must exist.
-        for entry in std::env::split_paths(&path) {
-            if !entry.is_dir() {
-                return Err(ConfigError(format!("SSL_CERT_DIR {} is not a directory", entry.display())));
-            }
-        }
-        return Ok(Trust::Dir(path));
-    }
-    const BUNDLES: [&str; 6] = [
-        "/etc/ssl/certs/ca-certificates.crt",
-        "/etc/pki/tls/certs/ca-bundle.crt",
-        "/etc/ssl/ca-bundle.pem",
-        "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-        "/etc/ssl/cert.pem",
-        "/etc/ssl/certs",
-    ];
-    let defaults = crate::ffi::default_ca_paths();
-    let found = BUNDLES.iter().map(PathBuf::from).chain(defaults).find(|p| p.exists());
-    match found {
-        Some(path) => {
-            let name = format!("the system CA bundle {}", path.display());
-            Trust::load(&Pem::File(path), &name)
-        }
-        None => Err(ConfigError(
-            "no system CA certificates found (looked at SSL_CERT_FILE, SSL_CERT_DIR and the usual bundles): set ca_file or ca_pem".into(),
-        )),
-    }
-}
+const NO_TICKET_KEYS: &str = "session_ticket_keys is empty: give at least one key";
 
 #[cfg(test)]
 mod tests {

@@ -30,13 +30,22 @@
 //!   flusher sends with it released; `flushed` waits release it).
 //!
 //! Order: `reader` or `writer`, then `handshake`, then `inbound`, then
-//! `link`. The lifecycle is one atomic word, [`Lifecycle`]: `is_open`,
+//! `link`.
+//!
+//! The user's code that a handshake calls (the `certificate_resolver`, when
+//! OpenSSL suspends a server's handshake at the ClientHello, and the
+//! `verify_peer_certificate` and `verify_connection` hooks, once OpenSSL
+//! has finished) runs with `link` and `inbound` released, and with no lock
+//! of the `Config` or `Listener` held. The `handshake` lock (and the
+//! `reader` or `writer` of the call that drives the handshake) stays held:
+//! other callers on this same connection wait for the handshake, as they
+//! would for any. The lifecycle is one atomic word, [`Lifecycle`]: `is_open`,
 //! `Debug`, `Display` and (until the handshake completes)
 //! `connection_state` read it and take no lock that is held across a wait.
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering::AcqRel, Ordering::Acquire};
 use std::task::{Context, Poll, ready};
@@ -47,8 +56,8 @@ use tcp::{Closed, DeadlineExceeded};
 
 use crate::config::{Config, Version};
 use crate::engine::{Engine, Progress, Step};
-use crate::error::{ConfigError, Error, TlsError};
-use crate::ffi::Ssl;
+use crate::error::{Error, TlsError};
+use crate::state::ConnectionState;
 
 // `poll_close_write` and the async I/O traits (features tokio, futures-io).
 mod async_io;
@@ -61,6 +70,8 @@ const MAX_WRITE: usize = 256 * 1024;
 /// a read fills it, up to `READ_MAX`.
 const READ_FIRST: usize = 4 * 1024;
 const READ_MAX: usize = 64 * 1024;
+/// The most keying material `export_keying_material` gives at once.
+const MAX_EXPORT: usize = 65_535;
 /// How long `close` may spend sending close_notify to a peer that does not
 /// read: a window of its own, whatever the write deadline (Go's 5 s), so a
 /// connection closed after its idle deadline passed still ends cleanly.
@@ -224,29 +235,6 @@ struct Running {
     timeout_binds: bool,
 }
 
-/// The state of a connection, as [`Conn::connection_state`] reports it.
-/// Its `Debug` summarises the peer's certificates (see `certificate.rs`).
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct ConnectionState {
-    /// Whether the handshake has completed.
-    pub handshake_complete: bool,
-    /// The negotiated version.
-    pub version: Option<Version>,
-    /// The negotiated ALPN protocol.
-    pub alpn_protocol: Option<String>,
-    /// The cipher suite, by OpenSSL's name (`TLS_AES_256_GCM_SHA384`).
-    pub cipher_suite: Option<String>,
-    /// The key-exchange group, by OpenSSL's name (`X25519`, `secp256r1`,
-    /// `X25519MLKEM768`).
-    pub group: Option<String>,
-    /// SNI sent (client) or received (server).
-    pub server_name: Option<String>,
-    /// The peer's certificates, DER encoded, leaf first.
-    pub peer_certificates: Vec<Vec<u8>>,
-    /// Whether the handshake resumed an earlier session.
-    pub session_resumed: bool,
-}
-
 impl Conn {
     /// Wrap `tcp` as the client end. `name` is the server name to verify
     /// (and send as SNI unless it is an IP address).
@@ -257,17 +245,17 @@ impl Conn {
         handshake_deadline: Option<Instant>,
     ) -> Result<Conn, Error> {
         let peer = tcp.remote_addr().map(|a| a.to_string()).unwrap_or_default();
-        let ssl = client_ssl(config, name, &peer)?;
-        Ok(Conn::assemble(tcp, config, ssl, false, handshake_deadline))
+        let engine = Engine::client(config, name, &peer)?;
+        Ok(Conn::assemble(tcp, config, engine, false, handshake_deadline))
     }
 
     /// Wrap `tcp` as the server end.
     pub(crate) fn new_server(tcp: tcp::Conn, config: &Config) -> Result<Conn, Error> {
-        let ssl = server_ssl(config)?;
-        Ok(Conn::assemble(tcp, config, ssl, true, None))
+        let engine = Engine::server(config)?;
+        Ok(Conn::assemble(tcp, config, engine, true, None))
     }
 
-    fn assemble(tcp: tcp::Conn, config: &Config, ssl: Ssl, server: bool, deadline: Option<Instant>) -> Conn {
+    fn assemble(tcp: tcp::Conn, config: &Config, engine: Engine, server: bool, deadline: Option<Instant>) -> Conn {
         Conn {
             tcp,
             config: config.clone(),
@@ -277,7 +265,7 @@ impl Conn {
             reader: Mutex::new(()),
             writer: Mutex::new(()),
             inbound: Mutex::new(Vec::new()),
-            link: Mutex::new(Link { engine: Engine::new(ssl), flushing: false, write_error: None, unreported: None }),
+            link: Mutex::new(Link { engine, flushing: false, write_error: None, unreported: None }),
             flushed: Condvar::new(),
             handshake_deadline: deadline,
         }
@@ -341,6 +329,8 @@ impl Conn {
     }
 
     fn drive_handshake(&self, w: &mut Wait<'_, '_>, timeout_binds: bool) -> Poll<Result<(), Error>> {
+        // Why the certificate resolver refused, for the failure that follows.
+        let mut refused: Option<String> = None;
         // A passed deadline is the handshake timeout only when that timeout
         // was the earliest limit; the dial's or the user's is reported as
         // the i/o timeout it is.
@@ -350,20 +340,26 @@ impl Conn {
         };
         loop {
             let step = self.link.lock().engine.handshake();
-            if let Step::Failed(e) = step {
+            if let Step::Failed(mut e) = step {
                 // Send the alert that tells the peer why, if the socket
                 // takes it now (a poller does not wait for that).
                 let _ = self.flush(w, true);
+                if let Some(why) = refused {
+                    e.message = format!("{why} ({})", e.message);
+                }
                 return Poll::Ready(Err(Error::Tls(e)));
             }
             ready!(self.flush(w, true)).map_err(transport_error)?;
             match step {
                 // Sent above; OpenSSL goes on with what follows the flight.
                 Step::Done(Progress::Flight) => {}
-                // The user's verify_peer_certificate, with no lock held.
-                Step::Done(Progress::Finished) => {
-                    let chain = || self.link.lock().engine.peer_certificates();
-                    return Poll::Ready(self.config.check_peer_certificates(chain));
+                Step::Done(Progress::Finished) => return Poll::Ready(self.check_handshake()),
+                // The certificate resolver's turn, with the engine unlocked;
+                // the next step applies its answer.
+                Step::Done(Progress::Certificate) => {
+                    let hello = self.link.lock().engine.hello_asked().unwrap_or_default();
+                    let answer = self.config.resolve(&hello).map_err(|why| refused = Some(why));
+                    self.link.lock().engine.answer_hello(answer);
                 }
                 Step::NeedInput => {
                     // The peer is computing its share of the key exchange,
@@ -376,6 +372,25 @@ impl Conn {
                 Step::Failed(_) => unreachable!("returned above"),
             }
         }
+    }
+
+    /// What is checked once OpenSSL has finished the handshake: that a
+    /// server chose an ALPN protocol this client offered, then the user's
+    /// hooks, run with no lock held.
+    fn check_handshake(&self) -> Result<(), Error> {
+        let offered = &self.config.settings().alpn;
+        if !self.server
+            && let Some(chosen) = self.link.lock().engine.alpn()
+            && !offered.contains(&chosen)
+        {
+            return Err(Error::Tls(TlsError::new(
+                "handshake",
+                format!("the server chose ALPN protocol {chosen:?}, which the client did not offer ({offered:?})"),
+            )));
+        }
+        let chain = || self.link.lock().engine.peer_certificates();
+        let state = || self.link.lock().engine.connection_state();
+        self.config.check_handshake(chain, state)
     }
 
     /// The earliest of now + handshake timeout and the dial's deadline, and
@@ -628,7 +643,9 @@ impl Conn {
     }
 
     /// Send close_notify: the peer reads end of stream; this side can still
-    /// read. Needs a finished handshake; later writes fail.
+    /// read. Needs a finished handshake; later writes fail. Bounded as
+    /// [`close`](Conn::close) is: at most 5 s against a peer that does not
+    /// read (or the write deadline, if earlier), as in Go.
     pub fn close_write(&self) -> Result<(), Error> {
         if !self.state.is_secured() {
             return Err(Error::Tls(TlsError::new("close_write", "the handshake has not completed")));
@@ -651,7 +668,19 @@ impl Conn {
             }
             self.state.advance(WRITE_CLOSED);
         }
-        park(|w| self.flush(w, true)).map_err(|err| {
+        // Bounded as `close` is (Go's 5 s): a peer that does not read
+        // cannot hold this call forever. The user's write deadline, if
+        // earlier, still applies, and gets its value back afterwards unless
+        // someone set another meanwhile.
+        let before = self.tcp.write_deadline();
+        let bound = Instant::now() + CLOSE_NOTIFY_BOUND;
+        let capped = Some(before.map_or(bound, |d| d.min(bound)));
+        let _ = self.tcp.set_write_deadline(capped);
+        let sent = park(|w| self.flush(w, true));
+        if self.tcp.write_deadline() == capped {
+            let _ = self.tcp.set_write_deadline(before);
+        }
+        sent.map_err(|err| {
             Error::Tls(TlsError { op: "close_write", code: 0, message: String::new(), cause: Some(err) })
         })
     }
@@ -700,6 +729,36 @@ impl Conn {
             return ConnectionState::default();
         }
         self.link.lock().engine.connection_state()
+    }
+
+    /// Keying material for another protocol bound to this connection
+    /// (RFC 5705 for TLS 1.2, RFC 8446 §7.5 for TLS 1.3), as Go's
+    /// `ConnectionState.ExportKeyingMaterial`: `len` bytes derived from the
+    /// session's secrets, `label` and `context` (`None` is no context,
+    /// which TLS 1.2 tells from an empty one and TLS 1.3 does not). Both
+    /// ends with the same arguments
+    /// get the same bytes. Needs a finished handshake. As in Go, labels
+    /// TLS itself uses (`"client finished"`, `"server finished"`, `"master
+    /// secret"`, `"key expansion"`) are refused, and so is `len` above
+    /// 65 535 (TLS 1.3 itself allows at most 255 times the hash's size).
+    ///
+    /// ```no_run
+    /// # fn demo(conn: &tls::Conn) -> Result<(), tls::Error> {
+    /// let binding = conn.export_keying_material("EXPORTER-my-protocol", None, 32)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn export_keying_material(&self, label: &str, context: Option<&[u8]>, len: usize) -> Result<Vec<u8>, Error> {
+        let fail = |m: String| Error::Tls(TlsError::new("export_keying_material", m));
+        if !self.state.is_secured() {
+            return Err(fail("the handshake has not completed".into()));
+        }
+        if ["client finished", "server finished", "master secret", "key expansion"].contains(&label) {
+            return Err(fail(format!("label {label:?} is reserved by TLS")));
+        }
+        if len > MAX_EXPORT {
+            return Err(fail(format!("{len} bytes asked for, more than the {MAX_EXPORT} allowed")));
+        }
+        self.link.lock().engine.export_keying_material(label, context, len).map_err(fail)
     }
 
     /// Set the read and write deadlines of the underlying connection.
@@ -813,49 +872,6 @@ impl std::error::Error for BrokenWriteSide {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&*self.0)
     }
-}
-
-/// The client engine for `config`: SNI and name verification for `name`
-/// (unless `config.server_name` overrides it), session resumption filed
-/// under the name and `peer`. Shared by [`Conn`] and the fuzzing entry
-/// points, so both drive an identically configured engine.
-pub(crate) fn client_ssl(config: &Config, name: Option<&str>, peer: &str) -> Result<Ssl, Error> {
-    let ctx = config.client_ctx().map_err(Error::Config)?;
-    let s = config.settings();
-    // A fully qualified "example.com." names the same host: the dot goes
-    // neither into SNI nor into the name check (as Go does).
-    let name = s.server_name.as_deref().or(name).map(|n| n.strip_suffix('.').unwrap_or(n)).filter(|n| !n.is_empty());
-    if s.verify_peer && name.is_none() {
-        return Err(Error::Config(ConfigError(
-            "no server name to verify: set server_name, dial a host name, or turn verify_peer off".into(),
-        )));
-    }
-    let mut ssl = Ssl::new(&ctx, false).map_err(|m| Error::Tls(TlsError::new("handshake", m)))?;
-    if let Some(name) = name {
-        let tls_err = |m| Error::Tls(TlsError::new("handshake", m));
-        match name.parse::<IpAddr>() {
-            // An IP literal is never sent as SNI (RFC 6066).
-            Ok(ip) if s.verify_peer => ssl.verify_ip(ip).map_err(tls_err)?,
-            Ok(_) => {}
-            Err(_) => {
-                ssl.set_sni(name).map_err(tls_err)?;
-                if s.verify_peer {
-                    ssl.verify_host(name).map_err(tls_err)?;
-                }
-            }
-        }
-    }
-    // Without resumption nothing is ever cached: no key, no lookup.
-    if s.session_resumption {
-        ssl.use_session_cache(config.sessions(), &format!("{}|{peer}", name.unwrap_or("")));
-    }
-    Ok(ssl)
-}
-
-/// The server engine for `config`.
-pub(crate) fn server_ssl(config: &Config) -> Result<Ssl, Error> {
-    let ctx = config.server_ctx().map_err(Error::Config)?;
-    Ssl::new(&ctx, true).map_err(|m| Error::Tls(TlsError::new("handshake", m)))
 }
 
 /// The error for an operation on a closed connection: `Closed` inside, so

@@ -96,7 +96,7 @@ impl Dialer {
 
     fn check_name(&self, derived: &str) -> Result<(), Error> {
         let s = self.config.settings();
-        if s.verify_peer && s.server_name.is_none() && derived.is_empty() {
+        if s.verify_hostname() && s.server_name.is_none() && derived.is_empty() {
             return Err(Error::Config(crate::ConfigError(
                 "no server name to verify: set server_name, dial a host name, or turn verify_peer off".into(),
             )));

@@ -7,15 +7,18 @@
 //! runs as far as the bytes fed so far allow and says what it needs next
 //! as a [`Step`]. Moving bytes to and from a socket, and waiting, is the
 //! drivers' business: the blocking and `Waker` paths of [`Conn`] and the
-//! fuzz targets all drive this one type.
+//! fuzz targets all drive this one type, made by [`Engine::client`] or
+//! [`Engine::server`]. The engine never looks at its drivers' code.
 //!
 //! [`Conn`]: crate::Conn
 
-use crate::config::Version;
-use crate::conn::ConnectionState;
-use crate::error::TlsError;
+use std::net::IpAddr;
+
+use crate::config::{Config, Version};
+use crate::error::{ConfigError, Error, TlsError};
 pub(crate) use crate::ffi::Progress;
-use crate::ffi::{Outcome, Ssl};
+use crate::ffi::{Chosen, HelloInfo, Outcome, Ssl};
+use crate::state::ConnectionState;
 
 /// Plaintext per `SSL_write`: one full record, so that a write cut short
 /// can count the records that fully reached the peer.
@@ -59,6 +62,55 @@ pub(crate) struct Engine {
 impl Engine {
     pub(crate) fn new(ssl: Ssl) -> Engine {
         Engine { ssl, out: Vec::new(), produced: 0, sent: 0, write_closed: false }
+    }
+
+    /// A client engine for `config`: SNI and name verification for `name`
+    /// (unless `config.server_name` overrides it), session resumption
+    /// filed under the name, or under `peer` when there is none (as Go and
+    /// rustls do: one service reached through several addresses resumes
+    /// across them). [`Conn`] and the fuzzing entry points both start here,
+    /// so they drive identically configured engines.
+    ///
+    /// [`Conn`]: crate::Conn
+    pub(crate) fn client(config: &Config, name: Option<&str>, peer: &str) -> Result<Engine, Error> {
+        let ctx = config.client_ctx().map_err(Error::Config)?;
+        let s = config.settings();
+        // A fully qualified "example.com." names the same host: the dot goes
+        // neither into SNI nor into the name check (as Go does).
+        let name =
+            s.server_name.as_deref().or(name).map(|n| n.strip_suffix('.').unwrap_or(n)).filter(|n| !n.is_empty());
+        let verify_name = s.verify_hostname();
+        if verify_name && name.is_none() {
+            return Err(Error::Config(ConfigError(
+                "no server name to verify: set server_name, dial a host name, or turn verify_peer off".into(),
+            )));
+        }
+        let tls_err = |m| Error::Tls(TlsError::new("handshake", m));
+        let mut ssl = Ssl::new(&ctx, false).map_err(tls_err)?;
+        if let Some(name) = name {
+            match name.parse::<IpAddr>() {
+                // An IP literal is never sent as SNI (RFC 6066).
+                Ok(ip) if verify_name => ssl.verify_ip(ip).map_err(tls_err)?,
+                Ok(_) => {}
+                Err(_) => {
+                    ssl.set_sni(name).map_err(tls_err)?;
+                    if verify_name {
+                        ssl.verify_host(name).map_err(tls_err)?;
+                    }
+                }
+            }
+        }
+        // Without resumption nothing is ever cached: no key, no lookup.
+        if s.session_resumption {
+            ssl.use_session_cache(config.sessions(), name.unwrap_or(peer));
+        }
+        Ok(Engine::new(ssl))
+    }
+
+    /// A server engine for `config`.
+    pub(crate) fn server(config: &Config) -> Result<Engine, Error> {
+        let ctx = config.server_ctx().map_err(Error::Config)?;
+        Ssl::new(&ctx, true).map(Engine::new).map_err(|m| Error::Tls(TlsError::new("handshake", m)))
     }
 
     /// Ciphertext from the peer.
@@ -168,7 +220,35 @@ impl Engine {
             server_name: self.ssl.server_name(),
             peer_certificates: self.ssl.peer_certificates(),
             session_resumed: self.ssl.session_reused(),
+            ocsp_response: self.ssl.ocsp_response(),
         }
+    }
+
+    /// RFC 5705 / RFC 8446 §7.5 keying material; the handshake must be done.
+    pub(crate) fn export_keying_material(
+        &self,
+        label: &str,
+        context: Option<&[u8]>,
+        len: usize,
+    ) -> Result<Vec<u8>, String> {
+        self.ssl.export_keying_material(label, context, len)
+    }
+
+    /// What a suspended server handshake's certificate resolver should look
+    /// at (after `Done(Progress::Certificate)`).
+    pub(crate) fn hello_asked(&self) -> Option<HelloInfo> {
+        self.ssl.hello_asked()
+    }
+
+    /// The resolver's answer; the next [`handshake`](Engine::handshake)
+    /// applies it.
+    pub(crate) fn answer_hello(&mut self, answer: Result<Option<Chosen>, ()>) {
+        self.ssl.answer_hello(answer);
+    }
+
+    /// The negotiated ALPN protocol, if any.
+    pub(crate) fn alpn(&self) -> Option<String> {
+        self.ssl.alpn()
     }
 
     /// The SNI name sent (client) or received (server), at any stage.
@@ -204,7 +284,6 @@ impl Engine {
 pub(crate) mod tests {
     use super::*;
     use crate::Config;
-    use crate::conn::{client_ssl, server_ssl};
 
     /// The fuzz targets' committed test PKI (fuzz/certs/make.sh).
     fn cert(name: &str) -> String {
@@ -249,8 +328,8 @@ pub(crate) mod tests {
     /// output. Both versions still complete in memory.
     #[test]
     fn handshake_steps_stop_at_each_flight() {
-        let mut c = Engine::new(client_ssl(&client_config(None), None, "test").unwrap());
-        let mut s = Engine::new(server_ssl(&server_config(None)).unwrap());
+        let mut c = Engine::client(&client_config(None), None, "test").unwrap();
+        let mut s = Engine::server(&server_config(None)).unwrap();
         while matches!(step(&mut c, "client"), Step::Done(Progress::Flight)) {
             pass(&mut c, &mut s);
         }
@@ -275,8 +354,8 @@ pub(crate) mod tests {
         assert_eq!(c.connection_state().version, Some(Version::Tls13));
 
         let (client, server) = (client_config(Some(Version::Tls12)), server_config(Some(Version::Tls12)));
-        let mut c = Engine::new(client_ssl(&client, None, "test").unwrap());
-        let mut s = Engine::new(server_ssl(&server).unwrap());
+        let mut c = Engine::client(&client, None, "test").unwrap();
+        let mut s = Engine::server(&server).unwrap();
         let (mut c_done, mut s_done) = (false, false);
         for _ in 0..16 {
             c_done = c_done || matches!(step(&mut c, "client"), Step::Done(Progress::Finished));
@@ -286,5 +365,45 @@ pub(crate) mod tests {
         }
         assert!(c_done && s_done, "a TLS 1.2 handshake in memory");
         assert_eq!(s.connection_state().version, Some(Version::Tls12));
+    }
+
+    /// A server that chooses an ALPN protocol the client never offered
+    /// fails the client's handshake (Go's `checkALPN`).
+    #[test]
+    fn a_client_refuses_an_alpn_protocol_it_did_not_offer() {
+        use crate::ffi::{SslCtx, parse_certs, parse_key};
+        use std::sync::Arc;
+        let mut ctx = SslCtx::new(true).unwrap();
+        let chain = parse_certs(&std::fs::read(cert("server.pem")).unwrap()).unwrap();
+        let key = parse_key(&std::fs::read(cert("server.key")).unwrap(), None).unwrap();
+        ctx.use_key_pair(&crate::ffi::KeyPair { chain, key }).unwrap();
+        ctx.choose_alpn_regardless(b"\x04evil".to_vec());
+        let ctx = Arc::new(ctx);
+        let client = Config::builder().ca_file(cert("ca.pem")).server_name("localhost").alpn_protocols(["h2"]);
+        for max in [Version::Tls13, Version::Tls12] {
+            let client = client.clone().max_version(max).build().unwrap();
+            let mut c = Engine::client(&client, None, "test").unwrap();
+            let mut s = Engine::new(Ssl::new(&ctx, true).unwrap());
+            let mut failed = None;
+            for _ in 0..16 {
+                match step(&mut c, "client") {
+                    Step::Failed(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                    Step::Done(Progress::Finished) => break,
+                    _ => {}
+                }
+                pass(&mut c, &mut s);
+                let _ = step(&mut s, "server");
+                pass(&mut s, &mut c);
+            }
+            let e =
+                failed.unwrap_or_else(|| panic!("{max}: the client accepted {:?}", c.connection_state().alpn_protocol));
+            // OpenSSL checks it during the handshake (SSL_R_BAD_EXTENSION,
+            // with an alert); `Conn` checks again once it is done, for a
+            // library that would not.
+            assert!(e.message.contains("bad extension"), "{max}: {e:?}");
+        }
     }
 }

@@ -87,7 +87,8 @@ pub struct ConfigError(pub String);
 /// refused); on the transport's failure with `cause`.
 #[derive(Debug)]
 pub struct TlsError {
-    /// The operation: `"handshake"`, `"read"`, `"write"`, `"close_write"`.
+    /// The operation: `"handshake"`, `"read"`, `"write"`, `"close_write"`,
+    /// `"export_keying_material"`.
     pub op: &'static str,
     /// `SSL_get_error`'s code, or 0 when the failure was not OpenSSL's.
     pub code: i32,

@@ -21,7 +21,6 @@
 //! [`Conn`]: crate::Conn
 
 use crate::config::{Config, Version};
-use crate::conn::{client_ssl, server_ssl};
 use crate::engine::{Engine, Progress, Step};
 use crate::error::Error;
 
@@ -64,14 +63,14 @@ pub struct Report {
 /// would send them. `Err` only when `config` cannot make a server (no
 /// certificate, unreadable files): the input never causes one.
 pub fn server_input(config: &Config, bytes: &[u8]) -> Result<Report, Error> {
-    Ok(drive(Engine::new(server_ssl(config)?), bytes))
+    Ok(drive(Engine::server(config)?, bytes))
 }
 
 /// Feed `bytes` to a client engine configured by `config` (its server name,
 /// if any, is the name verified and sent as SNI), as a server would send
 /// them. `Err` only when `config` cannot make a client.
 pub fn client_input(config: &Config, bytes: &[u8]) -> Result<Report, Error> {
-    Ok(drive(Engine::new(client_ssl(config, None, "fuzz")?), bytes))
+    Ok(drive(Engine::client(config, None, "fuzz")?, bytes))
 }
 
 /// How an input is cut into chunks and read, from its first byte `ctl`:
@@ -176,7 +175,8 @@ fn advance(engine: &mut Engine, report: &mut Report, buf: &mut [u8]) -> Next {
         collect(engine, report);
         match step {
             // Sent (collected) above: go on at once, as `Conn` does.
-            Step::Done(Progress::Flight) => {}
+            // No resolver in the fuzz configurations: never suspended.
+            Step::Done(Progress::Flight | Progress::Certificate) => {}
             Step::Done(Progress::Finished) => {
                 assert!(engine.is_handshake_done(), "handshake reported done but the engine is not");
                 report.handshake_complete = true;
@@ -259,8 +259,8 @@ pub struct Transcript {
 /// close_notify each way; record every flight. `Err` with the reason if
 /// either side fails.
 pub fn transcript(client: &Config, server: &Config) -> Result<Transcript, String> {
-    let mut c = Engine::new(client_ssl(client, None, "transcript").map_err(|e| e.to_string())?);
-    let mut s = Engine::new(server_ssl(server).map_err(|e| e.to_string())?);
+    let mut c = Engine::client(client, None, "transcript").map_err(|e| e.to_string())?;
+    let mut s = Engine::server(server).map_err(|e| e.to_string())?;
     let mut t = Transcript::default();
     let (mut c_done, mut s_done) = (false, false);
     for _ in 0..16 {
@@ -293,7 +293,7 @@ pub fn transcript(client: &Config, server: &Config) -> Result<Transcript, String
 fn step(engine: &mut Engine, who: &str) -> Result<bool, String> {
     match engine.handshake() {
         Step::Done(Progress::Finished) => Ok(true),
-        Step::Done(Progress::Flight) | Step::NeedInput => Ok(false),
+        Step::Done(Progress::Flight | Progress::Certificate) | Step::NeedInput => Ok(false),
         Step::PeerClosed => Err(format!("{who}: peer closed during the handshake")),
         Step::Failed(e) => Err(format!("{who}: {}", e.message)),
     }

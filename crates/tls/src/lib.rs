@@ -6,16 +6,21 @@
 //! deadline, for a close) is the reactor's, exactly as for plain TCP.
 //!
 //! - [`Config`] / [`ConfigBuilder`]: certificates and keys (files or PEM
-//!   in memory, several chosen by SNI), CAs, client auth ([`ClientAuth`]),
-//!   a `verify_peer_certificate` hook, ALPN, versions ([`Version`]),
-//!   curves and cipher suites, handshake timeout; files are checked at
-//!   `build`.
+//!   in memory, several chosen by SNI, or chosen per handshake by a
+//!   `certificate_resolver` as [`CertifiedKey`]s from a [`ClientHello`]),
+//!   CAs, client auth ([`ClientAuth`]), `verify_peer_certificate` and
+//!   `verify_connection` hooks, ALPN, versions ([`Version`]), curves and
+//!   cipher suites, handshake timeout, session ticket keys (shared by a
+//!   fleet, rotated live) and the client session cache; files are checked
+//!   at `build`.
 //! - [`connect`], [`Dialer`]: resolve, dial and handshake.
 //! - [`client`], [`server`]: wrap an existing `tcp::Conn` (lazy handshake).
-//! - [`listen`], [`Listener`]: accept TLS connections.
+//! - [`listen`], [`Listener`]: accept TLS connections; its config can be
+//!   replaced while it runs ([`Listener::set_config`]).
 //! - [`Conn`]: `Read` + `Write` (one reader and one writer at once),
 //!   deadlines, `close_write` (close_notify), [`ConnectionState`] (its
-//!   peer certificates readable as [`Certificate`]s).
+//!   peer certificates readable as [`Certificate`]s, a stapled OCSP
+//!   response), [`Conn::export_keying_material`].
 //! - [`Conn::poll_handshake`], [`Conn::poll_read`], [`Conn::poll_write`],
 //!   [`Conn::poll_flush`], [`Listener::poll_accept`]: the same operations
 //!   for an event loop or executor, on the same connection;
@@ -45,6 +50,7 @@ mod certificate;
 mod config;
 mod conn;
 mod connection;
+mod context;
 mod dial;
 mod engine;
 mod error;
@@ -54,16 +60,20 @@ mod ffi;
 #[doc(hidden)]
 pub mod fuzzing;
 mod listener;
+mod resolver;
+mod state;
 
 use std::net::SocketAddr;
 
 pub use certificate::Certificate;
 pub use config::{ClientAuth, Config, ConfigBuilder, Version};
-pub use conn::{Conn, ConnectionState};
+pub use conn::Conn;
 pub use dial::Dialer;
 pub use error::{ConfigError, Error, Reason, TlsError, VerifyError};
 pub use ffi::version as openssl_version;
 pub use listener::Listener;
+pub use resolver::{CertifiedKey, ClientHello};
+pub use state::ConnectionState;
 pub use tcp::{Closed, DeadlineExceeded, Expired, IsTimeout};
 
 /// Wrap `tcp` as a TLS client. The handshake runs on first use. The server

@@ -1,10 +1,16 @@
 //! `Listener`: accepts TCP connections and wraps them as TLS servers.
+//!
+//! # Locks
+//! `config` (a `parking_lot` mutex) is held only to clone or replace the
+//! `Config`, never across an accept, a handshake or a user callback.
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
 use std::time::Instant;
+
+use parking_lot::Mutex;
 
 use crate::config::Config;
 use crate::conn::Conn;
@@ -31,7 +37,8 @@ use crate::error::Error;
 /// ```
 pub struct Listener {
     tcp: tcp::Listener,
-    config: Config,
+    /// The config for connections accepted from now on.
+    config: Mutex<Config>,
 }
 
 impl Listener {
@@ -39,20 +46,39 @@ impl Listener {
     pub fn bind(addr: SocketAddr, config: &Config) -> Result<Listener, Error> {
         config.server_ctx().map_err(Error::Config)?;
         let tcp = tcp::Listener::bind(addr).map_err(Error::Io)?;
-        Ok(Listener { tcp, config: config.clone() })
+        Ok(Listener { tcp, config: Mutex::new(config.clone()) })
     }
 
     /// Serve TLS on an existing TCP listener.
     pub fn from_tcp(l: tcp::Listener, config: &Config) -> Result<Listener, Error> {
         config.server_ctx().map_err(Error::Config)?;
-        Ok(Listener { tcp: l, config: config.clone() })
+        Ok(Listener { tcp: l, config: Mutex::new(config.clone()) })
+    }
+
+    /// Serve connections accepted from now on with `config` (Go's
+    /// `GetConfigForClient` for the common case): new certificates, trust,
+    /// ALPN or versions, without closing the listening socket. Connections
+    /// already accepted keep the config they were accepted with. `config`
+    /// is checked as a server config first; an unusable one is an
+    /// `Error::Config` and the listener keeps its current config.
+    pub fn set_config(&self, config: &Config) -> Result<(), Error> {
+        config.server_ctx().map_err(Error::Config)?;
+        let old = std::mem::replace(&mut *self.config.lock(), config.clone());
+        // The old config (perhaps its last reference) goes outside the lock.
+        drop(old);
+        Ok(())
+    }
+
+    /// The config for the next connection accepted.
+    fn config(&self) -> Config {
+        self.config.lock().clone()
     }
 
     /// Accept one connection (the handshake is left for its first use).
     /// An accept deadline or a close surfaces as `Error::Io`.
     pub fn accept(&self) -> Result<Conn, Error> {
         let tcp = self.tcp.accept().map_err(Error::Io)?;
-        Conn::new_server(tcp, &self.config)
+        Conn::new_server(tcp, &self.config())
     }
 
     /// The `Waker` form of [`accept`](Listener::accept), for a listener made
@@ -61,7 +87,7 @@ impl Listener {
     /// connection's first use, or [`Conn::poll_handshake`].
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Result<Conn, Error>> {
         match self.tcp.poll_accept(cx) {
-            Poll::Ready(Ok(tcp)) => Poll::Ready(Conn::new_server(tcp, &self.config)),
+            Poll::Ready(Ok(tcp)) => Poll::Ready(Conn::new_server(tcp, &self.config())),
             Poll::Ready(Err(e)) => Poll::Ready(Err(Error::Io(e))),
             Poll::Pending => Poll::Pending,
         }

@@ -5,7 +5,9 @@
 //! `SSL_CTX`, every tenth time), TLS 1.2 and 1.3, close_write then close,
 //! a handshake that fails verification, connections closed before their
 //! handshake (each with a fresh `Config`), and a peer that vanishes
-//! without close_notify.
+//! without close_notify. The listener switches config (`set_config`) every
+//! cycle between a static pair and a `certificate_resolver` whose key
+//! carries an OCSP staple and whose config has ticket keys of its own.
 //!
 //! In a file of its own, with a single test, so the counts are this
 //! test's alone.
@@ -129,8 +131,19 @@ fn no_descriptor_thread_or_memory_growth_over_1000_tls_cycles() {
     let (done_tx, done) = mpsc::channel();
     let server = server(l.clone(), done_tx);
     let shared = client_config();
+    let key = tls::CertifiedKey::from_files(pki().path("server.pem"), pki().path("server.key"))
+        .unwrap()
+        .with_ocsp_staple(b"a staple: opaque to the TLS layer".to_vec());
+    let resolved = support::server_builder()
+        .certificate_resolver(move |_| Ok(Some(key.clone())))
+        .session_ticket_keys(vec![[3; 32], [4; 32]])
+        .build()
+        .unwrap();
+    let fixed = server_config();
+    let switch = |i: usize| l.set_config(if i.is_multiple_of(2) { &resolved } else { &fixed }).unwrap();
     let untrusting = client_builder().ca_file(pki().path("ca2.pem")).build().unwrap();
     for i in 0..WARM_UP {
+        switch(i);
         cycle(addr, i, &shared, &untrusting);
     }
     // Every cycle makes one connection: once the server has closed them
@@ -139,6 +152,7 @@ fn no_descriptor_thread_or_memory_growth_over_1000_tls_cycles() {
     let (fds0, threads0, rss0) = (count_fds(), count_threads(), rss());
     let start = Instant::now();
     for i in 0..CYCLES {
+        switch(i);
         cycle(addr, i, &shared, &untrusting);
     }
     let took = start.elapsed();

@@ -26,7 +26,7 @@ fn main() {
         return clients(args[2].parse().expect("count"), args[3].parse().expect("port"));
     }
     let conns: usize = std::env::var("IDLE_CONNS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let fds = raise_fd_limit();
+    let fds = testkit::raise_fd_limit(conns as u64 + 1_000) as usize;
     if fds < conns + 200 {
         println!(
             "SKIPPED: {conns} idle connections need {} descriptors (this process may have {fds}: raise `ulimit -Hn`)",
@@ -53,7 +53,7 @@ fn main() {
             });
         }
     });
-    let rss_before = rss();
+    let rss_before = testkit::rss();
     let start = Instant::now();
     let mut children = Vec::new();
     let mut left = conns;
@@ -82,7 +82,7 @@ fn main() {
     while pool.stats().compacted < conns && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let per_conn = rss().saturating_sub(rss_before) / conns;
+    let per_conn = testkit::rss().saturating_sub(rss_before) / conns;
     let threads = std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count());
     println!(
         "{conns} idle green connections up in {:.1} s: {per_conn} bytes RSS per connection, {threads} OS threads",
@@ -107,32 +107,11 @@ fn main() {
 
 /// A client process: `n` connections, held until stdin closes.
 fn clients(n: usize, port: u16) {
-    raise_fd_limit();
+    testkit::raise_fd_limit(n as u64 + 1_000);
     let conns: Vec<tcp::Conn> =
         (0..n).map(|_| tcp::connect_addr(([127, 0, 0, 1], port).into()).expect("connect")).collect();
     println!("connected");
     std::io::stdout().flush().expect("flush");
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
     drop(conns);
-}
-
-fn rss() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize
-}
-
-/// Raise the soft descriptor limit to the hard one; returns it.
-fn raise_fd_limit() -> usize {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit and setrlimit read and write one rlimit we own.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
-    usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX)
 }

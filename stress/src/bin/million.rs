@@ -50,7 +50,7 @@ fn sleeping(pool: &green::Pool, n: usize) {
     // 1. Sleeping: each sleeps until a common instant far enough ahead for
     //    every one to be parked and compacted before it comes.
     let ran = Arc::new(AtomicUsize::new(0));
-    let before = rss();
+    let before = testkit::rss();
     let start = Instant::now();
     let wake_at = start + Duration::from_secs(5) + Duration::from_micros(20 * n as u64);
     let handles: Vec<_> = (0..n)
@@ -78,7 +78,7 @@ fn sleeping(pool: &green::Pool, n: usize) {
 fn waiting(pool: &green::Pool, n: usize) {
     // 2. Waiting on a condition variable, all released by one notify_all.
     let gate = Arc::new((Mutex::new((0usize, false)), Condvar::new()));
-    let before = rss();
+    let before = testkit::rss();
     let start = Instant::now();
     let handles: Vec<_> = (0..n)
         .map(|_| {
@@ -114,9 +114,9 @@ fn waiting(pool: &green::Pool, n: usize) {
 
 fn reading(pool: &green::Pool, n: usize) {
     // 3. Reading a socketpair, as many as the descriptor limit allows.
-    let fds = raise_fd_limit();
+    let fds = testkit::raise_fd_limit(2 * n as u64 + 1_000) as usize;
     let pairs = n.min(fds.saturating_sub(1_000) / 2);
-    let before = rss();
+    let before = testkit::rss();
     let start = Instant::now();
     let mut writers = Vec::with_capacity(pairs);
     let handles: Vec<_> = (0..pairs)
@@ -164,27 +164,6 @@ fn report(what: &str, pool: &green::Pool, n: usize, before: usize, start: Instan
         "{what}: {n} parked ({} compacted) after {:.1} s: {:.0} bytes RSS per parked green thread, {areas} areas",
         s.compacted,
         start.elapsed().as_secs_f64(),
-        rss().saturating_sub(before) as f64 / n as f64,
+        testkit::rss().saturating_sub(before) as f64 / n as f64,
     );
-}
-
-fn rss() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize
-}
-
-/// Raise the soft descriptor limit to the hard one; returns it.
-fn raise_fd_limit() -> usize {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit and setrlimit read and write one rlimit we own.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
-    usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX)
 }

@@ -16,8 +16,9 @@
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::Acquire, Ordering::Release};
 use std::sync::{Once, OnceLock};
 
+use super::slot::Claim;
 use super::sys::{self, FAULT_SIGNALS};
-use super::{COMPACTED, COMPACTING, FREE, HOT, MAX_REGIONS, RESTORING, Region, page_size, restore_slot};
+use super::{MAX_REGIONS, Region, page_size, restore_slot};
 
 static REGIONS: [AtomicPtr<Region>; MAX_REGIONS] = [const { AtomicPtr::new(std::ptr::null_mut()) }; MAX_REGIONS];
 static COUNT: AtomicUsize = AtomicUsize::new(0);
@@ -105,23 +106,17 @@ fn settle(region: &Region, slot: usize) -> bool {
     let st = &region.slots[slot];
     let mut waited = false;
     loop {
-        match st.state.load(Acquire) {
-            COMPACTING | RESTORING => {
+        match st.claim() {
+            // SAFETY: we won the slot's restoration.
+            Claim::Won => return unsafe { restore_slot(region, slot) }.is_ok(),
+            Claim::Wait => {
                 waited = true;
                 std::hint::spin_loop();
             }
-            COMPACTED => {
-                if st.state.compare_exchange(COMPACTED, RESTORING, Acquire, Acquire).is_ok() {
-                    // SAFETY: we moved the slot to RESTORING ourselves.
-                    return unsafe { restore_slot(region, slot) }.is_ok();
-                }
-                waited = true;
-            }
             // Hot again after a wait: the access will succeed now. Hot at
             // first look: the fault is not about compaction.
-            HOT => return waited,
-            FREE => return false,
-            _ => return false,
+            Claim::Hot => return waited,
+            Claim::Free => return false,
         }
     }
 }

@@ -115,3 +115,62 @@ pub(super) fn die(msg: &[u8]) -> ! {
         libc::abort()
     }
 }
+
+/// An alternate signal stack for the calling thread, made only if it has
+/// none (std gives its threads one when it reports overflows itself, but a
+/// thread started from C may have none), so the overflow report never runs
+/// on the stack that overflowed. Removed and unmapped when dropped.
+#[derive(Debug)]
+pub(crate) struct SignalStack {
+    mapped: Option<(usize, usize)>,
+}
+
+impl SignalStack {
+    pub(crate) fn ensure() -> SignalStack {
+        const LEN: usize = 64 * 1024;
+        // SAFETY: a zeroed stack_t is a valid out-parameter; sigaltstack only
+        // reads the current setting here.
+        let mut old: libc::stack_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::sigaltstack(std::ptr::null(), &mut old) } != 0 || old.ss_flags & libc::SS_DISABLE == 0 {
+            return SignalStack { mapped: None };
+        }
+        // SAFETY: a new private anonymous mapping at an address the kernel picks.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANON,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return SignalStack { mapped: None };
+        }
+        let new = libc::stack_t { ss_sp: p, ss_flags: 0, ss_size: LEN };
+        // SAFETY: `new` describes the mapping just made, which this guard
+        // keeps until it removes the setting again.
+        if unsafe { libc::sigaltstack(&new, std::ptr::null_mut()) } != 0 {
+            // SAFETY: the mapping was made above and is not in use.
+            unsafe { libc::munmap(p, LEN) };
+            return SignalStack { mapped: None };
+        }
+        SignalStack { mapped: Some((p as usize, LEN)) }
+    }
+}
+
+impl Drop for SignalStack {
+    fn drop(&mut self) {
+        if let Some((p, len)) = self.mapped {
+            let off = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+            // SAFETY: disable the alternate stack this guard set, then unmap
+            // it; no handler runs on it once disabled.
+            unsafe {
+                libc::sigaltstack(&off, std::ptr::null_mut());
+                libc::munmap(p as *mut libc::c_void, len);
+            }
+        }
+    }
+}

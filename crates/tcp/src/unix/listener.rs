@@ -149,10 +149,7 @@ impl Listener {
     /// Set the accept deadline. `None` clears it; a past instant makes
     /// `accept` fail at once, even with connections queued.
     pub fn set_deadline(&self, d: Option<Instant>) -> io::Result<()> {
-        self.fd.control(|_| {
-            self.fd.poll_fd().set_read_deadline(d);
-            Ok(())
-        })
+        self.fd.set_read_deadline(d)
     }
 
     /// The address the listener is bound to (kept after close).

@@ -10,9 +10,9 @@ use std::sync::{Arc, OnceLock};
 use openssl_sys as sys;
 use parking_lot::Mutex;
 
-use super::SessionCache;
 use super::err::{clear_errors, drain_errors};
 use super::x509::{Cert, KeyPair};
+use super::{SessionCache, TicketKeys};
 
 /// How a server treats client certificates (Go's `ClientAuthType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,10 @@ struct CallbackData {
     alpn: Vec<u8>,
     keylog: Option<Mutex<File>>,
     sessions: Option<Arc<SessionCache>>,
+    /// Servers: a resolver chooses each connection's certificate.
+    resolves: bool,
+    /// Servers: the session ticket keys.
+    tickets: Option<Arc<TicketKeys>>,
 }
 
 /// An owned `SSL_CTX`, configured once and then shared by every connection
@@ -59,7 +63,8 @@ unsafe impl Sync for SslCtx {}
 // libssl's, not declared by openssl-sys.
 unsafe extern "C" {
     fn SSL_CTX_set_default_passwd_cb(ctx: *mut sys::SSL_CTX, cb: sys::pem_password_cb);
-    fn SSL_certs_clear(s: *mut sys::SSL);
+    pub(super) fn SSL_certs_clear(s: *mut sys::SSL);
+    fn SSL_CTX_set_timeout(ctx: *mut sys::SSL_CTX, t: libc::c_long) -> libc::c_long;
 }
 
 /// OpenSSL's password callback: reseau parses keys itself (see
@@ -229,6 +234,24 @@ impl SslCtx {
         unsafe { sys::SSL_CTX_set_tlsext_servername_callback__fixed_rust(self.as_ptr(), Some(select_certificate)) };
     }
 
+    /// Let a resolver outside OpenSSL choose each connection's certificate
+    /// (see `hello.rs`), and staple the chosen key's OCSP response.
+    pub(crate) fn resolve_certificates(&mut self) {
+        self.data().resolves = true;
+        // SAFETY: live context; plain function callbacks, no argument.
+        unsafe {
+            sys::SSL_CTX_set_client_hello_cb(self.as_ptr(), Some(super::hello::client_hello), std::ptr::null_mut());
+            sys::SSL_CTX_set_tlsext_status_cb(self.as_ptr(), Some(super::hello::staple));
+        }
+    }
+
+    /// Whether connections of this context ask a resolver for their
+    /// certificate.
+    pub(crate) fn resolves(&self) -> bool {
+        // SAFETY: `data` is a live Box owned by self, read only.
+        unsafe { (*self.data).resolves }
+    }
+
     /// Trust these CA certificates.
     pub(crate) fn trust(&mut self, cas: &[Cert]) -> Result<(), String> {
         clear_errors();
@@ -256,6 +279,31 @@ impl SslCtx {
             sys::SSL_CTX_set_options(self.as_ptr(), sys::SSL_OP_NO_TICKET as _);
             sys::SSL_CTX_set_num_tickets(self.as_ptr(), 0);
             sys::SSL_CTX_set_session_cache_mode(self.as_ptr(), sys::SSL_SESS_CACHE_OFF);
+        }
+    }
+
+    /// Seal and open session tickets with `keys` (see `tickets.rs`), and
+    /// honour a session for as long as its key lives (7 days), as Go does.
+    pub(crate) fn set_ticket_keys(&mut self, keys: Arc<TicketKeys>) {
+        /// `SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB`.
+        const SET_TICKET_KEY_CB: libc::c_int = 72;
+        type TicketKeyCb = unsafe extern "C" fn(
+            *mut sys::SSL,
+            *mut libc::c_uchar,
+            *mut libc::c_uchar,
+            *mut sys::EVP_CIPHER_CTX,
+            *mut sys::HMAC_CTX,
+            libc::c_int,
+        ) -> libc::c_int;
+        self.data().tickets = Some(keys);
+        let cb: TicketKeyCb = ticket_key;
+        // SAFETY: live context; OpenSSL calls the callback back with the
+        // signature above (`SSL_CTX_set_tlsext_ticket_key_cb` is this ctrl);
+        // it reaches the keys through the context's ex-data.
+        unsafe {
+            let cb = std::mem::transmute::<TicketKeyCb, unsafe extern "C" fn()>(cb);
+            sys::SSL_CTX_callback_ctrl__fixed_rust(self.as_ptr(), SET_TICKET_KEY_CB, Some(cb));
+            SSL_CTX_set_timeout(self.as_ptr(), super::tickets::LIFETIME.as_secs() as libc::c_long);
         }
     }
 
@@ -319,6 +367,32 @@ impl SslCtx {
         // SAFETY: live context; the callback reads the preferences through
         // the context's ex-data, which outlives every connection.
         unsafe { sys::SSL_CTX_set_alpn_select_cb__fixed_rust(self.as_ptr(), Some(select_alpn), std::ptr::null_mut()) };
+    }
+
+    /// A misbehaving server, for tests: always choose the first of `wire`,
+    /// whatever the client offered.
+    #[cfg(test)]
+    pub(crate) fn choose_alpn_regardless(&mut self, wire: Vec<u8>) {
+        unsafe extern "C" fn regardless(
+            ssl: *mut sys::SSL,
+            out: *mut *const libc::c_uchar,
+            outlen: *mut libc::c_uchar,
+            _inbuf: *const libc::c_uchar,
+            _inlen: libc::c_uint,
+            _arg: *mut c_void,
+        ) -> libc::c_int {
+            // SAFETY: a live SSL of one of our contexts; the list outlives
+            // the handshake; `out`/`outlen` are OpenSSL's out-parameters.
+            unsafe {
+                let Some(data) = callback_data(ssl) else { return sys::SSL_TLSEXT_ERR_NOACK };
+                *out = data.alpn.as_ptr().add(1);
+                *outlen = data.alpn[0];
+            }
+            sys::SSL_TLSEXT_ERR_OK
+        }
+        self.data().alpn = wire;
+        // SAFETY: live context; plain function callback.
+        unsafe { sys::SSL_CTX_set_alpn_select_cb__fixed_rust(self.as_ptr(), Some(regardless), std::ptr::null_mut()) };
     }
 
     /// Append NSS key-log lines for every connection to `file`.
@@ -386,22 +460,18 @@ unsafe extern "C" fn select_certificate(
         if name.is_null() {
             return sys::SSL_TLSEXT_ERR_OK;
         }
+        // A certificate the resolver chose stays.
+        if super::hello::hello_of(ssl).is_some_and(|h| h.chose()) {
+            return sys::SSL_TLSEXT_ERR_OK;
+        }
         let name = CStr::from_ptr(name).to_bytes();
         // The first pair valid for the name, as Go's getCertificate picks;
         // the context's own pair is the list's first, already in place.
         let chosen = data.key_pairs.iter().position(|p| p.leaf().matches_host(name));
-        if let Some(pair) = chosen.filter(|&i| i > 0).map(|i| &data.key_pairs[i]) {
-            // Clear every slot first: OpenSSL keeps one pair per key type,
-            // and an RSA pair beside an EC one would let it pick either.
-            SSL_certs_clear(ssl);
-            let ok = sys::SSL_use_certificate(ssl, pair.leaf().as_ptr()) == 1
-                && sys::SSL_use_PrivateKey(ssl, pair.key.as_ptr()) == 1
-                && pair.chain[1..]
-                    .iter()
-                    .all(|c| sys::SSL_ctrl(ssl, sys::SSL_CTRL_CHAIN_CERT, 1, c.as_ptr().cast()) == 1);
-            if !ok {
-                return sys::SSL_TLSEXT_ERR_ALERT_FATAL;
-            }
+        if let Some(pair) = chosen.filter(|&i| i > 0).map(|i| &data.key_pairs[i])
+            && !super::hello::use_pair(ssl, pair)
+        {
+            return sys::SSL_TLSEXT_ERR_ALERT_FATAL;
         }
     }
     sys::SSL_TLSEXT_ERR_OK
@@ -431,8 +501,17 @@ unsafe extern "C" fn select_alpn(
         sys::SSL_select_next_proto(&mut chosen, &mut chosen_len, data.alpn.as_ptr(), data.alpn.len() as _, inbuf, inlen)
     };
     if rc != sys::OPENSSL_NPN_NEGOTIATED {
-        // No overlap: continue without ALPN, as Go does.
-        return sys::SSL_TLSEXT_ERR_NOACK;
+        // No overlap: fail with no_application_protocol, as Go does, but
+        // for Go's one exception: an `http/1.1` client reaching an `h2`
+        // server goes on without ALPN.
+        // SAFETY: OpenSSL hands us the client's list, valid for the call.
+        let offered = unsafe { std::slice::from_raw_parts(inbuf, inlen as usize) };
+        return if alpn_contains(&data.alpn, b"h2") && alpn_contains(offered, b"http/1.1") {
+            sys::SSL_TLSEXT_ERR_NOACK
+        } else {
+            // OpenSSL sends the no_application_protocol alert for this.
+            sys::SSL_TLSEXT_ERR_ALERT_FATAL
+        };
     }
     // SAFETY: `out`/`outlen` are OpenSSL's out-parameters.
     unsafe {
@@ -442,6 +521,19 @@ unsafe extern "C" fn select_alpn(
     sys::SSL_TLSEXT_ERR_OK
 }
 
+/// Whether the wire-format ALPN list `list` holds `proto`.
+pub(crate) fn alpn_contains(list: &[u8], proto: &[u8]) -> bool {
+    let mut rest = list;
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = usize::from(len).min(tail.len());
+        if &tail[..len] == proto {
+            return true;
+        }
+        rest = &tail[len..];
+    }
+    false
+}
+
 unsafe extern "C" fn write_keylog(ssl: *const sys::SSL, line: *const libc::c_char) {
     // SAFETY: OpenSSL calls this with a live SSL and a NUL-terminated line.
     let (data, line) = unsafe { (callback_data(ssl), std::ffi::CStr::from_ptr(line)) };
@@ -449,6 +541,50 @@ unsafe extern "C" fn write_keylog(ssl: *const sys::SSL, line: *const libc::c_cha
         let mut f = file.lock();
         // Best effort: a full disk must not break the connection.
         let _ = f.write_all(line.to_bytes()).and_then(|()| f.write_all(b"\n"));
+    }
+}
+
+unsafe extern "C" fn ticket_key(
+    ssl: *mut sys::SSL,
+    name: *mut libc::c_uchar,
+    iv: *mut libc::c_uchar,
+    cipher: *mut sys::EVP_CIPHER_CTX,
+    hmac: *mut sys::HMAC_CTX,
+    enc: libc::c_int,
+) -> libc::c_int {
+    // SAFETY: OpenSSL calls this with a live SSL from one of our contexts.
+    let Some(keys) = (unsafe { callback_data(ssl) }).and_then(|d| d.tickets.as_ref()) else { return -1 };
+    // SAFETY: a live SSL; the version is known once the ClientHello is read.
+    let tls13 = unsafe { sys::SSL_version(ssl) } >= sys::TLS1_3_VERSION;
+    // SAFETY: the callback's own arguments, live for the call.
+    unsafe { keys.callback(name, iv, cipher, hmac, enc, tls13) }
+}
+
+/// After a client's resumed TLS 1.2 handshake, keep the session again: the
+/// server may have renewed its ticket (a rotation), which OpenSSL keeps on
+/// the connection without calling the new-session callback, so that the
+/// client would go on offering the old ticket until its key retires. (TLS
+/// 1.3 tickets arrive after the handshake and reach the callback.)
+///
+/// # Safety
+/// `ssl` is a live client SSL of one of our contexts, its handshake done.
+pub(super) unsafe fn refresh_resumed_session(ssl: *mut sys::SSL) {
+    // SAFETY: per the contract.
+    unsafe {
+        let Some(cache) = callback_data(ssl).and_then(|d| d.sessions.as_ref()) else { return };
+        if sys::SSL_session_reused(ssl) != 1 || sys::SSL_version(ssl) >= sys::TLS1_3_VERSION {
+            return;
+        }
+        let session = sys::SSL_get_session(ssl);
+        if session.is_null() {
+            return;
+        }
+        // A reference of our own, for the cache to take.
+        sys::SSL_SESSION_up_ref(session);
+        if cache.store(ssl, session) == 0 {
+            // Not taken: drop it again.
+            sys::SSL_SESSION_free(session);
+        }
     }
 }
 

@@ -5,15 +5,19 @@
 mod bio;
 mod ctx;
 mod err;
+mod hello;
 mod session;
 mod ssl;
+mod tickets;
 mod x509;
 
 pub(crate) use bio::MemBio;
 pub(crate) use ctx::{SslCtx, VerifyMode};
 pub(crate) use err::drain_errors;
-pub(crate) use session::SessionCache;
+pub(crate) use hello::{Chosen, HelloInfo};
+pub(crate) use session::{DEFAULT_CAPACITY as DEFAULT_SESSION_CACHE_CAPACITY, SessionCache};
 pub(crate) use ssl::{Outcome, Progress, Ssl};
+pub(crate) use tickets::{TicketKeys, wipe};
 pub(crate) use x509::{Cert, KeyPair, PemError, cert_from_der, parse_certs, parse_key};
 
 use std::ffi::CStr;

@@ -1,5 +1,9 @@
 //! The client session cache: sessions (TLS 1.2 session IDs and TLS 1.3
 //! tickets) kept per `Config` and server, so a later dial can resume.
+//!
+//! # Locks
+//! `sessions` is held only to look up, insert or evict; never while
+//! calling out, except to `SSL_set_session`, which only takes a reference.
 
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -9,8 +13,9 @@ use std::sync::OnceLock;
 use openssl_sys as sys;
 use parking_lot::Mutex;
 
-/// Sessions kept per server key (at most this many servers).
-const CAPACITY: usize = 256;
+/// Servers whose sessions a client keeps by default, as Go's
+/// `NewLRUClientSessionCache` and Reseau.jl.
+pub(crate) const DEFAULT_CAPACITY: usize = 64;
 
 /// An owned reference to an `SSL_SESSION`.
 struct Session(NonNull<sys::SSL_SESSION>);
@@ -26,15 +31,34 @@ impl Drop for Session {
     }
 }
 
-/// The sessions of one client `Config`.
-#[derive(Default)]
+/// The sessions of one client `Config`: the newest per server, at most
+/// `capacity` servers, the least recently used evicted first.
 pub(crate) struct SessionCache {
-    sessions: Mutex<HashMap<String, Session>>,
+    capacity: usize,
+    sessions: Mutex<Lru>,
+}
+
+/// A small LRU map: each entry carries the tick of its last use; eviction
+/// scans for the oldest (the map holds a few dozen entries).
+#[derive(Default)]
+struct Lru {
+    map: HashMap<String, (Session, u64)>,
+    tick: u64,
+}
+
+impl Lru {
+    fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
 }
 
 impl std::fmt::Debug for SessionCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionCache").field("servers", &self.sessions.lock().len()).finish()
+        f.debug_struct("SessionCache")
+            .field("servers", &self.sessions.lock().map.len())
+            .field("capacity", &self.capacity)
+            .finish()
     }
 }
 
@@ -47,16 +71,21 @@ pub(super) fn key_index() -> libc::c_int {
 }
 
 impl SessionCache {
-    pub(crate) fn new() -> SessionCache {
-        SessionCache::default()
+    /// A cache for at most `capacity` servers (0: nothing is kept).
+    pub(crate) fn new(capacity: usize) -> SessionCache {
+        SessionCache { capacity, sessions: Mutex::new(Lru::default()) }
     }
 
     /// Keep `session` for the key of `ssl`. Returns 1 when the cache took
     /// OpenSSL's reference, 0 when it did not (OpenSSL then frees it).
     ///
     /// # Safety
-    /// `ssl` and `session` are the live arguments of a new-session callback.
+    /// `ssl` is a live client SSL of ours and we own one reference to
+    /// `session` (as in a new-session callback).
     pub(super) unsafe fn store(&self, ssl: *mut sys::SSL, session: *mut sys::SSL_SESSION) -> libc::c_int {
+        if self.capacity == 0 {
+            return 0;
+        }
         // SAFETY: per the contract; the key is a C string owned by the Ssl.
         let key = unsafe {
             let key = sys::SSL_get_ex_data(ssl, key_index()).cast::<libc::c_char>();
@@ -66,24 +95,34 @@ impl SessionCache {
             CStr::from_ptr(key).to_string_lossy().into_owned()
         };
         let Some(session) = NonNull::new(session) else { return 0 };
-        let mut map = self.sessions.lock();
-        if map.len() >= CAPACITY
-            && !map.contains_key(&key)
-            && let Some(k) = map.keys().next().cloned()
+        let evicted;
         {
-            map.remove(&k);
+            let mut lru = self.sessions.lock();
+            let tick = lru.next_tick();
+            evicted = if lru.map.len() >= self.capacity && !lru.map.contains_key(&key) {
+                let oldest = lru.map.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone());
+                oldest.and_then(|k| lru.map.remove(&k))
+            } else {
+                None
+            };
+            // The session replaced, if any, is freed here, under the lock:
+            // SSL_SESSION_free never calls back into reseau.
+            lru.map.insert(key, (Session(session), tick));
         }
-        map.insert(key, Session(session));
+        drop(evicted);
         1
     }
 
-    /// Offer the session cached for `key` (if any) on `ssl`'s next handshake.
+    /// Offer the session cached for `key` (if any) on `ssl`'s next
+    /// handshake; a hit counts as a use.
     ///
     /// # Safety
     /// `ssl` must be a live, not yet handshaken client SSL.
     pub(super) unsafe fn resume(&self, ssl: *mut sys::SSL, key: &str) {
-        let map = self.sessions.lock();
-        if let Some(s) = map.get(key) {
+        let mut lru = self.sessions.lock();
+        let tick = lru.next_tick();
+        if let Some((s, used)) = lru.map.get_mut(key) {
+            *used = tick;
             // SAFETY: SSL_set_session takes its own reference.
             unsafe { sys::SSL_set_session(ssl, s.0.as_ptr()) };
         }

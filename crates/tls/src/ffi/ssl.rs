@@ -11,6 +11,7 @@ use openssl_sys as sys;
 
 use super::bio::BioRef;
 use super::err::{clear_errors, drain_errors, drain_reasons, text};
+use super::hello::{Chosen, Hello, HelloInfo, hello_index};
 use super::x509::{Cert, der};
 use super::{MemBio, SessionCache, SslCtx};
 use crate::error::{OpensslError, VerifyError};
@@ -39,6 +40,10 @@ pub(crate) enum Progress {
     /// send it, then call again at once; the work that follows the flight
     /// (deriving the next keys) is done while the peer reads it.
     Flight,
+    /// A server's handshake is suspended until its certificate resolver
+    /// answers (see `hello.rs`): read [`Ssl::hello_asked`], give the answer
+    /// to [`Ssl::answer_hello`], and call again.
+    Certificate,
 }
 
 /// An owned `SSL`, and the memory BIOs it owns: reached only through
@@ -56,6 +61,10 @@ pub(crate) struct Ssl {
     /// The host name or IP the peer's certificate must name, for the
     /// message when it does not.
     expected_name: Option<String>,
+    /// A server's dealings with its certificate resolver: a `Box` turned
+    /// raw (OpenSSL's callbacks reach it through the SSL's ex-data), freed
+    /// in `Drop` after the SSL; null without a resolver.
+    hello: *mut Hello,
 }
 
 // SAFETY: an SSL may move between threads; it is never used by two at once
@@ -90,7 +99,55 @@ impl Ssl {
                 sys::SSL_set_connect_state(ptr.as_ptr());
             }
         }
-        Ok(Ssl { ptr, rbio, wbio, _ctx: ctx.clone(), session_key: None, expected_name: None })
+        let mut ssl = Ssl {
+            ptr,
+            rbio,
+            wbio,
+            _ctx: ctx.clone(),
+            session_key: None,
+            expected_name: None,
+            hello: std::ptr::null_mut(),
+        };
+        if server && ctx.resolves() {
+            ssl.hello = Box::into_raw(Box::new(Hello::Waiting));
+            // SAFETY: live SSL; the slot points at our Hello, which outlives
+            // the SSL (freed after it in Drop).
+            unsafe { sys::SSL_set_ex_data(ssl.raw(), hello_index(), ssl.hello.cast()) };
+        } else if !server {
+            // Always ask for a stapled OCSP response, as Go's client does.
+            // SAFETY: live SSL; a plain integer argument.
+            unsafe { sys::SSL_set_tlsext_status_type(ssl.raw(), sys::TLSEXT_STATUSTYPE_ocsp) };
+        }
+        Ok(ssl)
+    }
+
+    /// What a suspended server handshake's resolver should look at.
+    pub(crate) fn hello_asked(&self) -> Option<HelloInfo> {
+        // SAFETY: our own Hello, if any; no handshake call is running (we
+        // are borrowed), so OpenSSL does not touch it meanwhile.
+        unsafe { self.hello.as_ref() }.and_then(|h| h.asked().cloned())
+    }
+
+    /// The resolver's answer, applied by the next handshake call.
+    pub(crate) fn answer_hello(&mut self, answer: Result<Option<Chosen>, ()>) {
+        // SAFETY: as in `hello_asked`, and `&mut self` makes this the only
+        // access.
+        if let Some(h) = unsafe { self.hello.as_mut() } {
+            h.answer(answer);
+        }
+    }
+
+    /// The stapled OCSP response the server sent (clients), DER.
+    pub(crate) fn ocsp_response(&self) -> Option<Vec<u8>> {
+        let mut p: *mut libc::c_uchar = std::ptr::null_mut();
+        // SAFETY: live SSL; the response is owned by the SSL and copied.
+        unsafe {
+            let len = sys::SSL_get_tlsext_status_ocsp_resp(self.raw(), &mut p);
+            if p.is_null() || len <= 0 {
+                return None;
+            }
+            Some(std::slice::from_raw_parts(p, len as usize).to_vec())
+        }
     }
 
     fn raw(&self) -> *mut sys::SSL {
@@ -106,12 +163,16 @@ impl Ssl {
         if ok { Ok(()) } else { Err(format!("cannot set SNI {host:?}: {}", drain_errors())) }
     }
 
-    /// Require the peer certificate to name `host` (DNS names, wildcards).
+    /// Require the peer certificate to name `host`, as Go checks it: its
+    /// DNS names only, never the subject CN, and a wildcard only as the
+    /// whole leftmost label (`*.example.com`, never `f*.example.com`),
+    /// matching one label.
     pub(crate) fn verify_host(&mut self, host: &str) -> Result<(), String> {
         clear_errors();
         // SAFETY: live SSL; its verify param is owned by it; the name is copied.
         let ok = unsafe {
             let param = sys::SSL_get0_param(self.raw());
+            sys::X509_VERIFY_PARAM_set_hostflags(param, super::x509::HOST_FLAGS);
             sys::X509_VERIFY_PARAM_set1_host(param, host.as_ptr().cast(), host.len()) == 1
         };
         if !ok {
@@ -195,6 +256,15 @@ impl Ssl {
         if ret <= 0 && refused && unsafe { super::ERR_peek_error() } == 0 {
             return Outcome::Done(Progress::Flight);
         }
+        if ret == 1 && !self.is_server() {
+            // SAFETY: a live client SSL of one of our contexts, handshake done.
+            unsafe { super::ctx::refresh_resumed_session(self.raw()) };
+        }
+        // SAFETY: live SSL; `ret` is the return of the call just made.
+        if ret <= 0 && unsafe { sys::SSL_get_error(self.raw(), ret) } == sys::SSL_ERROR_WANT_CLIENT_HELLO_CB {
+            clear_errors();
+            return Outcome::Done(Progress::Certificate);
+        }
         self.outcome(ret, Progress::Finished)
     }
 
@@ -250,6 +320,12 @@ impl Ssl {
     /// Move ciphertext OpenSSL produced (records, alerts) into `out`.
     pub(crate) fn take_output(&mut self, out: &mut Vec<u8>) {
         self.bio(self.wbio).drain_into(out);
+    }
+
+    /// Whether this is the server end.
+    fn is_server(&self) -> bool {
+        // SAFETY: live SSL.
+        unsafe { sys::SSL_is_server(self.raw()) == 1 }
     }
 
     /// Whether the handshake has finished.
@@ -349,6 +425,43 @@ impl Ssl {
         }
     }
 
+    /// Keying material exported from the session's master secret (RFC 5705,
+    /// RFC 8446 §7.5); `context` `None` is "no context", distinct from an
+    /// empty one.
+    pub(crate) fn export_keying_material(
+        &self,
+        label: &str,
+        context: Option<&[u8]>,
+        len: usize,
+    ) -> Result<Vec<u8>, String> {
+        let mut out = vec![0u8; len];
+        let (ctx_ptr, ctx_len, use_ctx) = match context {
+            Some(c) => (c.as_ptr(), c.len(), 1),
+            None => (std::ptr::null(), 0, 0),
+        };
+        clear_errors();
+        // SAFETY: live SSL; `out` is writable for `len` bytes; the label and
+        // context are read for their lengths during the call only.
+        let ok = unsafe {
+            sys::SSL_export_keying_material(
+                self.raw(),
+                out.as_mut_ptr(),
+                len,
+                label.as_ptr().cast(),
+                label.len(),
+                ctx_ptr,
+                ctx_len,
+                use_ctx,
+            )
+        } == 1;
+        if ok {
+            Ok(out)
+        } else {
+            let queue = drain_errors();
+            Err(if queue.is_empty() { "OpenSSL cannot export keying material".into() } else { queue })
+        }
+    }
+
     /// Whether the handshake resumed an earlier session.
     pub(crate) fn session_reused(&self) -> bool {
         // SAFETY: live SSL.
@@ -411,5 +524,10 @@ impl Drop for Ssl {
     fn drop(&mut self) {
         // SAFETY: we own the SSL (and through it both BIOs); freed once.
         unsafe { sys::SSL_free(self.ptr.as_ptr()) };
+        if !self.hello.is_null() {
+            // SAFETY: from Box::into_raw in `new`; the SSL that pointed at
+            // it is gone; freed once.
+            drop(unsafe { Box::from_raw(self.hello) });
+        }
     }
 }

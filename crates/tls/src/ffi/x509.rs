@@ -33,6 +33,13 @@ const XN_FLAG_RFC2253: libc::c_ulong = 0x0111_0317;
 /// An owned reference to an `X509`.
 pub(crate) struct Cert(NonNull<sys::X509>);
 
+/// How host names are matched, as Go (since 1.15), rustls and browsers do:
+/// against the DNS names only, never the subject CN, and a wildcard only as
+/// a whole leftmost label (OpenSSL's default already lets it match one
+/// label, never several).
+pub(crate) const HOST_FLAGS: libc::c_uint =
+    sys::X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | sys::X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
+
 // SAFETY: an X509 is reference counted with atomic counts and is never
 // modified once parsed; OpenSSL allows sharing it between threads.
 unsafe impl Send for Cert {}
@@ -69,12 +76,12 @@ impl Cert {
     }
 
     /// Whether the certificate is valid for the DNS name `host` (wildcards
-    /// as in verification).
+    /// as in verification, [`HOST_FLAGS`]).
     pub(crate) fn matches_host(&self, host: &[u8]) -> bool {
         // SAFETY: live X509; `host` is read for its length only.
-        let ok =
-            unsafe { sys::X509_check_host(self.as_ptr(), host.as_ptr().cast(), host.len(), 0, std::ptr::null_mut()) }
-                == 1;
+        let ok = unsafe {
+            sys::X509_check_host(self.as_ptr(), host.as_ptr().cast(), host.len(), HOST_FLAGS, std::ptr::null_mut())
+        } == 1;
         clear_errors();
         ok
     }
