@@ -194,3 +194,63 @@ fn many_dials_at_once_on_one_thread() {
         accept(&l);
     }
 }
+
+/// The embedding guide's loop (docs/embedding.md): a runtime with no
+/// thread, driven by `turn`, and a `Waker` that interrupts `turn`. The dial
+/// (a name through the resolver pool, then the connect) completes in that
+/// loop, and the connection then waits on that runtime: its read completes
+/// only through `turn`.
+#[test]
+fn connect_async_in_a_loop_that_drives_its_own_runtime() {
+    use std::pin::pin;
+    use std::sync::mpsc;
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct WakeLoop(iopoll::Runtime);
+    impl Wake for WakeLoop {
+        fn wake(self: Arc<Self>) {
+            self.0.wake()
+        }
+    }
+
+    let l = tcp::listen("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (accepted_tx, accepted_rx) = mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let mut c = accept(&l);
+        accepted_rx.recv_timeout(PATIENCE).unwrap();
+        c.write_all(b"hi").unwrap();
+        c
+    });
+    let rt = iopoll::Runtime::new().unwrap();
+    let waker = Waker::from(Arc::new(WakeLoop(rt.clone())));
+    let mut cx = Context::from_waker(&waker);
+    let r = Arc::new(StaticResolver::new().host("loop.test", [LO4]));
+    let dialer = Dialer::new().runtime(rt.clone()).resolver(r).timeout(PATIENCE);
+    let mut dial = pin!(dialer.connect_async(&format!("loop.test:{port}")));
+    let deadline = Instant::now() + PATIENCE;
+    let conn = loop {
+        match dial.as_mut().poll(&mut cx) {
+            Poll::Ready(conn) => break conn.unwrap(),
+            Poll::Pending => {
+                assert!(Instant::now() < deadline, "the dial never completed");
+                rt.turn(Some(PATIENCE)).unwrap();
+            }
+        }
+    };
+    accepted_tx.send(()).unwrap();
+    conn.set_read_deadline(Some(testkit::soon())).unwrap();
+    let mut buf = [0u8; 2];
+    let mut got = 0;
+    while got < 2 {
+        match conn.poll_read(&mut cx, &mut buf[got..]) {
+            Poll::Ready(n) => got += n.unwrap(),
+            Poll::Pending => {
+                assert!(Instant::now() < deadline, "the read never completed");
+                rt.turn(Some(PATIENCE)).unwrap();
+            }
+        }
+    }
+    assert_eq!(&buf, b"hi");
+    drop(server.join().unwrap());
+}
