@@ -47,7 +47,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         loop {
             match l.accept() {
                 Ok(conn) => {
-                    green::spawn(move || serve(conn));
+                    // No stack to be had (memory, limits): drop the connection.
+                    if let Err(e) = green::try_spawn(move || serve(conn)) {
+                        eprintln!("no green thread for a connection: {e}");
+                    }
                 }
                 Err(_) if !l.is_open() => return,
                 Err(e) => {
