@@ -323,13 +323,13 @@ impl PollFd {
     /// close.
     pub fn wait_readable_after_drain(&self) -> io::Result<()> {
         self.shared.check(Dir::Read)?;
-        let waiter = Waiter::current()?;
-        let Waiter::Green(scheduler) = &waiter else { return Ok(()) };
+        let Some(scheduler) = crate::park::scheduler() else { return Ok(()) };
         let driver = scheduler.runtime().driver();
         let watched_here = self.shared.watchers.lock().iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(driver)));
         if !watched_here {
             return Ok(());
         }
+        let waiter = Waiter::Green(scheduler.clone());
         let waker = waiter.waker();
         let d = self.shared.dir(Dir::Read);
         d.enlist(&waker);

@@ -237,6 +237,9 @@ struct Watch {
     write: Option<Waker>,
     /// A readable edge arrived while no reader waited.
     read_edge: bool,
+    /// The peer closed its side, or the socket failed: final, so kept. A
+    /// short read does not tell that an end of stream is queued behind it.
+    read_closed: bool,
 }
 
 /// What [`Driver::watch_unless_ready`] found.
@@ -341,6 +344,9 @@ impl Driver {
             if event.token().0 & WATCH != 0 {
                 let fd = event.token().0 & !WATCH;
                 if let Some(w) = self.watches.lock().get_mut(fd).filter(|w| w.registered) {
+                    if event.is_read_closed() || event.is_error() {
+                        w.read_closed = true;
+                    }
                     if readable {
                         match w.read.take() {
                             Some(reader) => wakers.push(reader),
@@ -509,7 +515,7 @@ impl Driver {
             // Either way the edge is spent: the caller reads now, or it saw
             // `WouldBlock` after it.
             let edge = std::mem::take(&mut w.read_edge);
-            if unless_ready && edge {
+            if unless_ready && (edge || w.read_closed) {
                 return Ok(Watched::TryNow);
             }
         }
