@@ -6,8 +6,9 @@ CARGO ?= cargo
 # cross-target lints (make check-targets); microsocks: the SOCKS5 proxy
 # the dial tests go through; golang-go: the Go crypto/tls peers of the
 # interop tests (tests/interop.rs), and the goroutine contender of `make bench`;
-# socat: a Unix-socket peer of the unix tests (crates/tcp/tests/unix.rs).
-SYSTEM_PACKAGES := libssl-dev pkg-config openssl curl python3 clang microsocks golang-go socat
+# socat: a Unix-socket peer of the unix tests (crates/tcp/tests/unix.rs);
+# wrk: the outside load generator of the bench's http rows (benches/src/http.rs).
+SYSTEM_PACKAGES := libssl-dev pkg-config openssl curl python3 clang microsocks golang-go socat wrk
 # What `make stress` needs on top: memcheck and testssl.sh.
 STRESS_PACKAGES := valgrind testssl.sh
 

@@ -9,6 +9,8 @@
 //! example, so a binary older than its sources fails the run with the
 //! command that rebuilds them.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::SystemTime;
@@ -26,6 +28,7 @@ const SMOKED: &[&str] = &[
     "fetch",
     "green_echo",
     "happy_eyeballs",
+    "http_server",
     "hyper_server",
     "tls_echo",
     "tls_graceful",
@@ -223,4 +226,67 @@ fn fetch_from_s_server() {
     let url = format!("https://localhost:{port}/");
     let out = smoke("fetch", &["--ca", ca.to_str().unwrap(), "--timeout", "10", &url], &["HTTP/1.0 200 ok"]);
     assert!(out.contains("<HTML>") && out.contains("Ciphers supported in s_server binary"), "the page:\n{out}");
+}
+
+/// Everything `request` draws from a fresh connection to `addr`, read to
+/// the server's close.
+fn exchange(addr: &str, request: &[u8]) -> String {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(testkit::PATIENCE)).unwrap();
+    c.write_all(request).unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap_or_else(|e| panic!("{request:?}: {e}; read so far: {answer:?}"));
+    answer
+}
+
+#[test]
+fn http_server_with_curl_and_raw_requests() {
+    let mut cmd = example("http_server");
+    cmd.arg("127.0.0.1:0");
+    let mut server = Proc::spawn("http_server", &mut cmd);
+    let lines = Lines::follow(&mut server);
+    let listening = lines.wait_for("http_server's address", |l| l.starts_with("listening on "));
+    let addr = listening["listening on ".len()..].trim().to_string();
+
+    // Two URLs in one curl: the second request reuses the connection
+    // (`num_connects` counts the connections each transfer opened).
+    let (a, b) = (format!("http://{addr}/"), format!("http://{addr}/again"));
+    let mut curl = Command::new("curl");
+    curl.args(["-sS", "--max-time", "10", "-w", " connects=%{num_connects}\\n", &a, &b]);
+    curl.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let (out, err, status) = Proc::spawn("curl", &mut curl).finish();
+    assert!(status.success(), "curl exited with {status}:\n{err}");
+    assert_eq!(out, "Hello, World! connects=1\nHello, World! connects=0\n", "curl's output and connections");
+
+    // A pipelined pair on one connection: two answers, in order; the
+    // second asked to close.
+    let answer =
+        exchange(&addr, b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    let answers: Vec<&str> = answer.split("HTTP/1.1 200 OK\r\n").collect();
+    assert_eq!(answers.len(), 3, "two answers: {answer:?}");
+    assert!(
+        answers[1].contains("Content-Length: 13\r\n") && answers[1].ends_with("\r\n\r\nHello, World!"),
+        "{answer:?}"
+    );
+    assert!(answers[2].contains("Connection: close\r\n") && answers[2].ends_with("Hello, World!"), "{answer:?}");
+
+    // HTTP/1.0 without keep-alive: answered, then closed.
+    let answer = exchange(&addr, b"GET / HTTP/1.0\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("Hello, World!"), "{answer:?}");
+    // Garbage: 400, then closed.
+    let answer = exchange(&addr, b"\x01\x02 garbage\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{answer:?}");
+    // A head larger than the server's buffer: 431, then closed.
+    let mut huge = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
+    huge.extend([b'a'; 20_000]);
+    huge.extend(b"\r\n\r\n");
+    let answer = exchange(&addr, &huge);
+    assert!(answer.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"), "{answer:?}");
+
+    // SIGTERM: the server stops, and exits 0.
+    // SAFETY: kill sends a signal to the child this test started and has not reaped.
+    assert_eq!(unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "http_server exited with {status}:\n{}", lines.to_end());
+    assert!(lines.to_end().contains("stopping"), "{}", lines.output());
 }

@@ -4,6 +4,7 @@
 //
 //	echo CONNS MSGS   prints: msgs_per_sec p99_us cpu_ms_per_1k
 //	idle CONNS        prints: rss_bytes_per_conn os_threads
+//	http ADDR         an HTTP server (http.go)
 package main
 
 import (
@@ -185,6 +186,8 @@ func main() {
 		echo(n, m)
 	case "idle":
 		idle(n)
+	case "http":
+		httpServe(os.Args[2])
 	default:
 		os.Exit(2)
 	}

@@ -98,7 +98,7 @@ fn green_echo(pool: &green::Pool, conns: usize, msgs: usize) -> Figures {
 }
 
 /// The Go contender's binary, built once per run; `None` without `go`.
-fn go_binary() -> Option<PathBuf> {
+pub(crate) fn go_binary() -> Option<PathBuf> {
     static BIN: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
         let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("go");

@@ -19,6 +19,8 @@ mod green_io;
 #[cfg(target_os = "linux")]
 mod harness;
 #[cfg(target_os = "linux")]
+mod http;
+#[cfg(target_os = "linux")]
 mod reactor;
 #[cfg(target_os = "linux")]
 mod stacks;
@@ -48,6 +50,10 @@ fn main() {
         green_io::idle_child(&argv[2], argv[3].parse().expect("a connection count"));
         return;
     }
+    if argv.get(1).map(String::as_str) == Some("--http-hyper") && argv.len() == 3 {
+        http::hyper_server(&argv[2]);
+        return;
+    }
     if argv.get(1).map(String::as_str) == Some("--stack-depth") {
         stacks::depth();
         return;
@@ -67,7 +73,7 @@ fn main() {
                 println!("       reseau-bench --handshake-loop ours|theirs|theirs-defaults full|resumed N [GROUPS]");
                 println!("       reseau-bench --stack-depth");
                 println!(
-                    "workloads: timers park-wake rtt bulk churn echo deadlines green green-rtt green-resume idle tls \
+                    "workloads: timers park-wake rtt bulk churn echo deadlines green green-rtt green-resume idle tls http \
                      unix-rtt tokio-echo"
                 );
                 return;
@@ -90,6 +96,7 @@ fn main() {
     green_io::run(&mut bench);
     stacks::run(&mut bench);
     tls_io::run(&mut bench);
+    http::run(&mut bench);
     async_io::run(&mut bench);
     let failed = bench.finish();
     if failed > 0 {

@@ -169,9 +169,14 @@ pub(crate) enum Waiter {
     Green(Arc<dyn Scheduler>),
 }
 
+/// The scheduler of the green thread running on this OS thread, if any.
+pub(crate) fn scheduler() -> Option<Arc<dyn Scheduler>> {
+    SCHEDULER.try_with(|s| s.borrow().clone()).ok().flatten()
+}
+
 impl Waiter {
     pub(crate) fn current() -> io::Result<Waiter> {
-        if let Some(s) = SCHEDULER.try_with(|s| s.borrow().clone()).ok().flatten() {
+        if let Some(s) = scheduler() {
             return Ok(Waiter::Green(s));
         }
         match Signal::current() {

@@ -41,7 +41,7 @@ use parking_lot::Mutex;
 use crate::deadline::{self, AtomicDeadline};
 use crate::park::{Scheduler, Waiter};
 use crate::primitive;
-use crate::runtime::Driver;
+use crate::runtime::{Driver, Watched};
 use crate::spin::{self, Waiting};
 use crate::sys::Woken;
 use crate::sys::{self, Interest};
@@ -308,6 +308,42 @@ impl PollFd {
     /// passes or the `PollFd` is closed.
     pub fn wait_writable(&self) -> io::Result<()> {
         self.wait(Dir::Write)
+    }
+
+    /// For a reader whose last read drained a stream socket (returned fewer
+    /// bytes than asked, so the kernel's queue was empty): in a green
+    /// thread whose scheduler has watched the fd since, suspend until the
+    /// next readable edge unless one came already, so the read that would
+    /// say `WouldBlock` is never made (tokio clears readiness the same way).
+    /// Anywhere else, or when in doubt, return at once: the caller reads,
+    /// and waits on `WouldBlock` as usual. Never use it where a short read
+    /// can leave data queued (a Unix socket stops short of a message with
+    /// other credentials or descriptors attached).
+    ///
+    /// Errors as [`wait_readable`](PollFd::wait_readable): a deadline, a
+    /// close.
+    pub fn wait_readable_after_drain(&self) -> io::Result<()> {
+        self.shared.check(Dir::Read)?;
+        let Some(scheduler) = crate::park::scheduler() else { return Ok(()) };
+        let driver = scheduler.runtime().driver();
+        let watched_here = self.shared.watchers.lock().iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(driver)));
+        if !watched_here {
+            return Ok(());
+        }
+        let waiter = Waiter::Green(scheduler.clone());
+        let waker = waiter.waker();
+        let d = self.shared.dir(Dir::Read);
+        d.enlist(&waker);
+        // Re-checked after enlisting, as in `wait`: a close or a deadline
+        // moved earlier that missed our entry is seen here.
+        let result = self.shared.check(Dir::Read).and_then(|()| {
+            match driver.watch_unless_ready(self.fd, &waker, &self.shared.closed)? {
+                Watched::TryNow => Ok(()),
+                Watched::Waiting => waiter.wait(None, d.deadline.get()).map(drop),
+            }
+        });
+        d.delist(&waker);
+        result
     }
 
     /// The `Waker` form of [`wait_readable`](PollFd::wait_readable): `Ready`

@@ -223,15 +223,33 @@ pub(crate) struct Driver {
 /// waits: registered edge-triggered once, for both directions, until the
 /// `PollFd` closes ([`Driver::unwatch`]).
 ///
-/// Nothing is latched between waits. A green thread waits only after its
-/// syscall said `WouldBlock`, and this reactor runs only while the green
-/// threads that wait through it are suspended, so every edge that matters
-/// to a wait is still queued in the poller when the wait's waker is here.
+/// A green thread usually waits only after its syscall said `WouldBlock`,
+/// and this reactor runs only while the green threads that wait through it
+/// are suspended, so every edge that matters to a wait is still queued in
+/// the poller when the wait's waker is here. One exception skips that
+/// syscall: a reader whose last read drained the socket (a short TCP read)
+/// asks [`Driver::watch_unless_ready`] first, and for it a readable edge
+/// that came while nobody waited is latched in `read_edge`.
 #[derive(Default)]
 struct Watch {
     registered: bool,
     read: Option<Waker>,
     write: Option<Waker>,
+    /// A readable edge arrived while no reader waited.
+    read_edge: bool,
+    /// The peer closed its side, or the socket failed: final, so kept. A
+    /// short read does not tell that an end of stream is queued behind it.
+    read_closed: bool,
+}
+
+/// What [`Driver::watch_unless_ready`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Watched {
+    /// The caller's waker waits for the next edge.
+    Waiting,
+    /// Try the syscall now: an edge came since the last wait, or the
+    /// descriptor was not watched before (edges before that were not seen).
+    TryNow,
 }
 
 struct Poller {
@@ -326,8 +344,14 @@ impl Driver {
             if event.token().0 & WATCH != 0 {
                 let fd = event.token().0 & !WATCH;
                 if let Some(w) = self.watches.lock().get_mut(fd).filter(|w| w.registered) {
+                    if event.is_read_closed() || event.is_error() {
+                        w.read_closed = true;
+                    }
                     if readable {
-                        wakers.extend(w.read.take());
+                        match w.read.take() {
+                            Some(reader) => wakers.push(reader),
+                            None => w.read_edge = true,
+                        }
                     }
                     if writable {
                         wakers.extend(w.write.take());
@@ -449,6 +473,24 @@ impl Driver {
     ///
     /// [`unwatch`]: Driver::unwatch
     pub(crate) fn watch(&self, fd: RawFd, interest: Dir, waker: &Waker, closed: &AtomicBool) -> io::Result<()> {
+        self.watch_inner(fd, interest, waker, closed, false).map(drop)
+    }
+
+    /// For a reader whose last read drained `fd`: [`Watched::TryNow`] if a
+    /// readable edge came since (or `fd` was not watched yet), consuming it;
+    /// otherwise as [`watch`](Driver::watch), without the syscall first.
+    pub(crate) fn watch_unless_ready(&self, fd: RawFd, waker: &Waker, closed: &AtomicBool) -> io::Result<Watched> {
+        self.watch_inner(fd, Dir::Readable, waker, closed, true)
+    }
+
+    fn watch_inner(
+        &self,
+        fd: RawFd,
+        interest: Dir,
+        waker: &Waker,
+        closed: &AtomicBool,
+        unless_ready: bool,
+    ) -> io::Result<Watched> {
         if self.is_stopping() {
             return Err(ReactorShutdown.into());
         }
@@ -465,6 +507,17 @@ impl Driver {
             let token = Token(WATCH | index);
             self.registry.register(&mut SourceFd(&fd), token, Interest::READABLE | Interest::WRITABLE)?;
             *w = Watch { registered: true, ..Watch::default() };
+            if unless_ready {
+                return Ok(Watched::TryNow);
+            }
+        }
+        if interest == Dir::Readable {
+            // Either way the edge is spent: the caller reads now, or it saw
+            // `WouldBlock` after it.
+            let edge = std::mem::take(&mut w.read_edge);
+            if unless_ready && (edge || w.read_closed) {
+                return Ok(Watched::TryNow);
+            }
         }
         let side = match interest {
             Dir::Readable => &mut w.read,
@@ -473,7 +526,7 @@ impl Driver {
         if !side.as_ref().is_some_and(|old| old.will_wake(waker)) {
             *side = Some(waker.clone());
         }
-        Ok(())
+        Ok(Watched::Waiting)
     }
 
     /// Forget `fd`: it is about to be closed. Any waker left is dropped

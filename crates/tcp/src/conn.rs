@@ -313,7 +313,7 @@ impl Conn {
 
 impl Read for &Conn {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.fd.read(buf)
+        self.fd.read_stream(buf)
     }
 }
 
@@ -329,7 +329,7 @@ impl Write for &Conn {
 
 impl Read for Conn {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.fd.read(buf)
+        self.fd.read_stream(buf)
     }
 }
 

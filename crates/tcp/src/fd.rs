@@ -24,7 +24,7 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -45,6 +45,9 @@ pub(crate) struct NetFd {
     /// Reads since the last one that found data waiting: while nonzero,
     /// reads wait for readability before `recv` (see `read`).
     idle_reads: AtomicU32,
+    /// The last stream read returned short: it emptied the kernel's queue
+    /// (see `read_stream`). Serialised by the read lock.
+    drained: AtomicBool,
     released: Mutex<bool>,
     released_cv: Condvar,
 }
@@ -77,6 +80,7 @@ impl NetFd {
             // New connections start waiting first: a client that just sent
             // its request, or a server that just accepted, usually has to.
             idle_reads: AtomicU32::new(1),
+            drained: AtomicBool::new(false),
             released: Mutex::new(false),
             released_cv: Condvar::new(),
         })
@@ -144,6 +148,29 @@ impl NetFd {
             return Ok(0);
         }
         self.read_loop(|fd| sys::recv(fd, buf))
+    }
+
+    /// Read once from a TCP stream: as [`read`](NetFd::read), but after a
+    /// read that returned short (so it emptied the kernel's queue; TCP
+    /// copies all it has), a green thread waits for the next readable edge
+    /// before its syscall instead of making one that would say
+    /// `WouldBlock`: request/response traffic then costs one `recv` per
+    /// message, not two. Not for Unix sockets, whose reads stop short of a
+    /// message carrying other credentials or descriptors.
+    pub(crate) fn read_stream(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let _op = self.lock_read()?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // Taken, not read: if this wait ends without the read below (a
+        // deadline), the next read must try the syscall first, since the
+        // edge that woke it may have been spent.
+        if self.drained.swap(false, Relaxed) {
+            self.pd.wait_readable_after_drain()?;
+        }
+        let n = self.read_loop(|fd| sys::recv(fd, buf))?;
+        self.drained.store(n > 0 && n < buf.len(), Relaxed);
+        Ok(n)
     }
 
     /// Go's I/O loop for the read direction (reads and accepts), run under
