@@ -58,13 +58,13 @@ clippy: deps
 test: deps fmt clippy check-targets doc
 	$(CARGO) test --workspace --exclude reseau-bench
 	$(CARGO) test -p reseau-tls --features fuzzing --lib
-	$(MAKE) test-async
 	$(MAKE) test-portable
 	$(MAKE) loom
 	$(MAKE) package
 
-# tcp's and tls's own suites with the async I/O features (the tokio and
-# futures-io trait tests need them; the rest runs again with them on).
+# tcp's and tls's own suites with the async I/O features alone. `make test`
+# needs no separate run: the workspace's tests already build tcp and tls
+# with them (the umbrella crate's tests and examples turn them on).
 test-async:
 	$(CARGO) test -p reseau-tcp -p reseau-tls --features tokio,futures-io
 
