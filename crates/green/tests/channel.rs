@@ -2,17 +2,15 @@
 //! suspends only its green thread, so both ends can share one worker; many
 //! parked receivers are all released; green and OS threads mix on either end.
 
+mod support;
+
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use green::Pool;
 use iopoll::sync::{RecvError, RecvTimeoutError, SendError, channel};
-use testkit::{PATIENCE, soon};
-
-/// The green thread's outcome within `PATIENCE`, or a failed test (never a hang).
-fn join<T: Send + 'static>(h: green::JoinHandle<T>) -> T {
-    testkit::within(PATIENCE, "a green thread to finish", move || h.join().expect("the green thread panicked"))
-}
+use support::join;
+use testkit::soon;
 
 /// Two green threads bounce a counter through two channels `rounds` times.
 fn ping_pong(pool: &Pool, bound: usize, rounds: u32) {

@@ -1,26 +1,17 @@
 //! Green threads: joins, panics, placement, sleeps, and blocking calls that
 //! suspend one green thread and leave the rest of the worker running.
 
+mod support;
+
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use green::Pool;
+use support::{join, pair};
 use tcp::{Closed, DeadlineExceeded};
 use testkit::PATIENCE;
-
-/// A connected pair on loopback, made on the calling thread.
-fn pair() -> (tcp::Conn, tcp::Conn) {
-    let l = tcp::listen("127.0.0.1:0").unwrap();
-    let c = tcp::connect_addr(l.local_addr().unwrap()).unwrap();
-    (c, l.accept().unwrap())
-}
-
-/// The green thread's outcome within `PATIENCE`, or a failed test (never a hang).
-fn join<T: Send + 'static>(h: green::JoinHandle<T>) -> T {
-    testkit::within(PATIENCE, "a green thread to finish", move || h.join().expect("the green thread panicked"))
-}
 
 #[test]
 fn join_gives_the_result_from_os_and_green_threads() {

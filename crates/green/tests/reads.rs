@@ -4,23 +4,15 @@
 //! whatever order: while the reader waited elsewhere, while it waited on
 //! the socket, and after a deadline ended the wait.
 
+mod support;
+
 use std::io::{ErrorKind, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use green::Pool;
 use iopoll::sync::OneShot;
-use testkit::PATIENCE;
-
-fn pair() -> (tcp::Conn, tcp::Conn) {
-    let l = tcp::listen("127.0.0.1:0").unwrap();
-    let c = tcp::connect_addr(l.local_addr().unwrap()).unwrap();
-    (c, l.accept().unwrap())
-}
-
-fn join<T: Send + 'static>(h: green::JoinHandle<T>) -> T {
-    testkit::within(PATIENCE, "a green thread to finish", move || h.join().expect("the green thread panicked"))
-}
+use support::{join, pair};
 
 #[test]
 fn data_that_came_while_the_reader_waited_elsewhere_is_read_at_once() {

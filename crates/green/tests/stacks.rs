@@ -2,17 +2,15 @@
 //! allow one mapping each; a compacted stack comes back byte for byte at
 //! the same addresses, whoever touches it first.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use green::Pool;
 use iopoll::sync::OneShot;
-use testkit::PATIENCE;
-
-fn join<T: Send + 'static>(h: green::JoinHandle<T>) -> T {
-    testkit::within(PATIENCE, "a green thread to finish", move || h.join().expect("the green thread panicked"))
-}
+use support::join;
 
 /// From a green thread of `pool` (one worker, compacting at once): yield
 /// until the worker has compacted the stacks parked so far (it does so
@@ -74,7 +72,7 @@ fn more_green_threads_park_than_half_the_map_count_and_all_run() {
     let (m, cv) = &*gate;
     {
         let mut g = m.lock();
-        let deadline = testkit::soon() + PATIENCE;
+        let deadline = testkit::soon() + testkit::PATIENCE;
         while g.0 < n {
             assert!(!cv.wait_until(&mut g, Some(deadline)), "only {} of {n} green threads ran", g.0);
         }
