@@ -325,23 +325,19 @@ impl PollFd {
     pub fn wait_readable_after_drain(&self) -> io::Result<()> {
         self.shared.check(Dir::Read)?;
         let Some(scheduler) = crate::park::scheduler() else { return Ok(()) };
+        // The reactor knows whether it watches the fd (only a wait after
+        // `WouldBlock` registers it, recording the reactor for the close).
         let driver = scheduler.runtime().driver();
-        let watched_here = self.shared.watchers.lock().iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(driver)));
-        if !watched_here {
+        let waker = scheduler.waker();
+        if driver.watch_unless_ready(self.fd, &waker, &self.shared.closed)? == Watched::TryNow {
             return Ok(());
         }
-        let waiter = Waiter::Green(scheduler.clone());
-        let waker = waiter.waker();
         let d = self.shared.dir(Dir::Read);
         d.enlist(&waker);
-        // Re-checked after enlisting, as in `wait`: a close or a deadline
-        // moved earlier that missed our entry is seen here.
-        let result = self.shared.check(Dir::Read).and_then(|()| {
-            match driver.watch_unless_ready(self.fd, &waker, &self.shared.closed)? {
-                Watched::TryNow => Ok(()),
-                Watched::Waiting => waiter.wait(None, d.deadline.get()).map(drop),
-            }
-        });
+        // Checked again after enlisting, as in `wait`: a close or a deadline
+        // moved earlier that came before our entry is seen here.
+        let result =
+            self.shared.check(Dir::Read).and_then(|()| Waiter::Green(scheduler).wait(None, d.deadline.get()).map(drop));
         d.delist(&waker);
         result
     }

@@ -477,8 +477,9 @@ impl Driver {
     }
 
     /// For a reader whose last read drained `fd`: [`Watched::TryNow`] if a
-    /// readable edge came since (or `fd` was not watched yet), consuming it;
-    /// otherwise as [`watch`](Driver::watch), without the syscall first.
+    /// readable edge came since, consuming it, or if `fd` is not watched
+    /// here (it is not registered then); otherwise as
+    /// [`watch`](Driver::watch), without the syscall first.
     pub(crate) fn watch_unless_ready(&self, fd: RawFd, waker: &Waker, closed: &AtomicBool) -> io::Result<Watched> {
         self.watch_inner(fd, Dir::Readable, waker, closed, true)
     }
@@ -504,12 +505,15 @@ impl Driver {
         }
         let w = &mut watches[index];
         if !w.registered {
-            let token = Token(WATCH | index);
-            self.registry.register(&mut SourceFd(&fd), token, Interest::READABLE | Interest::WRITABLE)?;
-            *w = Watch { registered: true, ..Watch::default() };
+            // Never watched here: edges before now were not seen. Only a
+            // wait after `WouldBlock` registers a descriptor (through
+            // `PollFd`, which records this reactor to unwatch it on close).
             if unless_ready {
                 return Ok(Watched::TryNow);
             }
+            let token = Token(WATCH | index);
+            self.registry.register(&mut SourceFd(&fd), token, Interest::READABLE | Interest::WRITABLE)?;
+            *w = Watch { registered: true, ..Watch::default() };
         }
         if interest == Dir::Readable {
             // Either way the edge is spent: the caller reads now, or it saw
