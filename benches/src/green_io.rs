@@ -97,6 +97,27 @@ fn green_echo(pool: &green::Pool, conns: usize, msgs: usize) -> Figures {
     Figures::of(talks).with_cpu(conns * msgs, cpu)
 }
 
+/// `--echo-loop green|tokio|go CONNS MSGS ROUNDS`: one contender's echo
+/// alone, round after round, each round's figures on a line: a steady
+/// load for `perf`, and a quick comparison in separate processes.
+pub fn echo_loop(kind: &str, conns: usize, msgs: usize, rounds: usize) {
+    let pool = (kind == "green").then(|| green::Pool::new(0).expect("green pool"));
+    let rt = (kind == "tokio")
+        .then(|| tokio::runtime::Builder::new_multi_thread().enable_io().build().expect("tokio runtime"));
+    for _ in 0..rounds {
+        let f = match kind {
+            "green" => green_echo(pool.as_ref().expect("pool"), conns, msgs),
+            "tokio" => concurrent::tokio_echo(rt.as_ref().expect("runtime"), conns, msgs),
+            "go" => go_echo(conns, msgs),
+            other => panic!("green, tokio or go, not {other:?}"),
+        };
+        println!(
+            "{kind} {conns}: {:.0} msg/s, p99 {:.0} µs, {:.1} ms CPU per 1k msgs",
+            f.msgs_per_sec, f.p99_us, f.cpu_ms_per_1k
+        );
+    }
+}
+
 /// The Go contender's binary, built once per run; `None` without `go`.
 pub(crate) fn go_binary() -> Option<PathBuf> {
     static BIN: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();

@@ -63,6 +63,12 @@ fn main() {
         tls_io::handshake_loop(&argv[2], &argv[3], argv[4].parse().expect("a handshake count"), groups);
         return;
     }
+    if argv.get(1).map(String::as_str) == Some("--echo-loop") && argv.len() == 6 {
+        harness::raise_fd_limit();
+        let n = |i: usize| argv[i].parse().expect("a count");
+        green_io::echo_loop(&argv[2], n(3), n(4), n(5));
+        return;
+    }
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--full" => mode = Mode::Full,
@@ -72,6 +78,7 @@ fn main() {
                 println!("usage: reseau-bench [--quick|--full] [--only WORKLOAD]...");
                 println!("       reseau-bench --handshake-loop ours|theirs|theirs-defaults full|resumed N [GROUPS]");
                 println!("       reseau-bench --stack-depth");
+                println!("       reseau-bench --echo-loop green|tokio|go CONNS MSGS ROUNDS");
                 println!(
                     "workloads: timers park-wake rtt bulk churn echo deadlines green green-rtt green-resume idle tls http \
                      unix-rtt tokio-echo"
