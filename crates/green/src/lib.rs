@@ -52,6 +52,7 @@
 mod blocking;
 mod join;
 mod pool;
+mod run_queue;
 mod stack;
 mod task;
 mod worker;

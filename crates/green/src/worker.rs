@@ -15,6 +15,9 @@
 //! the stacks of those parked longer than the pool's threshold), and the
 //! spare stacks of finished ones.
 //!
+//! Runnable green threads wait in a [`RunQueue`], which keeps a bounded
+//! set of recently run ones cycling while their data is in cache.
+//!
 //! # Locks
 //! `queue` guards the run queue. It is held only to push or pop, never
 //! across running a green thread or calling a `Waker`.
@@ -35,6 +38,7 @@ use iopoll::park::{self, IdleSpin, Scheduler};
 use parking_lot::Mutex;
 
 use crate::pool::PoolShared;
+use crate::run_queue::RunQueue;
 use crate::stack::{self, Stack};
 use crate::task::{AfterRun, Body, Co, Task};
 
@@ -55,7 +59,7 @@ const SPIN: Duration = Duration::from_micros(50);
 pub(crate) struct Worker {
     pub(crate) index: usize,
     rt: Runtime,
-    queue: Mutex<VecDeque<Arc<Task>>>,
+    queue: Mutex<RunQueue<Arc<Task>>>,
     /// The worker is about to sleep, or sleeps, in its reactor: a green
     /// thread queued from another thread must wake it.
     sleeping: AtomicBool,
@@ -170,7 +174,7 @@ impl Worker {
         Ok(Worker {
             index,
             rt: Runtime::new()?,
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(RunQueue::default()),
             sleeping: AtomicBool::new(false),
             slot_len,
             compact_after,
@@ -186,7 +190,7 @@ impl Worker {
 
     /// Queue a runnable green thread; wake the worker if it sleeps.
     pub(crate) fn schedule(&self, task: Arc<Task>) {
-        self.queue.lock().push_back(task);
+        self.queue.lock().push(task);
         // Pairs with the fence after the worker sets `sleeping`, before its
         // last look at the queue: one of the two sees the other.
         fence(SeqCst);
@@ -222,7 +226,7 @@ impl Worker {
             home.now = Instant::now();
             let mut ran = 0;
             while ran < BATCH {
-                let Some(task) = self.queue.lock().pop_front() else { break };
+                let Some(task) = self.queue.lock().pop() else { break };
                 self.resume(&task, &scheduler, &mut home);
                 ran += 1;
             }
@@ -379,7 +383,7 @@ impl Worker {
                     // No memory to bring its frames back: try again later.
                     eprintln!("reseau-green: worker {} cannot restore a parked stack: {e}", self.index);
                     task.suspended();
-                    self.queue.lock().push_back(task.clone());
+                    self.queue.lock().push(task.clone());
                     return;
                 }
                 // Restored here or, earlier, by another thread's fault.
@@ -415,7 +419,7 @@ impl Worker {
                             home.prune_parked();
                         }
                     }
-                    AfterRun::Requeue => self.queue.lock().push_back(task.clone()),
+                    AfterRun::Requeue => self.queue.lock().push(task.clone()),
                 }
             }
             CoroutineResult::Return(()) => {
