@@ -86,6 +86,9 @@ pub struct PoolStats {
     pub compacted: usize,
     /// The bytes of those frames on the heap.
     pub compacted_bytes: usize,
+    /// Stacks of finished green threads kept hot for new ones: given back
+    /// once unused for the pool's compaction threshold.
+    pub spare_stacks: usize,
 }
 
 pub(crate) struct PoolShared {
@@ -228,13 +231,14 @@ impl Pool {
         self.shared.try_spawn(f)
     }
 
-    /// How many green threads the pool has, and how many of them are parked
-    /// with compacted stacks.
+    /// How many green threads the pool has, how many of them are parked
+    /// with compacted stacks, and how many spare stacks it keeps.
     pub fn stats(&self) -> PoolStats {
         PoolStats {
             live: self.shared.live.load(SeqCst),
             compacted: self.shared.workers.iter().map(|w| w.compacted.load(SeqCst)).sum(),
             compacted_bytes: self.shared.workers.iter().map(|w| w.compacted_bytes.load(SeqCst)).sum(),
+            spare_stacks: self.shared.workers.iter().map(|w| w.spare_stacks.load(SeqCst)).sum(),
         }
     }
 

@@ -13,7 +13,10 @@
 //! unfinished green threads (which owns them, whoever else holds a
 //! `Waker`), the parked ones in the order they parked (so it can compact
 //! the stacks of those parked longer than the pool's threshold), and the
-//! spare stacks of finished ones.
+//! spare stacks of finished ones: kept hot for new green threads, and given
+//! back together once unused for that same threshold (or when too many
+//! stacks are hot), so a burst of short green threads costs no memory
+//! calls beyond its first.
 //!
 //! Runnable green threads wait in a [`RunQueue`], which keeps a bounded
 //! set of recently run ones cycling while their data is in cache.
@@ -44,8 +47,6 @@ use crate::task::{AfterRun, Body, Co, Task};
 
 /// Green threads run back to back before the worker looks at its reactor.
 const BATCH: usize = 61;
-/// Finished green threads' stacks kept hot for reuse, per worker.
-const STACK_CACHE: usize = 64;
 /// While its pool closes, how often a worker first looks for green threads
 /// that can never be woken; each look that finds none doubles the wait, up
 /// to `ABANDON_CHECK_MAX`.
@@ -71,6 +72,8 @@ pub(crate) struct Worker {
     /// frames on the heap.
     pub(crate) compacted: AtomicUsize,
     pub(crate) compacted_bytes: AtomicUsize,
+    /// The length of its home's spare list.
+    pub(crate) spare_stacks: AtomicUsize,
     pub(crate) pool: std::sync::Weak<PoolShared>,
 }
 
@@ -105,8 +108,9 @@ struct Home {
     /// The time at the start of this round of runs: what suspensions are
     /// stamped with (a second's threshold needs no finer clock).
     now: Instant,
-    /// Hot stacks of finished green threads, for new ones.
-    spare: Vec<Stack>,
+    /// Hot stacks of finished green threads, for new ones, oldest first,
+    /// with when each was put there.
+    spare: VecDeque<(Stack, Instant)>,
     /// How spinning on the reactor went (iopoll's one policy).
     spin: IdleSpin,
     /// While the pool closes: the next look for unreachable green threads,
@@ -180,6 +184,7 @@ impl Worker {
             compact_after,
             compacted: AtomicUsize::new(0),
             compacted_bytes: AtomicUsize::new(0),
+            spare_stacks: AtomicUsize::new(0),
             pool,
         })
     }
@@ -217,7 +222,7 @@ impl Worker {
             parked: VecDeque::new(),
             suspensions: 0,
             now: Instant::now(),
-            spare: Vec::new(),
+            spare: VecDeque::new(),
             spin: IdleSpin::new(SPIN),
             abandon_at: None,
             abandon_every: ABANDON_CHECK,
@@ -230,12 +235,18 @@ impl Worker {
                 self.resume(&task, &scheduler, &mut home);
                 ran += 1;
             }
-            let due = self.compact_idle(&mut home, false);
             if ran == BATCH {
                 // Busy: collect readiness without sleeping, then go on.
+                // Compaction waits for a round that empties the queue (each
+                // costs the cores running this process a TLB flush), unless
+                // too many stacks are hot.
+                if stack::over_budget() {
+                    self.compact_idle(&mut home, false);
+                }
                 self.turn(Some(Duration::ZERO));
                 continue;
             }
+            let due = self.compact_idle(&mut home, false);
             if pool.is_closing() {
                 let now = Instant::now();
                 if home.abandon_at.is_none_or(|at| at <= now) {
@@ -274,14 +285,44 @@ impl Worker {
         for task in home.tasks.drain(..).flatten() {
             forget_coroutine(&task);
         }
+        stack::release(home.spare.drain(..).map(|(s, _)| s).collect());
+        self.spare_stacks.store(0, Relaxed);
         WORKER.with(|w| w.set(std::ptr::null()));
     }
 
-    /// Compact the stacks of green threads parked longer than the threshold
-    /// (or the oldest parked ones, while more stacks are hot than the
-    /// process's budget allows; or all of them, with `all`). Returns when
-    /// the next one is due.
+    /// Give back the spare stacks unused for the threshold (all of them with
+    /// `all`, or while more stacks are hot than the process's budget
+    /// allows), then compact the stacks of green threads parked longer than
+    /// the threshold (or the oldest parked ones, while still over budget; or
+    /// all of them, with `all`). Returns when the next one is due.
     fn compact_idle(&self, home: &mut Home, all: bool) -> Option<Instant> {
+        let spare_due = self.release_spares(home, all);
+        let parked_due = self.compact_parked(home, all);
+        match (spare_due, parked_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The spares' part of [`compact_idle`](Self::compact_idle): one batch.
+    fn release_spares(&self, home: &mut Home, all: bool) -> Option<Instant> {
+        let all = all || stack::over_budget();
+        let mut due = Vec::new();
+        while let Some(&(_, since)) = home.spare.front() {
+            let at = since.checked_add(self.compact_after);
+            if !all && at.is_none_or(|at| at > home.now) {
+                break;
+            }
+            due.push(home.spare.pop_front().expect("looked at").0);
+        }
+        if !due.is_empty() {
+            stack::release(due);
+            self.spare_stacks.store(home.spare.len(), Relaxed);
+        }
+        home.spare.front().and_then(|&(_, since)| since.checked_add(self.compact_after))
+    }
+
+    fn compact_parked(&self, home: &mut Home, all: bool) -> Option<Instant> {
         let now = home.now;
         while let Some(&(n, i, since)) = home.parked.front() {
             // `None`: a threshold too far to reach, so only the budget counts.
@@ -426,11 +467,8 @@ impl Worker {
                 // Done: dropping the coroutine unwinds nothing.
                 drop(local.co.take());
                 if let Some(stack) = local.stack.take() {
-                    if home.spare.len() < STACK_CACHE {
-                        home.spare.push(stack);
-                    } else {
-                        drop(stack);
-                    }
+                    home.spare.push_back((stack, home.now));
+                    self.spare_stacks.store(home.spare.len(), Relaxed);
                 }
                 home.remove(local.home);
                 self.retire(task);
@@ -443,7 +481,9 @@ impl Worker {
     /// Short of kernel memory areas, compact every parked stack and try once
     /// more.
     fn first_stack(&self, reserved: Option<Stack>, home: &mut Home) -> io::Result<Stack> {
-        if let Some(spare) = home.spare.pop() {
+        // The newest spare: its pages are the likeliest to be in cache.
+        if let Some((spare, _)) = home.spare.pop_back() {
+            self.spare_stacks.store(home.spare.len(), Relaxed);
             return Ok(spare);
         }
         let stack = match reserved {

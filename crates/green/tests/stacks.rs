@@ -12,15 +12,15 @@ use green::Pool;
 use iopoll::sync::OneShot;
 use support::join;
 
-/// From a green thread of `pool` (one worker, compacting at once): yield
-/// until the worker has compacted the stacks parked so far (it does so
-/// between batches of runs), and return how many are compacted.
-fn compacted_after_yielding(pool: &Pool) -> usize {
-    for _ in 0..1_000 {
-        if pool.stats().compacted > 0 {
-            break;
-        }
-        green::yield_now();
+/// From a green thread of `pool` (one worker, compacting at once): park
+/// until the worker has compacted the stacks parked so far (it compacts in
+/// rounds that leave its queue empty, which a green thread that only
+/// yielded would never let happen), and return how many are compacted; 0
+/// if none is `within` that long.
+fn compacted_after_parking(pool: &Pool, within: std::time::Duration) -> usize {
+    let give_up = std::time::Instant::now() + within;
+    while pool.stats().compacted == 0 && std::time::Instant::now() < give_up {
+        green::sleep(std::time::Duration::from_millis(1));
     }
     pool.stats().compacted
 }
@@ -136,7 +136,7 @@ fn compacted_stacks_come_back_byte_for_byte_at_random_depths() {
         // has parked.
         let p = pool.clone();
         let check = pool.spawn(move || {
-            let compacted = compacted_after_yielding(&p);
+            let compacted = compacted_after_parking(&p, std::time::Duration::from_secs(5));
             release.put(());
             compacted
         });
@@ -160,7 +160,7 @@ fn a_green_read_parked_across_compaction_gets_its_bytes() {
         buf
     });
     let p = pool.clone();
-    let compacted = join(pool.spawn(move || compacted_after_yielding(&p)));
+    let compacted = join(pool.spawn(move || compacted_after_parking(&p, std::time::Duration::from_secs(5))));
     assert_eq!(compacted, 1);
     client.write_all(b"hello").unwrap();
     assert_eq!(&join(reader), b"hello");
@@ -189,7 +189,7 @@ fn another_thread_writing_to_a_compacted_stack_restores_it_first() {
         local.iter().all(|b| *b == 7)
     });
     let p = pool.clone();
-    let compacted = join(pool.spawn(move || compacted_after_yielding(&p)));
+    let compacted = join(pool.spawn(move || compacted_after_parking(&p, std::time::Duration::from_secs(5))));
     assert_eq!(compacted, 1, "the owner's stack was compacted before the write");
     go.put(());
     assert!(join(owner), "the scoped thread's writes reached the green thread's frame");
@@ -245,8 +245,112 @@ fn a_threshold_too_far_to_reach_never_compacts_and_never_overflows() {
     join(busy);
     join(echo);
     let p = pool.clone();
-    assert_eq!(join(pool.spawn(move || compacted_after_yielding(&p))), 0);
+    assert_eq!(join(pool.spawn(move || compacted_after_parking(&p, std::time::Duration::from_millis(100)))), 0);
     release.put(9);
     assert_eq!(join(parked), 9);
+    Arc::into_inner(pool).unwrap().shutdown();
+}
+
+/// `n` green threads of `pool` running at once (each on a stack of its
+/// own); `meanwhile` runs while they are, then they are let go and joined.
+fn park_together(pool: &Pool, n: usize, meanwhile: impl FnOnce()) {
+    let started = Arc::new(AtomicUsize::new(0));
+    let gates: Vec<Arc<OneShot<()>>> = (0..n).map(|_| Arc::new(OneShot::new())).collect();
+    let parked: Vec<_> = gates
+        .iter()
+        .map(|g| {
+            let (g, started) = (g.clone(), started.clone());
+            pool.spawn(move || {
+                started.fetch_add(1, SeqCst);
+                g.take(None).unwrap()
+            })
+        })
+        .collect();
+    assert_eq!(testkit::settles(n, || started.load(SeqCst)), n);
+    meanwhile();
+    for g in &gates {
+        g.put(());
+    }
+    parked.into_iter().for_each(join);
+}
+
+#[test]
+fn finished_green_threads_leave_hot_stacks_that_new_ones_take() {
+    let pool = Pool::builder().workers(1).compact_after(std::time::Duration::MAX).build().unwrap();
+    park_together(&pool, 50, || ());
+    // The worker files a stack as spare just after its green thread returns.
+    assert_eq!(testkit::settles(50, || pool.stats().spare_stacks), 50);
+    // Thirty running at once take thirty of them, and leave them again.
+    park_together(&pool, 30, || {
+        assert_eq!(pool.stats().spare_stacks, 20, "new green threads run on spare stacks");
+    });
+    assert_eq!(testkit::settles(50, || pool.stats().spare_stacks), 50);
+    pool.shutdown();
+}
+
+#[test]
+fn spare_stacks_unused_for_the_threshold_are_given_back_and_their_slots_serve_again() {
+    let pool =
+        Arc::new(Pool::builder().workers(1).compact_after(std::time::Duration::from_millis(20)).build().unwrap());
+    park_together(&pool, 64, || ());
+    // Given back in the first round that leaves the worker idle once the
+    // threshold has passed; a parked green thread keeps it turning.
+    let p = pool.clone();
+    let left = join(pool.spawn(move || {
+        let give_up = std::time::Instant::now() + testkit::PATIENCE;
+        while p.stats().spare_stacks > 0 && std::time::Instant::now() < give_up {
+            green::sleep(std::time::Duration::from_millis(1));
+        }
+        p.stats().spare_stacks
+    }));
+    assert_eq!(left, 0, "spare stacks outlived the threshold");
+    // The slots given back (in runs of adjacent ones) carry new green
+    // threads.
+    let sums: Vec<_> = (0..64)
+        .map(|i: u64| {
+            pool.spawn(move || {
+                let frame = std::hint::black_box([i as u8; 2048]);
+                frame.iter().map(|b| u64::from(*b)).sum::<u64>()
+            })
+        })
+        .collect();
+    for (i, h) in sums.into_iter().enumerate() {
+        assert_eq!(join(h), i as u64 * 2048);
+    }
+    Arc::into_inner(pool).unwrap().shutdown();
+}
+
+#[test]
+fn a_busy_worker_compacts_only_once_its_queue_empties() {
+    let pool = Arc::new(Pool::builder().workers(1).compact_after(std::time::Duration::ZERO).build().unwrap());
+    // Always runnable, from before the other one parks: every round of the
+    // worker is a full batch, so the parked stack stays hot (compaction
+    // costs the busy cores a TLB flush)...
+    let p = pool.clone();
+    let parks = Arc::new(AtomicUsize::new(0));
+    let seen = parks.clone();
+    let busy = pool.spawn(move || {
+        while seen.load(SeqCst) == 0 {
+            green::yield_now();
+        }
+        let mut most = 0;
+        for _ in 0..5_000 {
+            most = most.max(p.stats().compacted);
+            green::yield_now();
+        }
+        most
+    });
+    let release = Arc::new(OneShot::new());
+    let r = release.clone();
+    let parked = pool.spawn(move || {
+        parks.fetch_add(1, SeqCst);
+        r.take(None).unwrap()
+    });
+    assert_eq!(join(busy), 0, "compacted while the worker was busy");
+    // ...until a round leaves the queue empty.
+    let p = pool.clone();
+    assert_eq!(join(pool.spawn(move || compacted_after_parking(&p, std::time::Duration::from_secs(5)))), 1);
+    release.put(3);
+    assert_eq!(join(parked), 3);
     Arc::into_inner(pool).unwrap().shutdown();
 }

@@ -318,6 +318,46 @@ unsafe fn restore_slot(region: &Region, slot: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// Give back the slots of hot stacks nothing runs on any more (spares of
+/// finished green threads), dropping their pages: one call for each run of
+/// adjacent slots, since every call that drops pages interrupts the other
+/// cores running this process to flush their TLBs. Stacks that are not hot
+/// go back one by one, as a drop would.
+pub(crate) fn release(mut stacks: Vec<Stack>) {
+    stacks.sort_unstable_by_key(|s| (s.region.base, s.slot));
+    let mut rest = stacks.into_iter().peekable();
+    while let Some(first) = rest.next() {
+        if !first.is_hot() {
+            drop(first);
+            continue;
+        }
+        let mut run = vec![first];
+        while let Some(next) = rest.peek() {
+            let last = run.last().expect("a run is never empty");
+            if !(std::ptr::eq(next.region, last.region) && next.slot == last.slot + 1 && next.is_hot()) {
+                break;
+            }
+            run.push(rest.next().expect("peeked"));
+        }
+        let low = run[0].range().0;
+        let high = run.last().expect("a run is never empty").range().1;
+        // SAFETY: the slots' stacks and the guard pages between them, all
+        // owned by `run`; nothing runs on them any more, and the guard pages
+        // stay inaccessible.
+        if unsafe { sys::discard(low, high - low) }.is_err() {
+            // Each on its own, then; a slot that fails stays out of use.
+            drop(run);
+            continue;
+        }
+        HOT_STACKS.fetch_sub(run.len(), AcqRel);
+        for stack in run {
+            stack.state().freed();
+            // Freed now: its drop only gives the slot back.
+            drop(stack);
+        }
+    }
+}
+
 impl Drop for Stack {
     /// Give the slot back, inaccessible and without pages.
     fn drop(&mut self) {
