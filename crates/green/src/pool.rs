@@ -124,7 +124,10 @@ impl PoolBuilder {
     /// How long a green thread stays parked before its stack is compacted
     /// ([`DEFAULT_COMPACT_AFTER`] unless set): its live frames are copied to
     /// the heap and its stack pages given back, and they are copied back,
-    /// to the same addresses, when it resumes (some microseconds).
+    /// to the same addresses, when it resumes (some microseconds). The
+    /// worker compacts in rounds that leave its run queue empty, so a
+    /// worker that always has work defers it. Spare stacks of finished
+    /// green threads unused this long are given back too.
     /// `Duration::ZERO` compacts at every park that lets the worker idle;
     /// `Duration::MAX` only when more stacks are hot than the process's
     /// budget (see `docs/green.md`).
