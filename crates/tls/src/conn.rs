@@ -32,6 +32,11 @@
 //! Order: `reader` or `writer`, then `handshake`, then `inbound`, then
 //! `link`.
 //!
+//! A poller that drives part of the handshake leaves its `Waker` with the
+//! socket, and with `handshaken` (enlisted under `handshake`): a blocking
+//! caller may take the handshake over and read the peer's flight itself,
+//! and then only the end of the handshake wakes the poller.
+//!
 //! The user's code that a handshake calls (the `certificate_resolver`, when
 //! OpenSSL suspends a server's handshake at the ClientHello, and the
 //! `verify_peer_certificate` and `verify_connection` hooks, once OpenSSL
@@ -109,6 +114,11 @@ pub struct Conn {
     link: Mutex<Link>,
     /// Signalled when a flusher finishes.
     flushed: Condvar,
+    /// Signalled when the handshake ends, however it ends: a poller that
+    /// drove part of it and left its `Waker` with the socket may never see
+    /// the socket ready again if a blocking caller takes the handshake over
+    /// and reads the peer's flight itself.
+    handshaken: Condvar,
     /// An outer deadline for the handshake (the dial's), if any.
     handshake_deadline: Option<Instant>,
 }
@@ -267,6 +277,7 @@ impl Conn {
             inbound: Mutex::new(Vec::new()),
             link: Mutex::new(Link { engine, flushing: false, write_error: None, unreported: None }),
             flushed: Condvar::new(),
+            handshaken: Condvar::new(),
             handshake_deadline: deadline,
         }
     }
@@ -311,7 +322,17 @@ impl Conn {
             *hs = Handshake::Running(Running { overlay: Overlay::apply(&self.tcp, cap), timeout_binds });
         }
         let Handshake::Running(running) = &*hs else { unreachable!("set just above") };
-        let result = ready!(self.drive_handshake(w, running.timeout_binds));
+        let result = match self.drive_handshake(w, running.timeout_binds) {
+            Poll::Ready(result) => result,
+            Poll::Pending => {
+                // Enlisted under the handshake lock: whoever finishes the
+                // handshake takes that lock first, so it sees the entry.
+                if let Wait::Task(cx) = w {
+                    self.handshaken.enlist(cx.waker());
+                }
+                return Poll::Pending;
+            }
+        };
         let Handshake::Running(running) = std::mem::replace(&mut *hs, Handshake::Done) else {
             unreachable!("still running: only the lock holder changes it")
         };
@@ -325,6 +346,7 @@ impl Conn {
                 self.state.advance(BROKEN);
             }
         }
+        self.handshaken.notify_all();
         Poll::Ready(result)
     }
 

@@ -230,6 +230,47 @@ fn a_blocking_reader_and_a_polling_writer_share_one_connection() {
 }
 
 #[test]
+fn a_poller_that_began_the_handshake_is_woken_when_a_blocking_reader_finishes_it() {
+    // A server that answers the ClientHello only when told to.
+    let l = tcp::listen("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (answer, go) = mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let tcp = l.accept().unwrap();
+        go.recv().unwrap();
+        let c = tls::server(tcp, &server_config()).unwrap();
+        c.set_deadline(Some(soon())).unwrap();
+        let mut buf = [0u8; 4];
+        (&c).read_exact(&mut buf).unwrap();
+        (&c).write_all(&buf).unwrap();
+        buf
+    });
+    // An embedded runtime that nobody turns: the socket cannot wake the
+    // poller, only the connection itself can.
+    let (rt, waker, woken) = embedded();
+    let c = Arc::new(client_in(&rt, addr, &client_config()));
+    c.set_deadline(Some(soon())).unwrap();
+    let mut cx = Context::from_waker(&waker);
+    // The writer begins the handshake and waits for the server's flight.
+    assert!(c.poll_write(&mut cx, b"ping").is_pending());
+    // A blocking reader takes the handshake over and finishes it, reading
+    // that flight itself; the writer must hear of it.
+    let reader = {
+        let c = c.clone();
+        std::thread::spawn(move || {
+            let mut got = [0u8; 4];
+            (&*c).read_exact(&mut got).map(|()| got)
+        })
+    };
+    answer.send(()).unwrap();
+    woken.recv_timeout(PATIENCE).expect("the writer was never told that the handshake finished");
+    assert!(c.connection_state().handshake_complete);
+    assert!(matches!(c.poll_write(&mut cx, b"ping"), Poll::Ready(Ok(4))));
+    assert_eq!(&reader.join().unwrap().unwrap(), b"ping");
+    assert_eq!(&server.join().unwrap(), b"ping");
+}
+
+#[test]
 fn lifecycle_queries_never_block_during_a_handshake() {
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let tcp = tcp::Dialer::new().connect_addr(silent.local_addr().unwrap()).unwrap();
