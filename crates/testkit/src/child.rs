@@ -14,6 +14,21 @@ use std::time::{Duration, Instant};
 use crate::PATIENCE;
 use crate::certs::pki;
 
+/// `openssl s_client -connect ADDR -CAfile <the test CA>` with `args`
+/// after them, run to the end with its input closed: its stdout and stderr
+/// together.
+pub fn s_client(addr: SocketAddr, args: &[&str]) -> String {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["s_client", "-connect", &addr.to_string(), "-CAfile"])
+        .arg(pki().path("ca.pem"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (out, err, _) = Proc::spawn("openssl s_client", &mut cmd).finish();
+    format!("{out}\n{err}")
+}
+
 /// A child process, killed and reaped when dropped.
 #[derive(Debug)]
 pub struct Proc {

@@ -7,9 +7,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-
-use support::{Proc, client_builder, client_config, dial, pki, serve_one, server_config};
+use support::{client_builder, client_config, dial, s_client, serve_one, server_config};
 
 /// `s_client -keymatexport label -keymatexportlen len` against our server:
 /// what s_client printed as the keying material, and what our server
@@ -21,19 +19,13 @@ fn against_s_client(version: &str, label: &str, len: usize) -> (String, String) 
         let ours = c.export_keying_material(&label_owned, None, len).unwrap();
         ours.iter().map(|b| format!("{b:02X}")).collect::<String>()
     });
-    let mut cmd = Command::new("openssl");
-    cmd.args(["s_client", "-connect", &addr.to_string(), "-servername", "localhost", version])
-        .args(["-keymatexport", label, "-keymatexportlen", &len.to_string()])
-        .arg("-CAfile")
-        .arg(pki().path("ca.pem"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let (out, err, _) = Proc::spawn("openssl s_client", &mut cmd).finish();
+    let len_arg = len.to_string();
+    let out =
+        s_client(addr, &["-servername", "localhost", version, "-keymatexport", label, "-keymatexportlen", &len_arg]);
     let theirs = out
         .lines()
         .find_map(|l| l.trim().strip_prefix("Keying material: "))
-        .unwrap_or_else(|| panic!("no keying material from s_client: {out}\n{err}"))
+        .unwrap_or_else(|| panic!("no keying material from s_client: {out}"))
         .trim()
         .to_string();
     (theirs, server.join().unwrap())

@@ -11,12 +11,11 @@ mod support;
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use support::{PATIENCE, Proc, SServer, client_builder, dial, pki, serve, serve_one, server_builder, soon};
+use support::{PATIENCE, SServer, client_builder, dial, pki, s_client, serve, serve_one, server_builder, soon};
 
 /// `openssl s_server` with a certificate issued now by the test CA:
 /// subject `subject`, extensions `ext`.
@@ -98,15 +97,7 @@ fn sni_selection_ignores_partial_wildcards_and_cns() {
 /// `openssl s_client -alpn offered` to `addr`; its output, stdout and
 /// stderr together.
 fn s_client_alpn(addr: SocketAddr, offered: &str) -> String {
-    let mut cmd = Command::new("openssl");
-    cmd.args(["s_client", "-connect", &addr.to_string(), "-servername", "localhost", "-alpn", offered])
-        .arg("-CAfile")
-        .arg(pki().path("ca.pem"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let (out, err, _) = Proc::spawn("openssl s_client", &mut cmd).finish();
-    format!("{out}\n{err}")
+    s_client(addr, &["-servername", "localhost", "-alpn", offered])
 }
 
 /// The reason OpenSSL gave for a failed handshake.

@@ -9,10 +9,9 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use support::{Proc, client_builder, dial, pki, serve, serve_one, server_builder, soon};
+use support::{client_builder, dial, pki, s_client, serve, serve_one, server_builder, soon};
 use tls::{CertifiedKey, ClientHello, Version};
 
 fn pem(name: &str) -> Vec<u8> {
@@ -89,20 +88,6 @@ fn a_resolver_swaps_certificates_between_two_handshakes_on_one_listener() {
     let client12 = client_builder().verify_hostname(false).max_version(Version::Tls12).build().unwrap();
     assert_eq!(served_leaf(addr, &client12), pki().der("other"));
     assert!(server.join().unwrap().iter().all(Result::is_ok));
-}
-
-/// `openssl s_client` to `addr` with `extra` arguments; stdout and stderr.
-fn s_client(addr: SocketAddr, extra: &[&str]) -> String {
-    let mut cmd = Command::new("openssl");
-    cmd.args(["s_client", "-connect", &addr.to_string()])
-        .arg("-CAfile")
-        .arg(pki().path("ca.pem"))
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let (out, err, _) = Proc::spawn("openssl s_client", &mut cmd).finish();
-    format!("{out}\n{err}")
 }
 
 type Hellos = Arc<Mutex<Vec<(Option<String>, Vec<String>)>>>;

@@ -8,10 +8,9 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
 
-use support::{Proc, client_builder, dial, pki, server_builder, soon};
+use support::{client_builder, dial, pki, s_client, server_builder, soon};
 use tls::Version;
 
 /// A listener for `cfg` whose server sends "hi" on each of `n` connections
@@ -115,22 +114,12 @@ fn s_client_resumes_across_a_fleet() {
     let (addr_a, sa) = member(&a);
     let (addr_b, sb) = member(&b);
     let session = pki().scratch("fleet-session.pem");
-    let s_client = |addr: SocketAddr, sess: &str| {
-        let mut cmd = Command::new("openssl");
-        cmd.args(["s_client", "-connect", &addr.to_string(), "-servername", "localhost", "-ign_eof"])
-            .arg("-CAfile")
-            .arg(pki().path("ca.pem"))
-            .arg(sess)
-            .arg(&session)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let (out, err, _) = Proc::spawn("openssl s_client", &mut cmd).finish();
-        format!("{out}\n{err}")
-    };
-    let first = s_client(addr_a, "-sess_out");
+    let session = session.to_str().expect("a UTF-8 scratch path");
+    let resume =
+        |addr: SocketAddr, sess: &str| s_client(addr, &["-servername", "localhost", "-ign_eof", sess, session]);
+    let first = resume(addr_a, "-sess_out");
     assert!(first.contains("New, TLSv1.3"), "{first}");
-    let second = s_client(addr_b, "-sess_in");
+    let second = resume(addr_b, "-sess_in");
     assert!(second.contains("Reused, TLSv1.3"), "b should resume a's session: {second}");
     assert!(!sa.join().unwrap());
     assert!(sb.join().unwrap());

@@ -21,7 +21,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 pub use testkit::certs::{Pki, openssl, pki};
-pub use testkit::child::{Lines, Proc, SServer};
+pub use testkit::child::{Lines, Proc, SServer, s_client};
 pub use testkit::tls_peer::{
     client_builder, client_config, dial, listener, serve_one, server_builder, server_builder_with, server_config,
 };
