@@ -37,6 +37,7 @@ use std::time::Instant;
 
 use mio::Token;
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 
 use crate::deadline::{self, AtomicDeadline};
 use crate::park::{Scheduler, Waiter};
@@ -103,8 +104,10 @@ pub(crate) struct Shared {
     /// `Waker`-based wait, never for blocking waits.
     registered: Mutex<bool>,
     /// The green schedulers' reactors that watch the fd (see
-    /// `Driver::watch`); each forgets it when the `PollFd` closes.
-    watchers: Mutex<Vec<Weak<Driver>>>,
+    /// `Driver::watch`); each forgets it when the `PollFd` closes. Inline:
+    /// a connection is almost always watched by one reactor, and a wait
+    /// then touches no other cache line for it.
+    watchers: Mutex<SmallVec<[Weak<Driver>; 1]>>,
 }
 
 struct Direction {
@@ -119,7 +122,9 @@ struct Direction {
 #[derive(Default)]
 struct Waiters {
     /// Blocking callers (threads and green threads) parked in `wait`.
-    parked: Vec<Waker>,
+    /// Inline for the usual one or two: enlisting and delisting then stay
+    /// on the descriptor's own cache lines.
+    parked: SmallVec<[Waker; 2]>,
     /// The `Waker` of a `poll_*_ready` caller.
     waker: Option<Waker>,
     /// Edge-triggered readiness seen by the reactor and not yet consumed.
@@ -282,7 +287,7 @@ impl PollFd {
             write: Direction::new(),
             token,
             registered: Mutex::new(false),
-            watchers: Mutex::new(Vec::new()),
+            watchers: Mutex::new(SmallVec::new()),
         })?;
         Ok(PollFd { fd, rt: rt.clone(), shared })
     }
