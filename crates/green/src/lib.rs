@@ -50,6 +50,7 @@
 //! this crate does: see `iopoll::park`.
 
 mod blocking;
+mod inject;
 mod join;
 mod pool;
 mod run_queue;

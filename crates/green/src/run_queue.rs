@@ -37,11 +37,15 @@ pub(crate) struct RunQueue<T> {
 
 impl<T> Default for RunQueue<T> {
     fn default() -> Self {
-        RunQueue { recent: VecDeque::new(), backlog: VecDeque::new(), takes: 0 }
+        RunQueue::new()
     }
 }
 
 impl<T> RunQueue<T> {
+    pub(crate) const fn new() -> RunQueue<T> {
+        RunQueue { recent: VecDeque::new(), backlog: VecDeque::new(), takes: 0 }
+    }
+
     /// Queue a runnable green thread.
     pub(crate) fn push(&mut self, t: T) {
         if self.recent.len() < RECENT {

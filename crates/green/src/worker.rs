@@ -19,27 +19,28 @@
 //! calls beyond its first.
 //!
 //! Runnable green threads wait in a [`RunQueue`], which keeps a bounded
-//! set of recently run ones cycling while their data is in cache.
-//!
-//! # Locks
-//! `queue` guards the run queue. It is held only to push or pop, never
-//! across running a green thread or calling a `Waker`.
+//! set of recently run ones cycling while their data is in cache. The
+//! worker's thread alone touches it, so it is a thread-local without a
+//! lock: nearly every wake-up comes from that thread (its reactor, its own
+//! green threads). Green threads made runnable by other threads come
+//! through the worker's [`Inject`] list, moved to the run queue at each
+//! round; the worker holds no lock of its own.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst, fence};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use iopoll::Runtime;
 use iopoll::park::{self, IdleSpin, Scheduler};
-use parking_lot::Mutex;
 
+use crate::inject::Inject;
 use crate::pool::PoolShared;
 use crate::run_queue::RunQueue;
 use crate::stack::{self, Stack};
@@ -60,10 +61,9 @@ const SPIN: Duration = Duration::from_micros(50);
 pub(crate) struct Worker {
     pub(crate) index: usize,
     rt: Runtime,
-    queue: Mutex<RunQueue<Arc<Task>>>,
-    /// The worker is about to sleep, or sleeps, in its reactor: a green
-    /// thread queued from another thread must wake it.
-    sleeping: AtomicBool,
+    /// Green threads made runnable by other threads, and whether the worker
+    /// sleeps in its reactor (then a push must wake it).
+    inject: Inject<Arc<Task>>,
     /// The slot size of this pool's stacks (`stack::slot_len`).
     pub(crate) slot_len: usize,
     /// A green thread parked this long has its stack compacted.
@@ -86,6 +86,22 @@ thread_local! {
     static SUSPENDED_AT: Cell<usize> = const { Cell::new(0) };
     /// The usable range of the running green thread's stack.
     static STACK_RANGE: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// The run queue of the worker this thread is: touched by this thread
+    /// alone, and never borrowed across running a green thread.
+    static RUNNABLE: RefCell<RunQueue<Arc<Task>>> = const { RefCell::new(RunQueue::new()) };
+}
+
+/// Queue a green thread on this thread's worker.
+fn push_runnable(task: Arc<Task>) {
+    RUNNABLE.with(|q| q.borrow_mut().push(task));
+}
+
+fn pop_runnable() -> Option<Arc<Task>> {
+    RUNNABLE.with(|q| q.borrow_mut().pop())
+}
+
+fn any_runnable() -> bool {
+    RUNNABLE.with(|q| !q.borrow().is_empty())
 }
 
 /// The usable range (low, high) of the running green thread's stack.
@@ -178,8 +194,7 @@ impl Worker {
         Ok(Worker {
             index,
             rt: Runtime::new()?,
-            queue: Mutex::new(RunQueue::default()),
-            sleeping: AtomicBool::new(false),
+            inject: Inject::new(),
             slot_len,
             compact_after,
             compacted: AtomicUsize::new(0),
@@ -195,13 +210,26 @@ impl Worker {
 
     /// Queue a runnable green thread; wake the worker if it sleeps.
     pub(crate) fn schedule(&self, task: Arc<Task>) {
-        self.queue.lock().push(task);
-        // Pairs with the fence after the worker sets `sleeping`, before its
-        // last look at the queue: one of the two sees the other.
-        fence(SeqCst);
-        if !self.is_current() && self.sleeping.load(SeqCst) {
+        if self.is_current() {
+            push_runnable(task);
+            return;
+        }
+        if self.inject.push(task) {
             self.rt.wake();
         }
+    }
+
+    /// Move the green threads queued by other threads to the run queue.
+    fn take_injected(&self) {
+        RUNNABLE.with(|q| {
+            let mut q = q.borrow_mut();
+            self.inject.take(|task| q.push(task));
+        });
+    }
+
+    /// Anything to run: queued here, or by another thread.
+    fn has_work(&self) -> bool {
+        self.inject.is_pending() || any_runnable()
     }
 
     /// Wake the worker so it re-checks whether it should exit.
@@ -229,9 +257,10 @@ impl Worker {
         };
         loop {
             home.now = Instant::now();
+            self.take_injected();
             let mut ran = 0;
             while ran < BATCH {
-                let Some(task) = self.queue.lock().pop() else { break };
+                let Some(task) = pop_runnable() else { break };
                 self.resume(&task, &scheduler, &mut home);
                 ran += 1;
             }
@@ -261,7 +290,7 @@ impl Worker {
             }
             if home.spin.run(|| {
                 self.turn(Some(Duration::ZERO));
-                !self.queue.lock().is_empty()
+                self.has_work()
             }) {
                 continue;
             }
@@ -273,12 +302,11 @@ impl Worker {
                 (a, b) => a.or(b),
             };
             let timeout = wake_at.map(|at| at.saturating_duration_since(Instant::now()));
-            self.sleeping.store(true, SeqCst);
-            fence(SeqCst);
-            if self.queue.lock().is_empty() && !pool.finished() {
+            self.inject.going_to_sleep();
+            if !self.has_work() && !pool.finished() {
                 self.turn(timeout);
             }
-            self.sleeping.store(false, SeqCst);
+            self.inject.awake();
         }
         // Only green threads that can never run again are left: leak them
         // (see `abandon_unreachable`), never unwind them.
@@ -424,7 +452,7 @@ impl Worker {
                     // No memory to bring its frames back: try again later.
                     eprintln!("reseau-green: worker {} cannot restore a parked stack: {e}", self.index);
                     task.suspended();
-                    self.queue.lock().push(task.clone());
+                    push_runnable(task.clone());
                     return;
                 }
                 // Restored here or, earlier, by another thread's fault.
@@ -460,7 +488,7 @@ impl Worker {
                             home.prune_parked();
                         }
                     }
-                    AfterRun::Requeue => self.queue.lock().push(task.clone()),
+                    AfterRun::Requeue => push_runnable(task.clone()),
                 }
             }
             CoroutineResult::Return(()) => {
