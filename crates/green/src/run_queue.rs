@@ -66,6 +66,12 @@ impl<T> RunQueue<T> {
         self.recent.pop_front().or_else(|| self.backlog.pop_front())
     }
 
+    /// The green thread `i` places from the front of the recent part (the
+    /// likeliest to run next), if any.
+    pub(crate) fn peek(&self, i: usize) -> Option<&T> {
+        self.recent.get(i)
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.recent.is_empty() && self.backlog.is_empty()
     }
