@@ -122,9 +122,9 @@ struct Direction {
 #[derive(Default)]
 struct Waiters {
     /// Blocking callers (threads and green threads) parked in `wait`.
-    /// Inline for the usual one or two: enlisting and delisting then stay
-    /// on the descriptor's own cache lines.
-    parked: SmallVec<[Waker; 2]>,
+    /// Inline for the usual one: enlisting and delisting then stay on the
+    /// descriptor's own cache lines.
+    parked: SmallVec<[Waker; 1]>,
     /// The `Waker` of a `poll_*_ready` caller.
     waker: Option<Waker>,
     /// Edge-triggered readiness seen by the reactor and not yet consumed.
