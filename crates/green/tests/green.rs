@@ -114,6 +114,58 @@ fn a_deadline_fires_in_a_green_thread_and_never_early() {
     pool.shutdown();
 }
 
+/// A green read's deadline timer is kept across waits and fires at the
+/// deadline it was armed for; one pushed later meanwhile must still end the
+/// read, at the new deadline, never at the old one.
+#[test]
+fn a_deadline_pushed_later_during_a_green_read_fires_at_the_new_one() {
+    let pool = Pool::new(1).unwrap();
+    let (a, _b) = pair();
+    let a = Arc::new(a);
+    let start = Instant::now();
+    let (first, later) = (Duration::from_millis(30), Duration::from_millis(200));
+    a.set_read_deadline(Some(start + first)).unwrap();
+    let c = a.clone();
+    // One worker runs its green threads in turn: the read is blocked, its
+    // timer armed for `first`, before the mover runs.
+    let reader = pool.spawn(move || ((&*c).read(&mut [0; 1]), start.elapsed()));
+    let c = a.clone();
+    let mover = pool.spawn(move || c.set_read_deadline(Some(start + later)).unwrap());
+    join(mover);
+    let (result, took) = join(reader);
+    let err = result.unwrap_err();
+    assert!(DeadlineExceeded::is(&err), "{err:?}");
+    assert!(took >= later, "the read ended at the old deadline, after {took:?}");
+    pool.shutdown();
+}
+
+/// A server pushes its idle deadline forward before each read; the timer
+/// armed for an earlier deadline fires meanwhile, and the read must go on
+/// waiting for the data, not fail.
+#[test]
+fn a_green_read_whose_deadline_moved_later_keeps_waiting_for_data() {
+    let pool = Pool::new(1).unwrap();
+    let (a, b) = pair();
+    let a = Arc::new(a);
+    let start = Instant::now();
+    a.set_read_deadline(Some(start + Duration::from_millis(30))).unwrap();
+    let c = a.clone();
+    let reader = pool.spawn(move || {
+        let mut buf = [0; 5];
+        (&*c).read_exact(&mut buf).map(|()| buf)
+    });
+    let c = a.clone();
+    let writer = pool.spawn(move || {
+        c.set_read_deadline(Some(Instant::now() + PATIENCE)).unwrap();
+        // Past the first deadline: its timer has fired by now.
+        green::sleep_until(start + Duration::from_millis(150));
+        (&b).write_all(b"hello").unwrap();
+    });
+    join(writer);
+    assert_eq!(&join(reader).unwrap(), b"hello");
+    pool.shutdown();
+}
+
 #[test]
 fn moving_a_deadline_earlier_wakes_a_blocked_green_read() {
     let pool = Pool::new(1).unwrap();

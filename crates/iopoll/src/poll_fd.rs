@@ -20,12 +20,20 @@
 //! common case, an idle timeout pushed forward after each read, is therefore
 //! one atomic swap.
 //!
+//! A green thread's deadline is a timer per direction, on its worker's
+//! wheel, kept across waits: a deadline moved later leaves it armed for the
+//! earlier time, and the waiters it wakes then re-check and arm it anew.
+//! So a server that pushes its idle deadline forward before every request
+//! (the usual way to write one) arms a timer about once per idle period,
+//! not once per request.
+//!
 //! # Locks
 //! Each direction's `waiters` lock guards its waiter list, latched
-//! readiness and deadline timer; `registered` guards whether the fd is in
-//! the poller. They never nest, and no `Waker` is called while one is held:
-//! wakers are collected and woken after unlocking, since a `wake` may poll
-//! this very `PollFd` again.
+//! readiness and deadline timers; `registered` guards whether the fd is in
+//! the poller. They never nest with each other. A timer is armed, looked at
+//! or cancelled under a `waiters` lock (the wheel's lock nests inside), and
+//! no `Waker` is called while one is held: wakers are collected and woken
+//! after unlocking, since a `wake` may poll this very `PollFd` again.
 
 use std::fmt;
 use std::io;
@@ -132,6 +140,13 @@ struct Waiters {
     /// The wheel timer that wakes `waker` at the deadline, and the deadline
     /// word it was armed for.
     timer: Option<(Timer, u64)>,
+    /// The timer that wakes the parked green threads at the deadline, and
+    /// the deadline word it was armed for. Kept across waits (and after it
+    /// fired, until a wait replaces it), so a server that pushes an idle
+    /// deadline forward before every request arms none: the timer fires
+    /// early, and the woken waiter, its deadline not reached, arms one for
+    /// the new deadline.
+    green_timer: Option<(Timer, u64)>,
 }
 
 impl Waiters {
@@ -181,6 +196,28 @@ impl Direction {
                 self.watched.store(w.watched(), SeqCst);
             }
             wake(wakers);
+        }
+    }
+
+    /// A green thread enlisted here waits until the deadline at most: arm
+    /// this direction's green timer on `rt`'s wheel, unless one armed there
+    /// fires no later. (Any wheel would do while it turns; the waiter's own
+    /// is the one known to turn as long as the waiter lives.)
+    fn arm_green_timer(&self, shared: &Arc<Shared>, dir: Dir, rt: &Runtime) {
+        let word = self.deadline.word();
+        if word == deadline::NONE {
+            return;
+        }
+        let replaced = {
+            let mut w = self.waiters.lock();
+            let keep = |(t, at): &(Timer, u64)| *at <= word && t.is_on(rt.driver()) && t.is_armed();
+            if w.green_timer.as_ref().is_some_and(keep) {
+                return;
+            }
+            w.green_timer.replace((green_deadline_timer(shared, dir, word, rt), word))
+        };
+        if let Some((old, _)) = replaced {
+            old.cancel();
         }
     }
 
@@ -261,14 +298,27 @@ impl Shared {
         for dir in [&self.read, &self.write] {
             let mut w = dir.waiters.lock();
             w.collect(&mut wakers);
-            timers.extend(w.timer.take());
+            timers.extend(w.timer.take().map(|(t, _)| t));
+            timers.extend(w.green_timer.take().map(|(t, _)| t));
             dir.watched.store(w.watched(), SeqCst);
         }
-        for (t, _) in timers {
+        for t in timers {
             t.cancel();
         }
         wake(wakers);
     }
+}
+
+/// The timer of [`Direction::arm_green_timer`]: at deadline `word`, wake
+/// every waiter parked in direction `dir` (each re-checks its deadline).
+fn green_deadline_timer(shared: &Arc<Shared>, dir: Dir, word: u64, rt: &Runtime) -> Timer {
+    let weak: Weak<Shared> = Arc::downgrade(shared);
+    let at = deadline::decode(word).expect("deadline word is set");
+    rt.timer_at(at, move || {
+        let Some(shared) = weak.upgrade() else { return };
+        let wakers: Vec<Waker> = shared.dir(dir).waiters.lock().parked.iter().cloned().collect();
+        wake(wakers);
+    })
 }
 
 impl PollFd {
@@ -341,8 +391,10 @@ impl PollFd {
         d.enlist(&waker);
         // Checked again after enlisting, as in `wait`: a close or a deadline
         // moved earlier that came before our entry is seen here.
-        let result =
-            self.shared.check(Dir::Read).and_then(|()| Waiter::Green(scheduler).wait(None, d.deadline.get()).map(drop));
+        let result = self.shared.check(Dir::Read).and_then(|()| {
+            d.arm_green_timer(&self.shared, Dir::Read, scheduler.runtime());
+            Waiter::Green(scheduler).wait(None, None).map(drop)
+        });
         d.delist(&waker);
         result
     }
@@ -472,7 +524,8 @@ impl PollFd {
             }
         }
         driver.watch(self.fd, dir.interest(), waker, &self.shared.closed)?;
-        waiter.wait(None, self.shared.dir(dir).deadline.get()).map(drop)
+        self.shared.dir(dir).arm_green_timer(&self.shared, dir, scheduler.runtime());
+        waiter.wait(None, None).map(drop)
     }
 
     fn poll_ready(&self, dir: Dir, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -46,6 +46,11 @@ impl Timer {
         self.driver.reset_timer(self.key, at)
     }
 
+    /// Whether the timer is on `driver`'s wheel.
+    pub(crate) fn is_on(&self, driver: &Arc<Driver>) -> bool {
+        Arc::ptr_eq(&self.driver, driver)
+    }
+
     /// Whether the timer is still armed.
     pub fn is_armed(&self) -> bool {
         self.driver.timer_armed(self.key)
