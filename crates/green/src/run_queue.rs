@@ -66,10 +66,10 @@ impl<T> RunQueue<T> {
         self.recent.pop_front().or_else(|| self.backlog.pop_front())
     }
 
-    /// The green thread `i` places from the front of the recent part (the
-    /// likeliest to run next), if any.
+    /// The green thread `i` places from the front: of the recent part, then
+    /// of the backlog (the order takes follow but for the fairness take).
     pub(crate) fn peek(&self, i: usize) -> Option<&T> {
-        self.recent.get(i)
+        self.recent.get(i).or_else(|| self.backlog.get(i - self.recent.len()))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -116,6 +116,24 @@ mod tests {
             q.push(t);
         }
         assert_eq!(taken_at, Some(FAIRNESS as usize), "the backlog waits for the fairness take, no longer");
+    }
+
+    #[test]
+    fn peek_shows_the_takes_to_come_past_the_recent_part() {
+        let mut q = RunQueue::default();
+        for i in 0..RECENT + 100 {
+            q.push(i);
+        }
+        while !q.is_empty() {
+            let fairness_take = (q.takes + 1).is_multiple_of(FAIRNESS) && !q.backlog.is_empty();
+            let (next, after) = (q.peek(0).copied(), q.peek(1).copied());
+            let taken = q.pop();
+            if !fairness_take {
+                assert_eq!(taken, next);
+                assert_eq!(q.peek(0).copied(), after);
+            }
+        }
+        assert_eq!(q.peek(0), None);
     }
 
     #[test]
