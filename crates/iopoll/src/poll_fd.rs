@@ -141,11 +141,11 @@ struct Waiters {
     /// word it was armed for.
     timer: Option<(Timer, u64)>,
     /// The timer that wakes the parked green threads at the deadline, and
-    /// the deadline word it was armed for. Kept across waits (and after it
-    /// fired, until a wait replaces it), so a server that pushes an idle
-    /// deadline forward before every request arms none: the timer fires
-    /// early, and the woken waiter, its deadline not reached, arms one for
-    /// the new deadline.
+    /// the deadline word it was armed for. Kept across waits until it
+    /// fires (its callback empties the slot), so a server that pushes an
+    /// idle deadline forward before every request arms none: the timer
+    /// fires early, and the woken waiter, its deadline not reached, arms
+    /// one for the new deadline.
     green_timer: Option<(Timer, u64)>,
 }
 
@@ -210,7 +210,8 @@ impl Direction {
         }
         let replaced = {
             let mut w = self.waiters.lock();
-            let keep = |(t, at): &(Timer, u64)| *at <= word && t.is_on(rt.driver()) && t.is_armed();
+            // Armed, since a fired one leaves the slot in its callback.
+            let keep = |(t, at): &(Timer, u64)| *at <= word && t.is_on(rt.driver());
             if w.green_timer.as_ref().is_some_and(keep) {
                 return;
             }
@@ -316,7 +317,15 @@ fn green_deadline_timer(shared: &Arc<Shared>, dir: Dir, word: u64, rt: &Runtime)
     let at = deadline::decode(word).expect("deadline word is set");
     rt.timer_at(at, move || {
         let Some(shared) = weak.upgrade() else { return };
-        let wakers: Vec<Waker> = shared.dir(dir).waiters.lock().parked.iter().cloned().collect();
+        let (wakers, _fired): (Vec<Waker>, _) = {
+            let mut w = shared.dir(dir).waiters.lock();
+            // This timer, or one already replaced and fired or cancelled: a
+            // waiter arming from now on must arm anew. Under the same lock
+            // as the wakers are collected, so a waiter either is woken here
+            // or finds the slot empty.
+            let fired = w.green_timer.take_if(|(t, _)| !t.is_armed());
+            (w.parked.iter().cloned().collect(), fired)
+        };
         wake(wakers);
     })
 }
